@@ -1,0 +1,95 @@
+# azul — an encoder-decoder Transformer translator in C.
+#
+#   make            build bin/azul
+#   make test       build and run the test suite (installs missing Debian packages first)
+#   make sanitize   the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo       train the toy en→es model and open the translator
+#   make bench      benchmarks (speed figures are quoted from here, never from tests)
+#   make deps       only install the missing Debian packages
+#   make clean      remove build products
+#
+# Options: NO_OMP=1 builds without OpenMP; CC=clang picks another compiler.
+
+CC      ?= cc
+BUILD   ?= build
+BINDIR  ?= bin
+SANITIZE ?=
+
+# Every public target first makes sure the Debian packages are there, then
+# re-runs make, so that the compiler checks below see the installed compiler.
+.PHONY: all deps build test run-tests sanitize demo bench clean help
+all: deps
+	@$(MAKE) --no-print-directory build
+
+deps:
+	@sh tools/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/sanitize BINDIR=build/sanitize/bin SANITIZE=1 run-tests
+
+help:
+	@sed -n '3,12p' Makefile
+
+clean:
+	rm -rf build bin
+
+# ---------------------------------------------------------------- flags
+
+try_flag = $(shell echo 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
+
+CFLAGS  = -std=c11 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I.
+CFLAGS += $(call try_flag,-march=native)
+# stb_ds.h takes the address of rvalue keys with GNU `typeof`, which strict
+# -std=c11 spells only as __typeof__.
+CFLAGS += -Dtypeof=__typeof__
+LDLIBS  = -lutf8proc -lcjson -lstb -ledit -lm
+
+ifeq ($(NO_OMP),)
+OPENMP := $(call try_flag,-fopenmp)
+CFLAGS += $(OPENMP)
+LDFLAGS += $(OPENMP)
+endif
+
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# ---------------------------------------------------------------- sources
+
+LIB_SRC  := $(wildcard cli/*.c tokenizer/*.c train/*.c infer/*.c model/*.c)
+MAIN_SRC := cli/azul.c
+LIB_SRC  := $(filter-out $(MAIN_SRC),$(LIB_SRC))
+TEST_SRC := $(wildcard tests/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+AZUL       := $(BINDIR)/azul
+AZUL_TESTS := $(BINDIR)/azul-tests
+
+build: $(AZUL)
+
+$(AZUL): $(MAIN_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(AZUL_TESTS): $(TEST_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The tests run the real program for end-to-end checks; tell them where it is.
+$(BUILD)/tests/%.o: CFLAGS += -DAZUL_BIN='"$(AZUL)"'
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+run-tests: $(AZUL) $(AZUL_TESTS)
+	@$(AZUL_TESTS)

@@ -1,0 +1,40 @@
+// bin/azul: one program, subcommands like git.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/error.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"tokenize", tokenize_command, "learn tokenizers from a corpus; show a text's tokens and ids"},
+};
+
+static void print_usage(FILE *out) {
+    fprintf(out, "usage: azul COMMAND [OPTIONS]\n\n"
+                 "azul is an encoder-decoder Transformer translator in C.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        fprintf(out, "  %-10s  %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\n'azul COMMAND --help' describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    }
+    print_error("unknown command '%s' (see 'azul --help')", argv[1]);
+    return EXIT_USAGE;
+}

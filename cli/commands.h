@@ -1,0 +1,8 @@
+// The subcommands of bin/azul.  Each takes the arguments after its name
+// (argv[0] is the subcommand) and returns the process exit status.
+#ifndef AZUL_COMMANDS_H
+#define AZUL_COMMANDS_H
+
+int tokenize_command(int argc, char **argv);
+
+#endif

@@ -1,0 +1,54 @@
+#include "cli/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int error_set(Error *err, const char *format, ...) {
+    if (err) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(err->message, sizeof err->message, format, args);
+        va_end(args);
+    }
+    return -1;
+}
+
+static void print_labelled(const char *label, const char *format, va_list args) {
+    fflush(stdout);  // keep stdout and stderr in order when both go to a terminal
+    fprintf(stderr, "azul: %s: ", label);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+}
+
+void print_error(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    print_labelled("error", format, args);
+    va_end(args);
+}
+
+void print_warning(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    print_labelled("warning", format, args);
+    va_end(args);
+}
+
+void die(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    print_labelled("error", format, args);
+    va_end(args);
+    exit(EXIT_FAILURE_AZUL);
+}
+
+void die_usage(const char *command, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    fflush(stdout);
+    fprintf(stderr, "azul: error: ");
+    vfprintf(stderr, format, args);
+    fprintf(stderr, " (see 'azul %s --help')\n", command);
+    va_end(args);
+    exit(EXIT_USAGE);
+}

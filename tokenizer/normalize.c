@@ -1,0 +1,87 @@
+#include "tokenizer/normalize.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "cli/error.h"
+
+enum { DROP = -1 };
+
+// What step 1–3 of the normal form make of one code point: a replacement
+// code point, or DROP.
+static int32_t map_codepoint(int32_t cp) {
+    switch (cp) {
+    case '\t': case '\n': case '\v': case '\f': case '\r':
+    case 0x85: case 0x2028: case 0x2029:
+        return ' ';
+    case 0x2018: case 0x2019: case 0x201A: case 0x201B:
+        return '\'';
+    case 0x201C: case 0x201D: case 0x201E: case 0x201F:
+        return '"';
+    case 0x00AD: case 0x200B: case 0x2060: case 0xFEFF:
+        return DROP;
+    default:
+        break;
+    }
+    utf8proc_category_t category = utf8proc_category(cp);
+    if (category == UTF8PROC_CATEGORY_ZS) return ' ';
+    if (category == UTF8PROC_CATEGORY_CC) return DROP;
+    return cp;
+}
+
+static void *checked_malloc(size_t size) {
+    void *p = malloc(size ? size : 1);
+    if (!p) die("out of memory (%zu bytes)", size);
+    return p;
+}
+
+char *normalize_text(const char *text, size_t length, NormalizeOptions options,
+                     size_t *out_length, Utf8Problem *problem) {
+    if (!utf8_validate(text, length, problem)) return NULL;
+
+    // Steps 1–3, character by character.  Replacements are never longer than
+    // what they replace, so the input length bounds the output.
+    char *mapped = checked_malloc(length + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < length;) {
+        int32_t cp;
+        i += (size_t)utf8_decode(text + i, &cp);
+        cp = map_codepoint(cp);
+        if (cp != DROP) n += (size_t)utf8_encode(cp, mapped + n);
+    }
+
+    // Step 4–5: utf8proc decomposes, case-folds if asked, and recomposes.
+    utf8proc_option_t flags = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    if (options.casefold) flags |= UTF8PROC_CASEFOLD;
+    utf8proc_uint8_t *composed = NULL;
+    utf8proc_ssize_t composed_length =
+        n ? utf8proc_map((const utf8proc_uint8_t *)mapped, (utf8proc_ssize_t)n, &composed, flags)
+          : 0;
+    free(mapped);
+    if (composed_length < 0) {
+        // Validation above makes this unreachable except when memory runs out.
+        die("Unicode normalisation failed: %s", utf8proc_errmsg(composed_length));
+    }
+
+    // Step 1's second half: collapse runs of spaces, trim both ends.  This runs
+    // after NFC so that a space created by composition cannot slip through.
+    char *out = checked_malloc((size_t)composed_length + 1);
+    size_t m = 0;
+    bool pending_space = false;
+    for (utf8proc_ssize_t i = 0; i < composed_length; i++) {
+        char c = (char)composed[i];
+        if (c == ' ') {
+            pending_space = m > 0;
+            continue;
+        }
+        if (pending_space) out[m++] = ' ';
+        pending_space = false;
+        out[m++] = c;
+    }
+    out[m] = '\0';
+    free(composed);
+    if (out_length) *out_length = m;
+    return out;
+}

@@ -1,0 +1,101 @@
+#include "tokenizer/tokenizer_pair.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_ds.h>
+
+#include "cli/atomic_file.h"
+#include "tokenizer/tokenizer_json.h"
+
+enum { MAX_TOKENIZER_FILE_BYTES = 512 * 1024 * 1024 };
+
+int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, bool joint,
+                         const Corpus *corpus, Error *err) {
+    memset(pair, 0, sizeof *pair);
+    pair->joint = joint;
+    size_t n = corpus_size(corpus);
+    const char **sentences = malloc((2 * n + 1) * sizeof *sentences);
+    if (!sentences) die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        sentences[i] = corpus->pairs[i].source;
+        sentences[n + i] = corpus->pairs[i].target;
+    }
+    int status;
+    if (joint) {
+        status = tokenizer_learn(&pair->source, config, sentences, 2 * n, err);
+        if (status == 0) {  // a second copy keeps ownership simple
+            cJSON *json = tokenizer_to_json(&pair->source);
+            status = tokenizer_from_json(&pair->target, json, err);
+            cJSON_Delete(json);
+        }
+    } else {
+        status = tokenizer_learn(&pair->source, config, sentences, n, err);
+        if (status == 0) status = tokenizer_learn(&pair->target, config, sentences + n, n, err);
+    }
+    free(sentences);
+    if (status < 0) tokenizer_pair_free(pair);
+    return status;
+}
+
+void tokenizer_pair_free(TokenizerPair *pair) {
+    tokenizer_free(&pair->source);
+    tokenizer_free(&pair->target);
+}
+
+cJSON *tokenizer_pair_to_json(const TokenizerPair *pair) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", "azul-tokenizers");
+    cJSON_AddNumberToObject(root, "version", TOKENIZER_FORMAT_VERSION);
+    cJSON_AddBoolToObject(root, "joint", pair->joint);
+    cJSON_AddItemToObject(root, "source", tokenizer_to_json(&pair->source));
+    if (!pair->joint) cJSON_AddItemToObject(root, "target", tokenizer_to_json(&pair->target));
+    return root;
+}
+
+int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err) {
+    memset(pair, 0, sizeof *pair);
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(json, "format");
+    const cJSON *joint = cJSON_GetObjectItemCaseSensitive(json, "joint");
+    if (!cJSON_IsString(format) || strcmp(format->valuestring, "azul-tokenizers") != 0 ||
+        !cJSON_IsBool(joint)) {
+        return error_set(err, "not a pair of azul tokenizers (\"format\": \"azul-tokenizers\" "
+                              "and \"joint\" expected)");
+    }
+    pair->joint = cJSON_IsTrue(joint);
+    const cJSON *source = cJSON_GetObjectItemCaseSensitive(json, "source");
+    const cJSON *target = pair->joint ? source : cJSON_GetObjectItemCaseSensitive(json, "target");
+    Error inner;
+    if (tokenizer_from_json(&pair->source, source, &inner) < 0) {
+        return error_set(err, "source %s", inner.message);
+    }
+    if (tokenizer_from_json(&pair->target, target, &inner) < 0) {
+        tokenizer_free(&pair->source);
+        return error_set(err, "target %s", inner.message);
+    }
+    return 0;
+}
+
+int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err) {
+    size_t length;
+    char *text = read_whole_file(path, MAX_TOKENIZER_FILE_BYTES, &length, err);
+    if (!text) return -1;
+    cJSON *json = cJSON_ParseWithLength(text, length);
+    free(text);
+    if (!json) return error_set(err, "%s is not valid JSON", path);
+    Error inner;
+    int status = tokenizer_pair_from_json(pair, json, &inner);
+    cJSON_Delete(json);
+    if (status < 0) return error_set(err, "%s: %s", path, inner.message);
+    return 0;
+}
+
+int tokenizer_pair_save(const TokenizerPair *pair, const char *path, Error *err) {
+    cJSON *json = tokenizer_pair_to_json(pair);
+    char *text = cJSON_Print(json);
+    cJSON_Delete(json);
+    if (!text) die("out of memory");
+    int status = atomic_write_file(path, text, strlen(text), err);
+    cJSON_free(text);
+    return status;
+}

@@ -1,0 +1,33 @@
+// The two tokenizers of a translation model, source and target, learned from
+// the two sides of a corpus (or one joint tokenizer learned from both sides).
+//
+// Saved form:
+//   {"format": "azul-tokenizers", "version": 1, "joint": false,
+//    "source": {tokenizer}, "target": {tokenizer}}     (no "target" when joint)
+#ifndef AZUL_TOKENIZER_PAIR_H
+#define AZUL_TOKENIZER_PAIR_H
+
+#include <cjson/cJSON.h>
+
+#include "tokenizer/tokenizer.h"
+#include "train/corpus.h"
+
+typedef struct {
+    Tokenizer source;
+    Tokenizer target;  // a copy of source when joint
+    bool joint;
+} TokenizerPair;
+
+int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, bool joint,
+                         const Corpus *corpus, Error *err);
+void tokenizer_pair_free(TokenizerPair *pair);
+
+cJSON *tokenizer_pair_to_json(const TokenizerPair *pair);
+int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err);
+
+// Reads a tokenizer pair saved as JSON by `azul tokenize --learn`.
+int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err);
+// Writes it atomically: a crash leaves the old file or the new one, never half.
+int tokenizer_pair_save(const TokenizerPair *pair, const char *path, Error *err);
+
+#endif

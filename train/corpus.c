@@ -1,0 +1,138 @@
+#include "train/corpus.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_ds.h>
+
+#include "tokenizer/utf8.h"
+
+// Reads a whole stream into memory; the corpora azul is for fit many times over.
+static char *read_all(FILE *f, size_t *length) {
+    size_t capacity = 1 << 16, n = 0;
+    char *buffer = malloc(capacity);
+    if (!buffer) die("out of memory");
+    for (;;) {
+        if (n + 1 >= capacity) {
+            capacity *= 2;
+            buffer = realloc(buffer, capacity);
+            if (!buffer) die("out of memory reading the corpus (%zu bytes)", capacity);
+        }
+        size_t got = fread(buffer + n, 1, capacity - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    buffer[n] = '\0';
+    *length = n;
+    return buffer;
+}
+
+static int is_blank(const char *s, size_t length) {
+    for (size_t i = 0; i < length; i++) {
+        if (s[i] != ' ' && s[i] != '\t') return 0;
+    }
+    return 1;
+}
+
+// Describes one skipped line, unless max_warnings have been shown already.
+static void report(const Corpus *c, FILE *warnings, size_t max_warnings, size_t line,
+                   const char *reason) {
+    if (!warnings) return;
+    size_t skipped = corpus_skipped(c);  // already counts this line
+    if (skipped > max_warnings) return;
+    fprintf(warnings, "azul: warning: %s:%zu: %s; line skipped\n", c->path, line, reason);
+    if (skipped == max_warnings) {
+        fprintf(warnings, "azul: warning: %s: further malformed lines are counted but not shown\n",
+                c->path);
+    }
+}
+
+int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings, Error *err) {
+    memset(c, 0, sizeof *c);
+    int from_stdin = strcmp(path, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
+    if (!f) return error_set(err, "cannot open corpus %s: %s", path, strerror(errno));
+    size_t length;
+    c->text = read_all(f, &length);
+    int failed = ferror(f);
+    if (!from_stdin) fclose(f);
+    if (failed) {
+        free(c->text);
+        c->text = NULL;
+        return error_set(err, "cannot read corpus %s: read error", path);
+    }
+    c->path = strdup(from_stdin ? "<stdin>" : path);
+    if (!c->path) die("out of memory");
+
+    char *p = c->text, *end = c->text + length;
+    char reason[128];
+    if (length >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;  // a BOM at the very start
+
+    while (p < end) {
+        char *newline = memchr(p, '\n', (size_t)(end - p));
+        char *line_end = newline ? newline : end;
+        char *next = newline ? newline + 1 : end;
+        size_t line = ++c->lines;
+        if (line_end > p && line_end[-1] == '\r') line_end--;
+        *line_end = '\0';
+        size_t line_length = (size_t)(line_end - p);
+
+        if (is_blank(p, line_length)) {
+            c->blank++;
+        } else if (memchr(p, '\0', line_length)) {
+            c->invalid_text++;
+            snprintf(reason, sizeof reason, "NUL byte at byte %zu",
+                     (size_t)((char *)memchr(p, '\0', line_length) - p));
+            report(c, warnings, max_warnings, line, reason);
+        } else {
+            Utf8Problem problem;
+            char *tab = memchr(p, '\t', line_length);
+            if (!utf8_validate(p, line_length, &problem)) {
+                c->invalid_text++;
+                snprintf(reason, sizeof reason, "invalid UTF-8 at byte %zu (%s)", problem.offset,
+                         problem.reason);
+                report(c, warnings, max_warnings, line, reason);
+            } else if (!tab) {
+                c->missing_tab++;
+                report(c, warnings, max_warnings, line, "no TAB between source and target");
+            } else {
+                char *target = tab + 1;
+                char *target_end = memchr(target, '\t', (size_t)(line_end - target));
+                if (!target_end) target_end = line_end;
+                *tab = '\0';
+                *target_end = '\0';  // further columns are ignored
+                int empty_source = is_blank(p, (size_t)(tab - p));
+                int empty_target = is_blank(target, (size_t)(target_end - target));
+                if (empty_source || empty_target) {
+                    c->empty_side++;
+                    report(c, warnings, max_warnings, line,
+                           empty_source ? "empty source side" : "empty target side");
+                } else {
+                    SentencePair pair = {p, target, line};
+                    arrput(c->pairs, pair);
+                }
+            }
+        }
+        p = next;
+    }
+    if (warnings && corpus_skipped(c) > 0) {
+        fprintf(warnings,
+                "azul: warning: %s: skipped %zu malformed line%s of %zu (%zu without TAB, "
+                "%zu with an empty side, %zu with invalid text); kept %zu pairs\n",
+                c->path, corpus_skipped(c), corpus_skipped(c) == 1 ? "" : "s", c->lines,
+                c->missing_tab, c->empty_side, c->invalid_text, corpus_size(c));
+    }
+    return 0;
+}
+
+size_t corpus_size(const Corpus *c) { return (size_t)arrlen(c->pairs); }
+
+size_t corpus_skipped(const Corpus *c) { return c->missing_tab + c->empty_side + c->invalid_text; }
+
+void corpus_free(Corpus *c) {
+    free(c->path);
+    free(c->text);
+    arrfree(c->pairs);
+    memset(c, 0, sizeof *c);
+}
