@@ -35,6 +35,6 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     }
-    print_error("unknown command '%s' (see 'azul --help')", argv[1]);
+    report_error("unknown command '%s' (see 'azul --help')", argv[1]);
     return EXIT_USAGE;
 }

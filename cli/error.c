@@ -20,14 +20,14 @@ static void print_labelled(const char *label, const char *format, va_list args) 
     fputc('\n', stderr);
 }
 
-void print_error(const char *format, ...) {
+void report_error(const char *format, ...) {
     va_list args;
     va_start(args, format);
     print_labelled("error", format, args);
     va_end(args);
 }
 
-void print_warning(const char *format, ...) {
+void report_warning(const char *format, ...) {
     va_list args;
     va_start(args, format);
     print_labelled("warning", format, args);

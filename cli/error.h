@@ -23,9 +23,9 @@ typedef struct {
 int error_set(Error *err, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 // Prints "azul: error: MESSAGE" to stderr.
-void print_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+void report_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 // Prints "azul: warning: MESSAGE" to stderr.
-void print_warning(const char *format, ...) __attribute__((format(printf, 1, 2)));
+void report_warning(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 // Prints the error and exits with status 1.
 _Noreturn void die(const char *format, ...) __attribute__((format(printf, 1, 2)));

@@ -143,8 +143,8 @@ static void tokenize_one(const TokenizeOptions *o, Tokenizer *t, const char *whe
     int32_t *ids = NULL;
     Error err;
     if (tokenizer_encode(t, text, length, &ids, &err) < 0) {
-        if (line) print_warning("%s:%zu: %s", where, line, err.message);
-        else print_warning("%s: %s", where, err.message);
+        if (line) report_warning("%s:%zu: %s", where, line, err.message);
+        else report_warning("%s: %s", where, err.message);
         totals->failed++;
         if (!o->stats && (o->ids_only || o->pieces_only)) printf("\n");
         return;

@@ -54,13 +54,15 @@ int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings
     FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f) return error_set(err, "cannot open corpus %s: %s", path, strerror(errno));
     size_t length;
+    errno = 0;
     c->text = read_all(f, &length);
-    int failed = ferror(f);
+    int failed = ferror(f), read_errno = errno;
     if (!from_stdin) fclose(f);
     if (failed) {
         free(c->text);
         c->text = NULL;
-        return error_set(err, "cannot read corpus %s: read error", path);
+        return error_set(err, "cannot read corpus %s: %s", path,
+                         read_errno ? strerror(read_errno) : "read error");
     }
     c->path = strdup(from_stdin ? "<stdin>" : path);
     if (!c->path) die("out of memory");

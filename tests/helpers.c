@@ -1,0 +1,120 @@
+// Helpers shared by the tests: running bin/azul, temporary files.
+#define _XOPEN_SOURCE 700  // nftw
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/test.h"
+
+#ifndef AZUL_BIN
+#define AZUL_BIN "bin/azul"
+#endif
+
+const char *shared_corpora_dir(void) {
+    const char *dir = getenv("AZUL_CORPORA");
+    if (!dir) dir = "../shared/corpora";
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/spa-eng/train.tsv", dir);
+    if (access(probe, R_OK) != 0) return NULL;
+    return dir;
+}
+
+typedef struct {
+    char *data;
+    size_t length, capacity;
+} Buffer;
+
+static void buffer_read(Buffer *b, int fd, int *open_flag) {
+    if (b->length + 4096 + 1 > b->capacity) {
+        b->capacity = (b->capacity + 4096) * 2;
+        b->data = realloc(b->data, b->capacity);
+        assert_non_null(b->data);
+    }
+    ssize_t n = read(fd, b->data + b->length, b->capacity - b->length - 1);
+    if (n <= 0) *open_flag = 0;
+    else b->length += (size_t)n;
+    b->data[b->length] = '\0';
+}
+
+int run_azul(const char *const *args, const char *stdin_text, char **out, char **err) {
+    signal(SIGPIPE, SIG_IGN);  // the program may exit before reading all of stdin
+    int in_pipe[2], out_pipe[2], err_pipe[2];
+    assert_int_equal(pipe(in_pipe), 0);
+    assert_int_equal(pipe(out_pipe), 0);
+    assert_int_equal(pipe(err_pipe), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        close(in_pipe[1]); close(out_pipe[0]); close(err_pipe[0]);
+        const char *argv[64];
+        size_t n = 0;
+        argv[n++] = AZUL_BIN;
+        for (; args[n - 1] && n < 63; n++) argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(AZUL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(in_pipe[0]); close(out_pipe[1]); close(err_pipe[1]);
+    // Feed stdin from here; the texts are small enough for the pipe buffer
+    // only sometimes, so write with the reads interleaved.
+    const char *to_write = stdin_text ? stdin_text : "";
+    size_t remaining = strlen(to_write);
+    if (remaining == 0) close(in_pipe[1]);
+    Buffer o = {0}, e = {0};
+    int out_open = 1, err_open = 1, in_open = remaining > 0;
+    while (out_open || err_open) {
+        struct pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0},
+                                {in_pipe[1], POLLOUT, 0}};
+        poll(fds, in_open ? 3 : 2, -1);
+        if (fds[0].revents) buffer_read(&o, out_pipe[0], &out_open);
+        if (fds[1].revents) buffer_read(&e, err_pipe[0], &err_open);
+        if (in_open && fds[2].revents) {
+            ssize_t n = write(in_pipe[1], to_write, remaining > 65536 ? 65536 : remaining);
+            if (n > 0) { to_write += n; remaining -= (size_t)n; }
+            if (n <= 0 || remaining == 0) { close(in_pipe[1]); in_open = 0; }
+        }
+    }
+    if (in_open) close(in_pipe[1]);
+    close(out_pipe[0]); close(err_pipe[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!o.data) o.data = calloc(1, 1);
+    if (!e.data) e.data = calloc(1, 1);
+    if (out) *out = o.data; else free(o.data);
+    if (err) *err = e.data; else free(e.data);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *make_temp_dir(void) {
+    char *dir = strdup("/tmp/azul-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+char *write_temp_file(const char *dir, const char *name, const char *text, size_t length) {
+    size_t size = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(size);
+    snprintf(path, size, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, length, f), length);
+    fclose(f);
+    return path;
+}

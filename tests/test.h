@@ -1,0 +1,47 @@
+// Shared declarations for the test suite: cmocka, the groups, and helpers.
+//
+// Each tests/test_*.c file exposes one group through a TestGroup; main()
+// runs them all and ends with the line "N passed, N failed".
+#ifndef AZUL_TEST_H
+#define AZUL_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+typedef struct {
+    const char *name;
+    const struct CMUnitTest *tests;
+    size_t count;
+    // Why the group cannot run here (e.g. the shared corpora are absent), or
+    // NULL; a group that cannot run is reported and not counted.
+    const char *(*unavailable)(void);
+} TestGroup;
+
+#define TEST_GROUP(name, array) \
+    const TestGroup name = {#name, array, sizeof(array) / sizeof(array[0]), NULL}
+#define TEST_GROUP_UNLESS(name, array, unavailable) \
+    const TestGroup name = {#name, array, sizeof(array) / sizeof(array[0]), unavailable}
+
+extern const TestGroup utf8_tests, normalize_tests, pretokenize_tests, tokenizer_tests,
+    corpus_tests, real_corpus_tests, cli_tests;
+
+// The real Tatoeba corpora beside the project (../shared/corpora), or NULL
+// with a message when they are absent; tests that need them are skipped.
+const char *shared_corpora_dir(void);
+
+// Runs bin/azul with the given arguments (NULL-terminated) and optional
+// stdin text; captures stdout and stderr (malloc'd, NUL-terminated) and
+// returns the exit status, or -1 when the program died from a signal.
+int run_azul(const char *const *args, const char *stdin_text, char **out, char **err);
+
+// A fresh temporary directory for one test, removed by remove_tree.
+char *make_temp_dir(void);
+void remove_tree(const char *path);
+// Writes text to dir/name and returns the malloc'd path.
+char *write_temp_file(const char *dir, const char *name, const char *text, size_t length);
+
+#endif

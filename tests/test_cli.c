@@ -1,0 +1,199 @@
+// bin/azul as a user meets it: flags, messages, exit codes, `azul tokenize`.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/test.h"
+
+#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
+
+static void expect_contains(const char *haystack, const char *needle) {
+    if (!strstr(haystack, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, haystack);
+}
+
+static void no_command_and_unknown_command_are_usage_errors(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run_azul((const char *const[]){NULL}, NULL, &out, &err), 2);
+    expect_contains(err, "usage: azul COMMAND");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "frobnicate"), 2);
+    expect_contains(err, "azul: error: unknown command 'frobnicate'");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "--help"), 0);
+    expect_contains(out, "tokenize");
+    free(out); free(err);
+}
+
+static void bad_flags_are_usage_errors_naming_the_flag(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--bogus"), 2);
+    expect_contains(err, "azul: error: unknown option '--bogus' (see 'azul tokenize --help')");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--vocab-size", "lots"), 2);
+    expect_contains(err, "--vocab-size expects an integer");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model"), 2);
+    expect_contains(err, "option '--model' needs a value");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--tokenizer", "unigram", "--learn"), 2);
+    expect_contains(err, "--tokenizer must be bpe or word");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "x.tsv"), 2);
+    expect_contains(err, "--learn needs -o");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--help"), 0);
+    expect_contains(out, "usage: azul tokenize");
+    free(out); free(err);
+}
+
+static void missing_files_are_clear_errors(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "/nonexistent.tsv",
+                         "-o", "/tmp/never-written.json"),
+                     1);
+    expect_contains(err, "azul: error: cannot open corpus /nonexistent.tsv: No such file");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", "/nonexistent.json", "hi"), 1);
+    expect_contains(err, "azul: error: cannot open /nonexistent.json");
+    free(out); free(err);
+}
+
+static void learn_then_show_tokens(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char model[512];
+    snprintf(model, sizeof model, "%s/tokenizers.json", dir);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus",
+                         "data/toy-en-es/train.tsv", "-o", model, "--vocab-size", "1000"),
+                     0);
+    expect_contains(out, "learned bpe tokenizers from 372 pairs");
+    free(out); free(err);
+
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", model, "--side", "tgt",
+                         "--pieces", "La bola es azul"),
+                     0);
+    assert_string_equal(out, "▁La ▁bola ▁es ▁azul\n");
+    free(out); free(err);
+
+    // Without TEXT it reads lines; a bad line warns and keeps its place.
+    assert_int_equal(RUN("The ball is blue\nbad \xFF line\n\nThe cat\n", &out, &err, "tokenize",
+                         "--model", model, "--pieces"),
+                     0);
+    assert_string_equal(out, "▁The ▁ball ▁is ▁blue\n\n\n▁The ▁cat\n");
+    expect_contains(err, "azul: warning: <stdin>:2: invalid UTF-8 at byte 4");
+    free(out); free(err);
+
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", model, "--vocab"), 0);
+    expect_contains(out, "0\t<pad>\tspecial\n");
+    expect_contains(out, "\t<0xC3>\tbyte\n");
+    expect_contains(out, "\tmerge ");
+    free(out); free(err);
+
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", model, "--stats", "--corpus",
+                         "data/toy-en-es/dev.tsv"),
+                     0);
+    expect_contains(out, "source: 40 sentences");
+    free(out); free(err);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void malformed_corpus_lines_are_reported_and_the_rest_is_used(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    const char text[] = "The ball is blue\tLa bola es azul\nno tab\nThe cat\tEl gato\n\tempty\n";
+    char *corpus = write_temp_file(dir, "corpus.tsv", text, sizeof text - 1);
+    char model[512];
+    snprintf(model, sizeof model, "%s/tokenizers.json", dir);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--tokenizer", "word",
+                         "--corpus", corpus, "-o", model),
+                     0);
+    expect_contains(err, "corpus.tsv:2: no TAB between source and target; line skipped");
+    expect_contains(err, "corpus.tsv:4: empty source side; line skipped");
+    expect_contains(err, "skipped 2 malformed lines of 4");
+    expect_contains(out, "from 2 pairs");
+    free(out); free(err);
+    free(corpus);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void failures_never_damage_a_saved_file(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char model[512];
+    snprintf(model, sizeof model, "%s/tokenizers.json", dir);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--tokenizer", "word",
+                         "--corpus", "data/toy-en-es/train.tsv", "-o", model),
+                     0);
+    free(out); free(err);
+    FILE *f = fopen(model, "rb");
+    char before[256] = {0};
+    assert_true(fread(before, 1, sizeof before - 1, f) > 0);
+    fclose(f);
+
+    // An empty corpus and an impossible vocabulary size fail before writing.
+    char *empty = write_temp_file(dir, "empty.tsv", "\n\n", 2);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", empty, "-o", model), 1);
+    expect_contains(err, "holds no usable sentence pairs");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--vocab-size", "100", "--corpus",
+                         "data/toy-en-es/train.tsv", "-o", model),
+                     1);
+    expect_contains(err, "too small for bpe");
+    free(out); free(err);
+    // An unwritable destination is reported.
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus",
+                         "data/toy-en-es/train.tsv", "-o", "/nonexistent-dir/t.json"),
+                     1);
+    expect_contains(err, "cannot write /nonexistent-dir/t.json");
+    free(out); free(err);
+
+    f = fopen(model, "rb");
+    char after[256] = {0};
+    assert_true(fread(after, 1, sizeof after - 1, f) > 0);
+    fclose(f);
+    assert_string_equal(before, after);
+    free(empty);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void damaged_tokenizer_files_are_refused(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    const char *bad[] = {
+        "", "{", "[]", "{\"format\": \"azul-tokenizers\", \"joint\": false}",
+        "{\"format\": \"azul-tokenizers\", \"joint\": true, \"source\": {\"format\": "
+        "\"azul-tokenizer\", \"version\": 1, \"kind\": \"word\", \"normalization\": {\"form\": "
+        "\"NFC\", \"casefold\": false}, \"tokens\": [\"a\", \"a\"]}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *path = write_temp_file(dir, "t.json", bad[i], strlen(bad[i]));
+        char *out, *err;
+        assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", path, "x"), 1);
+        expect_contains(err, "azul: error: ");
+        expect_contains(err, "t.json");
+        free(out); free(err);
+        free(path);
+    }
+    remove_tree(dir);
+    free(dir);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(no_command_and_unknown_command_are_usage_errors),
+    cmocka_unit_test(bad_flags_are_usage_errors_naming_the_flag),
+    cmocka_unit_test(missing_files_are_clear_errors),
+    cmocka_unit_test(learn_then_show_tokens),
+    cmocka_unit_test(malformed_corpus_lines_are_reported_and_the_rest_is_used),
+    cmocka_unit_test(failures_never_damage_a_saved_file),
+    cmocka_unit_test(damaged_tokenizer_files_are_refused),
+};
+TEST_GROUP(cli_tests, tests);

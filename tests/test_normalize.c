@@ -1,0 +1,102 @@
+// The normal form: what counts as "the same text" for the tokenizer.
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/test.h"
+#include "tokenizer/normalize.h"
+
+static char *normal(const char *text, bool casefold) {
+    Utf8Problem problem;
+    NormalizeOptions options = {casefold};
+    char *out = normalize_text(text, strlen(text), options, NULL, &problem);
+    assert_non_null(out);
+    return out;
+}
+
+static void expect_normal(const char *text, const char *expected) {
+    char *out = normal(text, false);
+    assert_string_equal(out, expected);
+    free(out);
+}
+
+static void composed_and_decomposed_forms_are_equal(void **state) {
+    (void)state;
+    expect_normal("est\xC3\xA1", "está");        // U+00E1
+    expect_normal("esta\xCC\x81", "está");       // a + U+0301
+    expect_normal("n\xCC\x83" "o", "ño");        // n + combining tilde
+    expect_normal("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB", "한");  // Hangul jamo compose
+}
+
+static void special_spaces_become_one_plain_space(void **state) {
+    (void)state;
+    expect_normal("Quoi\xC2\xA0?", "Quoi ?");          // no-break space
+    expect_normal("Quoi\xE2\x80\xAF!", "Quoi !");      // narrow no-break space
+    expect_normal("Quoi\xE2\x80\x89;", "Quoi ;");      // thin space
+    expect_normal("  a \t\t b\r\n c  ", "a b c");      // runs collapse, ends trimmed
+    expect_normal("a\xE2\x80\xA8" "b", "a b");         // line separator
+}
+
+static void curly_quotes_become_ascii(void **state) {
+    (void)state;
+    expect_normal("I\xE2\x80\x99m \xE2\x80\x9Chere\xE2\x80\x9D", "I'm \"here\"");
+    expect_normal("\xE2\x80\x98" "a\xE2\x80\x9A" "b\xE2\x80\x9E", "'a'b\"");
+    expect_normal("«guillemets»", "«guillemets»");     // kept: they are not quotes to fold
+}
+
+static void invisible_characters_are_dropped(void **state) {
+    (void)state;
+    expect_normal("zero\xE2\x80\x8Bwidth", "zerowidth");  // U+200B
+    expect_normal("soft\xC2\xADhyphen", "softhyphen");   // U+00AD
+    expect_normal("\xEF\xBB\xBF" "bom", "bom");           // U+FEFF
+    expect_normal("bell\x07!", "bell!");                  // control character
+    // U+200D stays: it holds emoji sequences together.
+    expect_normal("👨\xE2\x80\x8D👩", "👨\xE2\x80\x8D👩");
+}
+
+static void nfc_keeps_compatibility_characters(void **state) {
+    (void)state;
+    expect_normal("CO₂ ﬁn ①", "CO₂ ﬁn ①");  // NFC, not NFKC
+}
+
+static void casefold_is_optional(void **state) {
+    (void)state;
+    char *kept = normal("La Bola ÁRBOL", false);
+    char *folded = normal("La Bola ÁRBOL", true);
+    assert_string_equal(kept, "La Bola ÁRBOL");
+    assert_string_equal(folded, "la bola árbol");
+    free(kept);
+    free(folded);
+}
+
+static void normal_form_is_a_fixed_point(void **state) {
+    (void)state;
+    const char *texts[] = {"  ¿Dónde\xC2\xA0" "está?  ", "e\xCC\x81\xCC\x81 x", "a\xE2\x80\x8B b",
+                           "\xE2\x80\x83\xE2\x80\x83", ""};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *once = normal(texts[i], false);
+        char *twice = normal(once, false);
+        assert_string_equal(once, twice);
+        free(once);
+        free(twice);
+    }
+}
+
+static void invalid_utf8_is_refused_with_its_offset(void **state) {
+    (void)state;
+    Utf8Problem problem;
+    NormalizeOptions options = {false};
+    assert_null(normalize_text("caf\xE9 au lait", 12, options, NULL, &problem));
+    assert_int_equal(problem.offset, 3);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(composed_and_decomposed_forms_are_equal),
+    cmocka_unit_test(special_spaces_become_one_plain_space),
+    cmocka_unit_test(curly_quotes_become_ascii),
+    cmocka_unit_test(invisible_characters_are_dropped),
+    cmocka_unit_test(nfc_keeps_compatibility_characters),
+    cmocka_unit_test(casefold_is_optional),
+    cmocka_unit_test(normal_form_is_a_fixed_point),
+    cmocka_unit_test(invalid_utf8_is_refused_with_its_offset),
+};
+TEST_GROUP(normalize_tests, tests);
