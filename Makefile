@@ -30,6 +30,20 @@ test: deps
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/sanitize BINDIR=build/sanitize/bin SANITIZE=1 run-tests
 
+# For now the demo shows the tokenizer learned from the toy corpus; it will
+# train and open the translator once training lands.
+DEMO_DIR = build/demo
+demo: all
+	@mkdir -p $(DEMO_DIR)
+	$(BINDIR)/azul tokenize --learn --corpus data/toy-en-es/train.tsv -o $(DEMO_DIR)/tokenizers.json --vocab-size 1000
+	$(BINDIR)/azul tokenize --model $(DEMO_DIR)/tokenizers.json "The ball is blue" "The black cat drank the milk"
+	$(BINDIR)/azul tokenize --model $(DEMO_DIR)/tokenizers.json --side tgt "La bola es azul" "El gato negro bebió la leche"
+
+bench: deps
+	@sh tools/deps.sh sentencepiece
+	@$(MAKE) --no-print-directory build
+	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
+
 help:
 	@sed -n '3,12p' Makefile
 
