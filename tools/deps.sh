@@ -8,10 +8,19 @@ set -eu
 packages="gcc make libc6-dev libutf8proc-dev libstb-dev libcjson-dev libedit-dev libcmocka-dev $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "azul: this is not a Debian-like system (no dpkg-query); make sure these are installed:" >&2
-    echo "  $packages" >&2
-    echo "  (C11 compiler, make, utf8proc, stb, cJSON, libedit and cmocka development files)" >&2
-    exit 0  # let the build try: the compiler will say what is missing
+    # Not Debian-like: we cannot install anything, but we can tell whether the
+    # headers are there, and stop with the list when they are not.
+    cc=${CC:-cc}
+    for h in utf8proc.h stb/stb_ds.h cjson/cJSON.h histedit.h cmocka.h; do
+        if ! printf '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <%s>\n' "$h" |
+            "$cc" -E -x c - >/dev/null 2>&1; then
+            echo "azul: cannot find <$h>, and this system has no apt-get/dpkg." >&2
+            echo "azul: install a C11 compiler, make, and the development files of" >&2
+            echo "      utf8proc, stb, cJSON, libedit and cmocka (on Debian: $packages)" >&2
+            exit 1
+        fi
+    done
+    exit 0
 fi
 
 missing=""
