@@ -65,6 +65,9 @@ ifeq ($(NO_OMP),)
 OPENMP := $(call try_flag,-fopenmp)
 CFLAGS += $(OPENMP)
 LDFLAGS += $(OPENMP)
+else
+# Without OpenMP the `omp simd` hints still vectorise; the thread pragmas are ignored.
+CFLAGS += $(call try_flag,-fopenmp-simd) -Wno-unknown-pragmas
 endif
 
 ifneq ($(SANITIZE),)
@@ -99,7 +102,15 @@ $(AZUL_TESTS): $(TEST_OBJ) $(LIB_OBJ)
 # The tests run the real program for end-to-end checks; tell them where it is.
 $(BUILD)/tests/%.o: CFLAGS += -DAZUL_BIN='"$(AZUL)"'
 
-$(BUILD)/%.o: %.c
+# Objects are rebuilt when the flags change (NO_OMP=1 after a plain make, say).
+FLAGS_STAMP := $(BUILD)/flags.txt
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 

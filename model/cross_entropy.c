@@ -1,0 +1,72 @@
+// The training objective: cross-entropy against label-smoothed targets
+// (paper §5.4, ε = 0.1), averaged over the target positions that are not
+// padding.
+#include <math.h>
+#include "model/threads.h"
+
+#include "model/ops.h"
+
+enum { MAX_THREADS = 256 };
+
+double cross_entropy_forward(float *probs, const float *logits, const int32_t *targets, int N,
+                             int V, float smoothing, int32_t ignore, int *counted) {
+    // Per-thread partial sums, added in thread order afterwards, keep the
+    // result identical from run to run for a fixed thread count.
+    double partial[MAX_THREADS] = {0};
+    int partial_count[MAX_THREADS] = {0};
+    int threads = 1;
+    #pragma omp parallel
+    {
+        int t = omp_get_thread_num();
+        #pragma omp single
+        threads = omp_get_num_threads() < MAX_THREADS ? omp_get_num_threads() : MAX_THREADS;
+        #pragma omp for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = logits + (size_t)n * V;
+            float *p = probs + (size_t)n * V;
+            float max_logit = x[0];
+            for (int j = 1; j < V; j++) if (x[j] > max_logit) max_logit = x[j];
+            double sum_exp = 0.0, sum_logits = 0.0;
+            for (int j = 0; j < V; j++) {
+                sum_exp += exp((double)x[j] - max_logit);
+                sum_logits += x[j];
+            }
+            double log_z = max_logit + log(sum_exp);
+            int32_t y = targets[n];
+            if (y != ignore && t < MAX_THREADS) {
+                // -log p_y = log Z - x_y; the uniform part averages -log p_j over j.
+                partial[t] += (1.0 - smoothing) * (log_z - x[y]) +
+                              smoothing * (log_z - sum_logits / V);
+                partial_count[t]++;
+            }
+            for (int j = 0; j < V; j++) p[j] = (float)exp((double)x[j] - log_z);
+        }
+    }
+    double loss = 0.0;
+    int count = 0;
+    for (int t = 0; t < threads; t++) {
+        loss += partial[t];
+        count += partial_count[t];
+    }
+    *counted = count;
+    return count > 0 ? loss / count : 0.0;
+}
+
+void cross_entropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N,
+                            int V, float smoothing, int32_t ignore, int counted) {
+    // d loss / d logit_j = (p_j - q_j) / counted, q = (1-ε)·one-hot(y) + ε/V
+    float inv = counted > 0 ? 1.0f / (float)counted : 0.0f;
+    float uniform = smoothing / (float)V;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *d = dlogits + (size_t)n * V;
+        const float *p = probs + (size_t)n * V;
+        int32_t y = targets[n];
+        if (y == ignore) {
+            for (int j = 0; j < V; j++) d[j] = 0.0f;
+            continue;
+        }
+        for (int j = 0; j < V; j++) d[j] = (p[j] - uniform) * inv;
+        d[y] -= (1.0f - smoothing) * inv;
+    }
+}

@@ -1,0 +1,107 @@
+// The building blocks of the network, each forward beside its backward.
+//
+// Conventions (as in llm.c): outputs first, then inputs, then sizes; every
+// backward *accumulates* into its d-buffers (+=), so callers zero them once
+// per step; shapes are given as (B, T, C) = (batch, positions, channels).
+// Each op lives in its own file: matmul.c, layernorm.c, relu.c, dropout.c,
+// embedding.c, attention.c, cross_entropy.c.
+#ifndef AZUL_OPS_H
+#define AZUL_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// ---------------------------------------------------------------- matmul.c
+// out (N, OC) = inp (N, C) · weightᵀ + bias, weight (OC, C) as in torch.nn.Linear;
+// bias may be NULL.
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                    int C, int OC);
+// dinp (N, C) += dout · weight;  dweight (OC, C) += doutᵀ · inp;  dbias (OC) += Σₙ dout.
+// dinp and dbias may be NULL.
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int N, int C, int OC);
+
+// ---------------------------------------------------------------- layernorm.c
+// out (N, C) = (inp - mean) / sqrt(var + eps) · weight + bias, per row, with the
+// biased variance, as torch.nn.LayerNorm; keeps mean (N) and rstd (N) for backward.
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C, float eps);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C);
+
+// ---------------------------------------------------------------- relu.c
+// out = max(0, inp); the backward needs only the output.
+void relu_forward(float *out, const float *inp, size_t n);
+void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+// ---------------------------------------------------------------- dropout.c
+#include "model/rng.h"
+// Each element is kept with probability 1 - p and scaled by 1 / (1 - p).  The
+// mask is a pure function of (seed, stream, index): the backward recomputes it
+// rather than storing it.  p = 0 is the identity.
+static inline float dropout_scale(float p, uint64_t seed, uint64_t stream, size_t index) {
+    return hash_uniform(seed, stream, index) >= p ? 1.0f / (1.0f - p) : 0.0f;
+}
+void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed,
+                     uint64_t stream);
+void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                      uint64_t stream);
+// The residual connection around a sublayer: out = residual + dropout(branch).
+void residual_dropout_forward(float *out, const float *residual, const float *branch, size_t n,
+                              float p, uint64_t seed, uint64_t stream);
+void residual_dropout_backward(float *dresidual, float *dbranch, const float *dout, size_t n,
+                               float p, uint64_t seed, uint64_t stream);
+
+// ---------------------------------------------------------------- embedding.c
+// out (B, T, C) = table[tokens[b, t]] · sqrt(C) + PE(first_position + t), with the
+// paper's sinusoidal positional encoding PE(pos, 2i) = sin(pos / 10000^(2i/C)),
+// PE(pos, 2i+1) = cos(pos / 10000^(2i/C)).
+void embedding_forward(float *out, const int32_t *tokens, const float *table, int B, int T, int C,
+                       int first_position);
+// dtable[tokens[b, t]] += dout[b, t] · sqrt(C); the positions add no parameters.
+void embedding_backward(float *dtable, const float *dout, const int32_t *tokens, int B, int T,
+                        int C);
+void positional_encoding(float *row, int position, int C);
+
+// ---------------------------------------------------------------- attention.c
+// Multi-head scaled dot-product attention, the paper's
+//     Attention(Q, K, V) = softmax(Q Kᵀ · scale) V
+// for each of H heads, head h using channels [h·C/H, (h+1)·C/H) of q, k, v.
+//   q (B, Tq, C); k, v (B, Tk, C)
+//   key_masked (B, Tk): 1 where a key is padding and must not be attended to (or NULL)
+//   causal: query i may not see keys j > i (decoder self-attention)
+//   weights (B, H, Tq, Tk): the softmax output, what the attention inspector shows;
+//     masked entries are 0, and a row with nothing to attend to is all 0
+//   dropped (B, H, Tq, Tk): weights after dropout (used for the sum)
+//   out (B, Tq, C): the heads' weighted sums of values, side by side
+typedef struct {
+    int B, Tq, Tk, C, H;
+    float scale;               // 1/sqrt(C/H) in the Transformer
+    const uint8_t *key_masked; // (B, Tk) or NULL
+    bool causal;
+    float dropout;
+    uint64_t seed, stream;
+} AttentionShape;
+
+void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
+                       const float *v, const AttentionShape *s);
+// dweights_scratch (B, H, Tq, Tk) is working space.
+void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch,
+                        const float *dout, const float *q, const float *k, const float *v,
+                        const float *weights, const float *dropped, const AttentionShape *s);
+
+// ---------------------------------------------------------------- cross_entropy.c
+// Softmax cross-entropy with label smoothing ε, as torch.nn.CrossEntropyLoss(
+// ignore_index=pad, label_smoothing=ε): the target distribution of a position
+// is (1-ε)·one-hot(target) + ε/V, positions whose target is `ignore` count for
+// nothing, and the loss is the mean over the positions that count.
+//   logits (N, V) → probs (N, V) (may be the same buffer); returns the mean loss.
+double cross_entropy_forward(float *probs, const float *logits, const int32_t *targets, int N,
+                             int V, float smoothing, int32_t ignore, int *counted);
+// dlogits (N, V) = (probs - target distribution) / counted; may alias probs.
+void cross_entropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N,
+                            int V, float smoothing, int32_t ignore, int counted);
+
+#endif
