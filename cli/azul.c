@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"tokenize", tokenize_command, "learn tokenizers from a corpus; show a text's tokens and ids"},
+    {"gradcheck", gradcheck_command, "verify backpropagation against finite differences"},
 };
 
 static void print_usage(FILE *out) {

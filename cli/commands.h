@@ -4,5 +4,6 @@
 #define AZUL_COMMANDS_H
 
 int tokenize_command(int argc, char **argv);
+int gradcheck_command(int argc, char **argv);
 
 #endif

@@ -16,6 +16,17 @@ long parse_integer_option(const char *command, const char *flag, const char *tex
     return value;
 }
 
+double parse_real_option(const char *command, const char *flag, const char *text, double min,
+                         double max) {
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(value >= min && value <= max)) {
+        die_usage(command, "%s expects a number from %g to %g, got '%s'", flag, min, max, text);
+    }
+    return value;
+}
+
 void die_bad_option(const char *command, char **argv, int getopt_result) {
     // With opterr = 0 and a ':'-led optstring, getopt_long returns ':' for a
     // missing value and '?' for an unknown flag, leaving optind past the word.

@@ -9,6 +9,10 @@
 long parse_integer_option(const char *command, const char *flag, const char *text, long min,
                           long max);
 
+// Parses a real number in [min, max] or exits with a usage error naming the flag.
+double parse_real_option(const char *command, const char *flag, const char *text, double min,
+                         double max);
+
 // Reports the option getopt_long just rejected (it returned ':' or '?') and
 // exits with status 2.  Call getopt_long with opterr = 0 and an optstring
 // that starts with ':'.
