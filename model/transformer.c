@@ -157,6 +157,16 @@ int model_build(Model *m, const ModelConfig *config, uint64_t seed, Error *err) 
     return 0;
 }
 
+size_t model_parameter_count(const ModelConfig *c) {
+    const size_t C = (size_t)c->d_model, F = (size_t)c->d_ff;
+    const size_t attention = 4 * (C * C + C), layernorm = 2 * C, ffn = F * C + F + C * F + C;
+    return (size_t)c->src_vocab * C + (size_t)c->tgt_vocab * C +
+           (size_t)c->n_encoder_layers * (attention + 2 * layernorm + ffn) +
+           (size_t)c->n_decoder_layers * (2 * attention + 3 * layernorm + ffn) +
+           (c->pre_ln ? 2 * layernorm : 0) + (c->tie_output ? 0 : (size_t)c->tgt_vocab * C) +
+           (size_t)c->tgt_vocab;
+}
+
 const TensorInfo *model_find_tensor(const Model *m, const char *name) {
     for (ptrdiff_t t = 0; t < arrlen(m->tensors); t++) {
         if (strcmp(m->tensors[t].name, name) == 0) return &m->tensors[t];

@@ -174,6 +174,9 @@ typedef struct {
 int model_build(Model *m, const ModelConfig *config, uint64_t seed, Error *err);
 void model_free(Model *m);
 
+// How many floats the parameters of a model of this config take.
+size_t model_parameter_count(const ModelConfig *config);
+
 // Runs the network on a batch of B sentence pairs, padded with TOKEN_PAD:
 // src (B, S), tgt_in (B, T) = <bos> y₁ … and tgt_out (B, T) = y₁ … <eos>.
 // With tgt_out it also computes the loss (NULL: logits only).  training turns

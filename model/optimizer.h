@@ -1,0 +1,46 @@
+// Training the weights: AdamW, learning-rate schedules, gradient clipping.
+#ifndef AZUL_OPTIMIZER_H
+#define AZUL_OPTIMIZER_H
+
+#include <stddef.h>
+
+#include "model/transformer.h"
+
+typedef struct {
+    float beta1, beta2, eps;  // 0.9, 0.98, 1e-9 as in the paper
+    float weight_decay;       // decoupled (Loshchilov & Hutter); matrices and embeddings only
+} AdamWConfig;
+
+AdamWConfig adamw_defaults(void);
+
+// One AdamW step (step counts from 1) on every parameter, with the moments in
+// m->adam_m and m->adam_v, as torch.optim.AdamW does it.
+void adamw_update(Model *m, const AdamWConfig *config, float lr, long step);
+
+// The L2 norm of all gradients together; if it exceeds max_norm (> 0) they are
+// scaled down to it, as torch.nn.utils.clip_grad_norm_.  Returns the norm
+// before clipping.  The sum is formed in fixed chunks, so the result does not
+// depend on the number of threads.
+double clip_gradient_norm(float *grads, size_t n, double max_norm);
+
+typedef enum { SCHEDULE_NOAM, SCHEDULE_INVERSE_SQRT, SCHEDULE_COSINE, SCHEDULE_CONSTANT } ScheduleKind;
+
+typedef struct {
+    ScheduleKind kind;
+    float lr;          // noam: the factor; others: the peak learning rate
+    long warmup;       // steps of linear warm-up
+    long total_steps;  // cosine: where the rate reaches min_lr
+    float min_lr;      // cosine
+    int d_model;       // noam
+} Schedule;
+
+// The learning rate at a step (from 1):
+//   noam          lr · d_model^-½ · min(step^-½, step · warmup^-1.5)   (paper §5.3)
+//   inverse_sqrt  lr · min(step / warmup, (warmup / step)^½)
+//   cosine        lr · step / warmup, then from lr down to min_lr along half a cosine
+//   constant      lr
+float schedule_lr(const Schedule *s, long step);
+
+int schedule_parse_kind(const char *name, ScheduleKind *kind);
+
+#endif

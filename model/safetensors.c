@@ -1,0 +1,191 @@
+#include "model/safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_ds.h>
+
+#include "cli/atomic_file.h"
+
+enum {
+    MAX_HEADER_BYTES = 100 * 1024 * 1024,  // the format's own reference limit
+};
+static const size_t MAX_FILE_BYTES = (size_t)16 << 30;
+
+static int dtype_size(const char *dtype) {
+    static const struct { const char *name; int size; } types[] = {
+        {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
+        {"I16", 2}, {"I8", 1},  {"U8", 1},  {"BOOL", 1},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(types[i].name, dtype) == 0) return types[i].size;
+    }
+    return 0;
+}
+
+static int by_offset(const void *x, const void *y) {
+    const SafetensorsTensor *a = x, *b = y;
+    const char *pa = a->data, *pb = b->data;
+    return (pa > pb) - (pa < pb);
+}
+
+static int fail(SafetensorsFile *f, Error *err, const char *path, const char *what,
+                const char *name) {
+    Error inner;
+    if (name) error_set(&inner, "%s: tensor \"%s\": %s", path, name, what);
+    else error_set(&inner, "%s: %s", path, what);
+    safetensors_free(f);
+    return error_set(err, "%s", inner.message);
+}
+
+int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
+    memset(f, 0, sizeof *f);
+    f->buffer = read_whole_file(path, MAX_FILE_BYTES, &f->size, err);
+    if (!f->buffer) return -1;
+    if (f->size < 8) return fail(f, err, path, "truncated: shorter than the 8-byte header length", NULL);
+    uint64_t header_length = 0;
+    for (int i = 7; i >= 0; i--) header_length = header_length << 8 | (unsigned char)f->buffer[i];
+    if (header_length < 2 || header_length > MAX_HEADER_BYTES || header_length > f->size - 8) {
+        char what[160];
+        snprintf(what, sizeof what, "header length %llu does not fit the file (%zu bytes)",
+                 (unsigned long long)header_length, f->size);
+        return fail(f, err, path, what, NULL);
+    }
+    f->header = cJSON_ParseWithLength(f->buffer + 8, (size_t)header_length);
+    if (!cJSON_IsObject(f->header)) return fail(f, err, path, "header is not a JSON object", NULL);
+
+    const char *data = f->buffer + 8 + header_length;
+    size_t data_size = f->size - 8 - (size_t)header_length;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, f->header) {
+        if (strcmp(item->string, "__metadata__") == 0) {
+            const cJSON *value;
+            cJSON_ArrayForEach(value, item) {
+                if (!cJSON_IsString(value)) return fail(f, err, path, "metadata values must be strings", NULL);
+            }
+            if (!cJSON_IsObject(item)) return fail(f, err, path, "__metadata__ is not an object", NULL);
+            f->metadata = item;
+            continue;
+        }
+        const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+        const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+        if (!cJSON_IsString(dtype) || !dtype_size(dtype->valuestring)) {
+            return fail(f, err, path, "missing or unknown dtype", item->string);
+        }
+        if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) > SAFETENSORS_MAX_RANK) {
+            return fail(f, err, path, "shape is not an array of at most 8 sizes", item->string);
+        }
+        SafetensorsTensor t = {item->string, dtype->valuestring, cJSON_GetArraySize(shape), {0}, NULL, 0};
+        // Multiply with an overflow check: a hostile shape must not wrap around.
+        uint64_t elements = 1;
+        int d = 0;
+        const cJSON *dim;
+        cJSON_ArrayForEach(dim, shape) {
+            if (!cJSON_IsNumber(dim) || dim->valuedouble < 0 || dim->valuedouble > 1e15 ||
+                dim->valuedouble != (double)(int64_t)dim->valuedouble) {
+                return fail(f, err, path, "a dimension is not a non-negative integer", item->string);
+            }
+            uint64_t size = (uint64_t)dim->valuedouble;
+            t.shape[d++] = (int64_t)size;
+            if (size != 0 && elements > f->size / size) {
+                return fail(f, err, path, "shape is larger than the file", item->string);
+            }
+            elements *= size;
+        }
+        const cJSON *b = cJSON_GetArrayItem(offsets, 0), *e = cJSON_GetArrayItem(offsets, 1);
+        if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 || !cJSON_IsNumber(b) ||
+            !cJSON_IsNumber(e) || b->valuedouble < 0 || e->valuedouble < b->valuedouble ||
+            e->valuedouble > (double)data_size || b->valuedouble != (double)(size_t)b->valuedouble ||
+            e->valuedouble != (double)(size_t)e->valuedouble) {
+            return fail(f, err, path, "data_offsets lie outside the file (truncated?)", item->string);
+        }
+        size_t begin = (size_t)b->valuedouble, end = (size_t)e->valuedouble;
+        if ((uint64_t)(end - begin) != elements * (uint64_t)dtype_size(t.dtype)) {
+            return fail(f, err, path, "byte range does not match dtype × shape", item->string);
+        }
+        t.data = data + begin;
+        t.bytes = end - begin;
+        arrput(f->tensors, t);
+    }
+    // No two tensors may share bytes.
+    size_t n = (size_t)arrlen(f->tensors);
+    SafetensorsTensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) die("out of memory");
+    memcpy(sorted, f->tensors, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, by_offset);
+    for (size_t i = 1; i < n; i++) {
+        if ((const char *)sorted[i - 1].data + sorted[i - 1].bytes > (const char *)sorted[i].data) {
+            const char *name = sorted[i].name;
+            free(sorted);
+            return fail(f, err, path, "overlaps another tensor", name);
+        }
+    }
+    free(sorted);
+    return 0;
+}
+
+void safetensors_free(SafetensorsFile *f) {
+    free(f->buffer);
+    cJSON_Delete(f->header);
+    arrfree(f->tensors);
+    memset(f, 0, sizeof *f);
+}
+
+const SafetensorsTensor *safetensors_find(const SafetensorsFile *f, const char *name) {
+    for (ptrdiff_t i = 0; i < arrlen(f->tensors); i++) {
+        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    }
+    return NULL;
+}
+
+const char *safetensors_metadata(const SafetensorsFile *f, const char *key) {
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(f->metadata, key);
+    return cJSON_IsString(value) ? value->valuestring : NULL;
+}
+
+int safetensors_write(const char *path, const SafetensorsOutput *tensors, size_t n,
+                      const char *const *metadata_keys, const char *const *metadata_values,
+                      size_t n_metadata, Error *err) {
+    cJSON *header = cJSON_CreateObject();
+    if (n_metadata > 0) {
+        cJSON *metadata = cJSON_AddObjectToObject(header, "__metadata__");
+        for (size_t i = 0; i < n_metadata; i++) {
+            cJSON_AddStringToObject(metadata, metadata_keys[i], metadata_values[i]);
+        }
+    }
+    size_t offset = 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *entry = cJSON_AddObjectToObject(header, tensors[i].name);
+        cJSON_AddStringToObject(entry, "dtype", tensors[i].dtype);
+        cJSON *shape = cJSON_AddArrayToObject(entry, "shape");
+        for (int d = 0; d < tensors[i].rank; d++) {
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)tensors[i].shape[d]));
+        }
+        cJSON *offsets = cJSON_AddArrayToObject(entry, "data_offsets");
+        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
+        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + tensors[i].bytes)));
+        offset += tensors[i].bytes;
+    }
+    char *json = cJSON_PrintUnformatted(header);
+    cJSON_Delete(header);
+    if (!json) die("out of memory");
+    // Pad the header with spaces to a multiple of 8 so that the data is aligned.
+    size_t json_length = strlen(json), padded = (json_length + 7) / 8 * 8;
+    size_t total = 8 + padded + offset;
+    char *buffer = malloc(total);
+    if (!buffer) die("out of memory (%zu bytes for %s)", total, path);
+    for (int i = 0; i < 8; i++) buffer[i] = (char)((uint64_t)padded >> (8 * i) & 0xFF);
+    memcpy(buffer + 8, json, json_length);
+    memset(buffer + 8 + json_length, ' ', padded - json_length);
+    cJSON_free(json);
+    char *p = buffer + 8 + padded;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, tensors[i].data, tensors[i].bytes);
+        p += tensors[i].bytes;
+    }
+    int status = atomic_write_file(path, buffer, total, err);
+    free(buffer);
+    return status;
+}

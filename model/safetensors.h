@@ -1,0 +1,58 @@
+// The safetensors format (Hugging Face): an 8-byte little-endian header
+// length N, N bytes of JSON naming each tensor's dtype, shape and byte range,
+// then the raw little-endian data.  A string-to-string "__metadata__" object
+// rides along in the header.  Python's `safetensors` opens these files.
+//
+// The reader trusts nothing: the header length, every dtype, shape and
+// offset is checked against the file before anything is read through it.
+#ifndef AZUL_SAFETENSORS_H
+#define AZUL_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/error.h"
+
+enum { SAFETENSORS_MAX_RANK = 8 };
+
+typedef struct {
+    const char *name;
+    const char *dtype;                  // "F32", "I32", ...
+    int rank;
+    int64_t shape[SAFETENSORS_MAX_RANK];
+    const void *data;                   // inside the file buffer
+    size_t bytes;
+} SafetensorsTensor;
+
+typedef struct {
+    char *buffer;                       // the whole file
+    size_t size;
+    cJSON *header;
+    SafetensorsTensor *tensors;         // stb_ds array
+    const cJSON *metadata;              // the "__metadata__" object, or NULL
+} SafetensorsFile;
+
+int safetensors_read(SafetensorsFile *f, const char *path, Error *err);
+void safetensors_free(SafetensorsFile *f);
+const SafetensorsTensor *safetensors_find(const SafetensorsFile *f, const char *name);
+// A metadata value, or NULL when absent.
+const char *safetensors_metadata(const SafetensorsFile *f, const char *key);
+
+// Writing: collect tensors (the data is not copied until written), then write
+// the file atomically (temporary file, fsync, rename).
+typedef struct {
+    const char *name;
+    const char *dtype;
+    int rank;
+    int64_t shape[SAFETENSORS_MAX_RANK];
+    const void *data;
+    size_t bytes;
+} SafetensorsOutput;
+
+int safetensors_write(const char *path, const SafetensorsOutput *tensors, size_t n,
+                      const char *const *metadata_keys, const char *const *metadata_values,
+                      size_t n_metadata, Error *err);
+
+#endif
