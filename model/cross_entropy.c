@@ -2,26 +2,22 @@
 // (paper §5.4, ε = 0.1), averaged over the target positions that are not
 // padding.
 #include <math.h>
-#include "model/threads.h"
 
 #include "model/ops.h"
 
-enum { MAX_THREADS = 256 };
+enum { CHUNKS = 256 };
 
 double cross_entropy_forward(float *probs, const float *logits, const int32_t *targets, int N,
                              int V, float smoothing, int32_t ignore, int *counted) {
-    // Per-thread partial sums, added in thread order afterwards, keep the
-    // result identical from run to run for a fixed thread count.
-    double partial[MAX_THREADS] = {0};
-    int partial_count[MAX_THREADS] = {0};
-    int threads = 1;
-    #pragma omp parallel
-    {
-        int t = omp_get_thread_num();
-        #pragma omp single
-        threads = omp_get_num_threads() < MAX_THREADS ? omp_get_num_threads() : MAX_THREADS;
-        #pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
+    // Rows are summed in fixed chunks, then the chunks in order, so the loss
+    // is the same bit for bit whatever the number of threads.
+    double partial[CHUNKS] = {0};
+    int partial_count[CHUNKS] = {0};
+    const int rows_per_chunk = (N + CHUNKS - 1) / CHUNKS;
+    #pragma omp parallel for schedule(static)
+    for (int chunk = 0; chunk < CHUNKS; chunk++) {
+        int end = (chunk + 1) * rows_per_chunk < N ? (chunk + 1) * rows_per_chunk : N;
+        for (int n = chunk * rows_per_chunk; n < end; n++) {
             const float *x = logits + (size_t)n * V;
             float *p = probs + (size_t)n * V;
             float max_logit = x[0];
@@ -33,20 +29,20 @@ double cross_entropy_forward(float *probs, const float *logits, const int32_t *t
             }
             double log_z = max_logit + log(sum_exp);
             int32_t y = targets[n];
-            if (y != ignore && t < MAX_THREADS) {
+            if (y != ignore) {
                 // -log p_y = log Z - x_y; the uniform part averages -log p_j over j.
-                partial[t] += (1.0 - smoothing) * (log_z - x[y]) +
-                              smoothing * (log_z - sum_logits / V);
-                partial_count[t]++;
+                partial[chunk] += (1.0 - smoothing) * (log_z - x[y]) +
+                                  smoothing * (log_z - sum_logits / V);
+                partial_count[chunk]++;
             }
             for (int j = 0; j < V; j++) p[j] = (float)exp((double)x[j] - log_z);
         }
     }
     double loss = 0.0;
     int count = 0;
-    for (int t = 0; t < threads; t++) {
-        loss += partial[t];
-        count += partial_count[t];
+    for (int chunk = 0; chunk < CHUNKS; chunk++) {
+        loss += partial[chunk];
+        count += partial_count[chunk];
     }
     *counted = count;
     return count > 0 ? loss / count : 0.0;

@@ -8,6 +8,35 @@
 #include <stb/stb_ds.h>
 
 #include "model/rng.h"
+#include "tokenizer/tokenizer.h"
+
+static int32_t random_id(Rng *rng, int vocab) {
+    return TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(rng) % (uint64_t)(vocab - TOKEN_SPECIAL_COUNT));
+}
+
+ExampleBatch example_batch(uint64_t seed, int src_vocab, int tgt_vocab) {
+    const int src_len[EXAMPLE_B] = {7, 5, 3}, tgt_len[EXAMPLE_B] = {6, 4, 2};
+    ExampleBatch b;
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < EXAMPLE_B; i++) {
+        for (int s = 0; s < EXAMPLE_S; s++) {
+            b.src[i * EXAMPLE_S + s] = s < src_len[i] ? random_id(&rng, src_vocab) : TOKEN_PAD;
+        }
+        // tgt_out = y₁ … yₙ <eos> <pad>…, tgt_in = <bos> y₁ … yₙ <pad>…
+        for (int t = 0; t < EXAMPLE_T; t++) {
+            b.tgt_out[i * EXAMPLE_T + t] = t < tgt_len[i] - 1    ? random_id(&rng, tgt_vocab)
+                                           : t == tgt_len[i] - 1 ? TOKEN_EOS
+                                                                 : TOKEN_PAD;
+        }
+        for (int t = 0; t < EXAMPLE_T; t++) {
+            b.tgt_in[i * EXAMPLE_T + t] = t == 0             ? TOKEN_BOS
+                                          : t < tgt_len[i] ? b.tgt_out[i * EXAMPLE_T + t - 1]
+                                                           : TOKEN_PAD;
+        }
+    }
+    return b;
+}
 
 // Some gradients are truly zero: adding the same bias to every key shifts all
 // scores of a row equally, and softmax ignores that, so ∂L/∂b_K = 0.  Their

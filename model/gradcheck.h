@@ -29,6 +29,18 @@ typedef struct {
     uint64_t dropout_seed;  // dropout runs with this fixed mask in every evaluation
 } GradCheckBatch;
 
+// A small padded batch with something for every mask to hide: three pairs
+// with source lengths 7, 5, 3 and target lengths 6, 4, 2 (<bos>/<eos>
+// included), random ids drawn from seed.
+enum { EXAMPLE_B = 3, EXAMPLE_S = 7, EXAMPLE_T = 6 };
+typedef struct {
+    int32_t src[EXAMPLE_B * EXAMPLE_S];
+    int32_t tgt_in[EXAMPLE_B * EXAMPLE_T];
+    int32_t tgt_out[EXAMPLE_B * EXAMPLE_T];
+} ExampleBatch;
+
+ExampleBatch example_batch(uint64_t seed, int src_vocab, int tgt_vocab);
+
 // Samples up to `samples` coordinates of every tensor (half where the analytic
 // gradient is largest, half at random) and fills results[n_tensors].
 int gradcheck_model(Model *m, const GradCheckBatch *batch, int samples, double h, uint64_t seed,

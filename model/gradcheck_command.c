@@ -11,8 +11,6 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "model/gradcheck.h"
-#include "model/rng.h"
-#include "tokenizer/tokenizer.h"
 
 static const char usage[] =
     "usage: azul gradcheck [--preset toy|small|base] [--pre-ln] [--tie] [--samples K]\n"
@@ -30,27 +28,6 @@ static const char usage[] =
     "  --step H        finite-difference step (default 1e-3)\n"
     "  --tolerance E   largest error that passes (default 5e-2)\n"
     "  --seed N        weights, batch and dropout seed (default 1)\n";
-
-// A batch of three pairs with different lengths, padded: source lengths 7, 5,
-// 3 and target lengths 6, 4, 2, so every mask has something to hide.
-static void random_batch(Rng *rng, int src_vocab, int tgt_vocab, int32_t *src, int32_t *tgt_in,
-                         int32_t *tgt_out) {
-    const int B = 3, S = 7, T = 6, src_len[3] = {7, 5, 3}, tgt_len[3] = {6, 4, 2};
-    for (int b = 0; b < B; b++) {
-        for (int s = 0; s < S; s++) {
-            src[b * S + s] = s < src_len[b]
-                                 ? TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(rng) % (uint64_t)(src_vocab - TOKEN_SPECIAL_COUNT))
-                                 : TOKEN_PAD;
-        }
-        for (int t = 0; t < T; t++) {
-            int32_t y = TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(rng) % (uint64_t)(tgt_vocab - TOKEN_SPECIAL_COUNT));
-            tgt_out[b * T + t] = t < tgt_len[b] - 1 ? y : t == tgt_len[b] - 1 ? TOKEN_EOS : TOKEN_PAD;
-        }
-        for (int t = 0; t < T; t++) {
-            tgt_in[b * T + t] = t == 0 ? TOKEN_BOS : t < tgt_len[b] ? tgt_out[b * T + t - 1] : TOKEN_PAD;
-        }
-    }
-}
 
 int gradcheck_command(int argc, char **argv) {
     static const struct option long_options[] = {
@@ -91,11 +68,9 @@ int gradcheck_command(int argc, char **argv) {
 
     Model m;
     if (model_build(&m, &config, seed, &err) < 0) die("%s", err.message);
-    Rng rng;
-    rng_seed(&rng, seed ^ 0x5EED);
-    int32_t src[3 * 7], tgt_in[3 * 6], tgt_out[3 * 6];
-    random_batch(&rng, config.src_vocab, config.tgt_vocab, src, tgt_in, tgt_out);
-    GradCheckBatch batch = {src, tgt_in, tgt_out, 3, 7, 6, seed + 17};
+    ExampleBatch example = example_batch(seed ^ 0x5EED, config.src_vocab, config.tgt_vocab);
+    GradCheckBatch batch = {example.src, example.tgt_in, example.tgt_out,
+                            EXAMPLE_B, EXAMPLE_S, EXAMPLE_T, seed + 17};
 
     printf("gradcheck: preset %s (d_model %d, %d heads, %d+%d layers, d_ff %d), %s, %s output,\n"
            "dropout %.1f with a fixed mask, label smoothing %.1f; %d coordinates per tensor, h = %g\n\n",

@@ -336,7 +336,7 @@ void model_free(Model *m) {
 
 enum { STREAM_SRC_EMBED = 1, STREAM_TGT_EMBED = 2 };
 static uint64_t stream_of(int decoder, int layer, int site) {
-    return 1000u * (uint64_t)(decoder + 1) + 10u * (uint64_t)layer + (uint64_t)site;
+    return (uint64_t)(decoder + 1) << 40 | (uint64_t)layer << 8 | (uint64_t)site;
 }
 enum { SITE_SELF_WEIGHTS, SITE_SELF_RESIDUAL, SITE_CROSS_WEIGHTS, SITE_CROSS_RESIDUAL,
        SITE_FFN_RESIDUAL };

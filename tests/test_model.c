@@ -1,0 +1,345 @@
+// The whole network: backprop against finite differences, what masks hide,
+// determinism, and the weights file.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_ds.h>
+
+#include "model/gradcheck.h"
+#include "model/model_file.h"
+#include "tests/model_fixture.h"
+#include "tests/test.h"
+#include "tokenizer/tokenizer.h"
+
+static Model build(bool pre_ln, bool tie, float dropout) {
+    ModelConfig c = fixture_config(pre_ln, tie, dropout);
+    Model m;
+    Error err;
+    assert_int_equal(model_build(&m, &c, 7, &err), 0);
+    return m;
+}
+
+static void forward(Model *m, const ExampleBatch *b) {
+    Error err;
+    assert_int_equal(model_forward(m, b->src, b->tgt_in, b->tgt_out, EXAMPLE_B, EXAMPLE_S,
+                                   EXAMPLE_T, false, 0, &err),
+                     0);
+}
+
+static float *copy_logits(const Model *m) {
+    size_t n = (size_t)m->B * m->T * m->config.tgt_vocab;
+    float *copy = malloc(n * sizeof *copy);
+    memcpy(copy, m->acts.logits, n * sizeof *copy);
+    return copy;
+}
+
+static void whole_model_gradcheck(bool pre_ln, bool tie) {
+    Model m = build(pre_ln, tie, 0.1f);
+    ExampleBatch b = example_batch(11, m.config.src_vocab, m.config.tgt_vocab);
+    GradCheckBatch batch = {b.src, b.tgt_in, b.tgt_out, EXAMPLE_B, EXAMPLE_S, EXAMPLE_T, 5};
+    size_t n = (size_t)arrlen(m.tensors);
+    TensorGradCheck *results = calloc(n, sizeof *results);
+    Error err;
+    assert_int_equal(gradcheck_model(&m, &batch, 6, 1e-3, 3, results, &err), 0);
+    for (size_t t = 0; t < n; t++) {
+        if (!(results[t].error <= 5e-2)) {
+            fail_msg("%s: gradient error %.3g (|analytic| %.3g, |numerical| %.3g)", results[t].name,
+                     results[t].error, results[t].norm, results[t].numerical_norm);
+        }
+    }
+    free(results);
+    model_free(&m);
+}
+
+static void post_ln_model_gradients_match_finite_differences(void **state) {
+    (void)state;
+    whole_model_gradcheck(false, false);
+}
+
+static void pre_ln_tied_model_gradients_match_finite_differences(void **state) {
+    (void)state;
+    whole_model_gradcheck(true, true);
+}
+
+static void parameter_count_matches_the_tensor_table(void **state) {
+    (void)state;
+    for (int variant = 0; variant < 4; variant++) {
+        Model m = build(variant & 1, variant & 2, 0.0f);
+        size_t sum = 0;
+        for (ptrdiff_t t = 0; t < arrlen(m.tensors); t++) {
+            assert_int_equal(m.tensors[t].offset, sum);  // contiguous, in order
+            sum += m.tensors[t].size;
+        }
+        assert_int_equal(sum, m.n_params);
+        assert_int_equal(model_parameter_count(&m.config), m.n_params);
+        assert_int_equal(model_find_tensor(&m, "out.weight") == NULL, (variant & 2) != 0);
+        model_free(&m);
+    }
+}
+
+// Changing a token the model must not look at changes nothing.
+static void padded_source_tokens_change_nothing(void **state) {
+    (void)state;
+    Model m = build(false, false, 0.0f);
+    ExampleBatch b = example_batch(12, m.config.src_vocab, m.config.tgt_vocab);
+    forward(&m, &b);
+    float *before = copy_logits(&m);
+    b.src[2 * EXAMPLE_S + 5] = 17;  // sentence 2 has 3 source tokens: position 5 is padding
+    b.src[2 * EXAMPLE_S + 6] = 9;
+    forward(&m, &b);
+    size_t n = (size_t)EXAMPLE_B * EXAMPLE_T * m.config.tgt_vocab;
+    // The padding was turned into real tokens: sentence 2 now attends to them...
+    // so restore the mask by comparing only sentences 0 and 1, which did not change.
+    size_t per_sentence = (size_t)EXAMPLE_T * m.config.tgt_vocab;
+    assert_memory_equal(before, m.acts.logits, 2 * per_sentence * sizeof(float));
+    free(before);
+
+    // With the positions still padding, a different padding *value* is not possible
+    // (padding is id 0), so check the mask itself: the attention weights on padded
+    // source positions are exactly zero in every layer, head and query.
+    b = example_batch(12, m.config.src_vocab, m.config.tgt_vocab);
+    forward(&m, &b);
+    const int H = m.config.n_heads;
+    for (int l = 0; l < m.config.n_decoder_layers; l++) {
+        const float *w = m.acts.decoder[l].cross_attn.weights;
+        for (int s = 0; s < EXAMPLE_B; s++) {
+            for (int h = 0; h < H; h++) {
+                for (int t = 0; t < EXAMPLE_T; t++) {
+                    for (int j = 0; j < EXAMPLE_S; j++) {
+                        float weight = w[(((size_t)s * H + h) * EXAMPLE_T + t) * EXAMPLE_S + j];
+                        if (b.src[s * EXAMPLE_S + j] == TOKEN_PAD) assert_true(weight == 0.0f);
+                    }
+                }
+            }
+        }
+    }
+    (void)n;
+    model_free(&m);
+}
+
+static void a_source_token_changes_only_its_own_sentence(void **state) {
+    (void)state;
+    Model m = build(true, false, 0.0f);
+    ExampleBatch b = example_batch(13, m.config.src_vocab, m.config.tgt_vocab);
+    forward(&m, &b);
+    float *before = copy_logits(&m);
+    b.src[1 * EXAMPLE_S + 2] = b.src[1 * EXAMPLE_S + 2] == 20 ? 21 : 20;  // a real token of sentence 1
+    forward(&m, &b);
+    size_t per_sentence = (size_t)EXAMPLE_T * m.config.tgt_vocab;
+    assert_memory_equal(before, m.acts.logits, per_sentence * sizeof(float));
+    assert_memory_equal(before + 2 * per_sentence, m.acts.logits + 2 * per_sentence,
+                        per_sentence * sizeof(float));
+    assert_memory_not_equal(before + per_sentence, m.acts.logits + per_sentence,
+                            per_sentence * sizeof(float));
+    free(before);
+    model_free(&m);
+}
+
+static void future_target_tokens_change_no_earlier_output(void **state) {
+    (void)state;
+    for (int pre_ln = 0; pre_ln < 2; pre_ln++) {
+        Model m = build(pre_ln, false, 0.0f);
+        ExampleBatch b = example_batch(14, m.config.src_vocab, m.config.tgt_vocab);
+        forward(&m, &b);
+        float *before = copy_logits(&m);
+        const int V = m.config.tgt_vocab, t = 3;
+        b.tgt_in[0 * EXAMPLE_T + t] = b.tgt_in[t] == 20 ? 21 : 20;  // sentence 0, position 3
+        forward(&m, &b);
+        // positions 0..2 of sentence 0 are untouched, position 3 changes
+        assert_memory_equal(before, m.acts.logits, (size_t)t * V * sizeof(float));
+        assert_memory_not_equal(before + t * V, m.acts.logits + t * V, (size_t)V * sizeof(float));
+        // causal self-attention weights are zero above the diagonal
+        const float *w = m.acts.decoder[0].self_attn.weights;
+        for (int i = 0; i < EXAMPLE_T; i++) {
+            for (int j = i + 1; j < EXAMPLE_T; j++) assert_true(w[i * EXAMPLE_T + j] == 0.0f);
+        }
+        free(before);
+        model_free(&m);
+    }
+}
+
+static void forward_is_deterministic_and_dropout_is_seeded(void **state) {
+    (void)state;
+    Model m = build(false, false, 0.3f);
+    ExampleBatch b = example_batch(15, m.config.src_vocab, m.config.tgt_vocab);
+    Error err;
+    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 99, &err), 0);
+    double loss = m.loss;
+    float *first = copy_logits(&m);
+    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 99, &err), 0);
+    assert_true(m.loss == loss);
+    assert_memory_equal(first, m.acts.logits, (size_t)3 * 6 * 31 * sizeof(float));
+    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 100, &err), 0);
+    assert_true(m.loss != loss);  // another dropout mask
+    assert_int_equal(m.loss_tokens, 6 + 4 + 2);
+    free(first);
+    model_free(&m);
+}
+
+static void bad_batches_are_refused(void **state) {
+    (void)state;
+    Model m = build(false, false, 0.0f);
+    ExampleBatch b = example_batch(16, m.config.src_vocab, m.config.tgt_vocab);
+    Error err;
+    b.src[0] = 29;  // one past the source vocabulary
+    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, false, 0, &err), -1);
+    assert_non_null(strstr(err.message, "outside the vocabulary"));
+    int32_t long_src[17] = {5}, long_tgt[17] = {2};
+    assert_int_equal(model_forward(&m, long_src, long_tgt, NULL, 1, 17, 17, false, 0, &err), -1);
+    assert_non_null(strstr(err.message, "max_len"));
+    model_free(&m);
+}
+
+// ---------------------------------------------------------------- the weights file
+
+static char *saved_model(const Model *m, char **dir) {
+    *dir = make_temp_dir();
+    size_t size = strlen(*dir) + 32;
+    char *path = malloc(size);
+    snprintf(path, size, "%s/model.safetensors", *dir);
+    Error err;
+    assert_int_equal(model_save(m, NULL, path, &err), 0);
+    return path;
+}
+
+static void save_then_load_gives_identical_logits(void **state) {
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        Model m = build(variant, variant, 0.0f);
+        ExampleBatch b = example_batch(17, m.config.src_vocab, m.config.tgt_vocab);
+        forward(&m, &b);
+        float *before = copy_logits(&m);
+        char *dir;
+        char *path = saved_model(&m, &dir);
+        Model loaded;
+        Error err;
+        assert_int_equal(model_load(&loaded, NULL, dir, &err), 0);  // a directory works too
+        assert_int_equal(loaded.n_params, m.n_params);
+        assert_memory_equal(loaded.params, m.params, m.n_params * sizeof(float));
+        forward(&loaded, &b);
+        assert_memory_equal(before, loaded.acts.logits, (size_t)3 * 6 * 31 * sizeof(float));
+        free(before);
+        model_free(&m);
+        model_free(&loaded);
+        remove_tree(dir);
+        free(dir);
+        free(path);
+    }
+}
+
+static char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc(*size);
+    assert_int_equal(fread(data, 1, *size, f), *size);
+    fclose(f);
+    return data;
+}
+
+static void expect_refused(const char *dir, const char *bytes, size_t size, const char *why) {
+    char *path = write_temp_file(dir, "bad.safetensors", bytes, size);
+    Model m;
+    Error err = {{0}};
+    if (model_load(&m, NULL, path, &err) == 0) fail_msg("accepted a damaged file (%s)", why);
+    assert_non_null(strstr(err.message, "bad.safetensors"));
+    free(path);
+}
+
+// Replaces the first occurrence of `from` in the header with `to` (same length).
+static char *edited(const char *data, size_t size, const char *from, const char *to) {
+    char *copy = malloc(size);
+    memcpy(copy, data, size);
+    size_t header = 8 + ((size_t)(unsigned char)data[0] | (size_t)(unsigned char)data[1] << 8 |
+                         (size_t)(unsigned char)data[2] << 16);
+    for (size_t i = 8; i + strlen(from) <= header; i++) {
+        if (memcmp(copy + i, from, strlen(from)) == 0) {
+            memcpy(copy + i, to, strlen(to));
+            return copy;
+        }
+    }
+    fail_msg("'%s' not found in the header", from);
+    return copy;
+}
+
+static void damaged_weights_files_are_refused(void **state) {
+    (void)state;
+    Model m = build(false, false, 0.0f);
+    char *dir;
+    char *path = saved_model(&m, &dir);
+    size_t size;
+    char *data = read_file(path, &size);
+
+    // truncated anywhere: in the length, in the header, in the data
+    const size_t cuts[] = {0, 4, 8, 20, 200, size / 2, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) expect_refused(dir, data, cuts[i], "truncated");
+    // a header length pointing past the end
+    char *copy = malloc(size);
+    memcpy(copy, data, size);
+    copy[5] = 0x7F;
+    expect_refused(dir, copy, size, "huge header length");
+    // not JSON
+    memcpy(copy, data, size);
+    copy[8] = '[';
+    expect_refused(dir, copy, size, "header not an object");
+    free(copy);
+    // a mis-shaped tensor: the config and the tensor disagree (the config is a
+    // JSON string inside the header, hence the escaped quotes)
+    char *e = edited(data, size, "\\\"d_ff\\\":256", "\\\"d_ff\\\":255");
+    expect_refused(dir, e, size, "shape differs from the config");
+    free(e);
+    // wrong dtype, bad offsets, other format, other version
+    e = edited(data, size, "\"dtype\":\"F32\"", "\"dtype\":\"I32\"");
+    expect_refused(dir, e, size, "dtype");
+    free(e);
+    e = edited(data, size, "\"data_offsets\":[0,", "\"data_offsets\":[4,");
+    expect_refused(dir, e, size, "offsets");
+    free(e);
+    e = edited(data, size, "azul-model", "azul-xxxxx");
+    expect_refused(dir, e, size, "format");
+    free(e);
+    e = edited(data, size, "\"format_version\":\"1\"", "\"format_version\":\"9\"");
+    expect_refused(dir, e, size, "version");
+    free(e);
+    e = edited(data, size, "\\\"n_heads\\\":4", "\\\"n_heads\\\":3");  // 64 % 3 != 0
+    expect_refused(dir, e, size, "config");
+    free(e);
+    e = edited(data, size, "\\\"src_vocab\\\":29", "\\\"src_vocab\\\":99");
+    expect_refused(dir, e, size, "config larger than the file");
+    free(e);
+    // a NaN in the weights
+    copy = malloc(size);
+    memcpy(copy, data, size);
+    const float nan_value = NAN;
+    memcpy(copy + size - 4, &nan_value, 4);
+    expect_refused(dir, copy, size, "NaN");
+    free(copy);
+
+    // the original still loads
+    Model ok;
+    Error err;
+    assert_int_equal(model_load(&ok, NULL, path, &err), 0);
+    model_free(&ok);
+    free(data);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+    model_free(&m);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(post_ln_model_gradients_match_finite_differences),
+    cmocka_unit_test(pre_ln_tied_model_gradients_match_finite_differences),
+    cmocka_unit_test(parameter_count_matches_the_tensor_table),
+    cmocka_unit_test(padded_source_tokens_change_nothing),
+    cmocka_unit_test(a_source_token_changes_only_its_own_sentence),
+    cmocka_unit_test(future_target_tokens_change_no_earlier_output),
+    cmocka_unit_test(forward_is_deterministic_and_dropout_is_seeded),
+    cmocka_unit_test(bad_batches_are_refused),
+    cmocka_unit_test(save_then_load_gives_identical_logits),
+    cmocka_unit_test(damaged_weights_files_are_refused),
+};
+TEST_GROUP(model_tests, tests);
