@@ -27,7 +27,8 @@ typedef struct {
     const TestGroup name = {#name, array, sizeof(array) / sizeof(array[0]), unavailable}
 
 extern const TestGroup utf8_tests, normalize_tests, pretokenize_tests, tokenizer_tests,
-    corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests;
+    corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests,
+    learning_tests, optimizer_tests;
 
 // The real Tatoeba corpora beside the project (../shared/corpora), or NULL
 // with a message when they are absent; tests that need them are skipped.

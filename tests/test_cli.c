@@ -187,7 +187,26 @@ static void damaged_tokenizer_files_are_refused(void **state) {
     free(dir);
 }
 
+static void gradcheck_command_verifies_backprop(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "gradcheck", "--samples", "4"), 0);
+    expect_contains(out, "encoder.0.self_attn.wq");
+    expect_contains(out, "decoder.1.cross_attn.wv");
+    expect_contains(out, "88 tensors, largest error");
+    expect_contains(out, "PASS\n");
+    free(out); free(err);
+    // A tolerance no float32 difference can meet makes it fail, and say so.
+    assert_int_equal(RUN(NULL, &out, &err, "gradcheck", "--samples", "2", "--tolerance", "1e-9"), 1);
+    expect_contains(out, "FAIL\n");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "gradcheck", "--preset", "huge"), 2);
+    expect_contains(err, "unknown preset 'huge'");
+    free(out); free(err);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(gradcheck_command_verifies_backprop),
     cmocka_unit_test(no_command_and_unknown_command_are_usage_errors),
     cmocka_unit_test(bad_flags_are_usage_errors_naming_the_flag),
     cmocka_unit_test(missing_files_are_clear_errors),
