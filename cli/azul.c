@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"tokenize", tokenize_command, "learn tokenizers from a corpus; show a text's tokens and ids"},
     {"gradcheck", gradcheck_command, "verify backpropagation against finite differences"},
+    {"bench", bench_command, "time training steps of a model preset"},
 };
 
 static void print_usage(FILE *out) {

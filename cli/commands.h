@@ -5,5 +5,6 @@
 
 int tokenize_command(int argc, char **argv);
 int gradcheck_command(int argc, char **argv);
+int bench_command(int argc, char **argv);
 
 #endif
