@@ -59,6 +59,9 @@ CFLAGS += $(call try_flag,-march=native)
 # stb_ds.h takes the address of rvalue keys with GNU `typeof`, which strict
 # -std=c11 spells only as __typeof__.
 CFLAGS += -Dtypeof=__typeof__
+# Let a * b + c become one fused multiply-add (strict ISO mode forbids it by
+# default); results stay deterministic, and the matmul kernel doubles in speed.
+CFLAGS += -ffp-contract=fast
 LDLIBS  = -lutf8proc -lcjson -lstb -ledit -lm
 
 ifeq ($(NO_OMP),)

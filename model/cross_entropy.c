@@ -22,9 +22,10 @@ double cross_entropy_forward(float *probs, const float *logits, const int32_t *t
             float *p = probs + (size_t)n * V;
             float max_logit = x[0];
             for (int j = 1; j < V; j++) if (x[j] > max_logit) max_logit = x[j];
+            // exp in float (fast), sums in double (accurate over thousands of terms)
             double sum_exp = 0.0, sum_logits = 0.0;
             for (int j = 0; j < V; j++) {
-                sum_exp += exp((double)x[j] - max_logit);
+                sum_exp += expf(x[j] - max_logit);
                 sum_logits += x[j];
             }
             double log_z = max_logit + log(sum_exp);
@@ -35,7 +36,8 @@ double cross_entropy_forward(float *probs, const float *logits, const int32_t *t
                                   smoothing * (log_z - sum_logits / V);
                 partial_count[chunk]++;
             }
-            for (int j = 0; j < V; j++) p[j] = (float)exp((double)x[j] - log_z);
+            const float shift = (float)(log_z - max_logit);
+            for (int j = 0; j < V; j++) p[j] = expf(x[j] - max_logit - shift);
         }
     }
     double loss = 0.0;

@@ -2,19 +2,13 @@
 
 #include <math.h>
 
-// splitmix64 (Steele, Lea, Flood 2014): a fast generator whose output
-// function is also a good 64-bit mixing hash.
-static uint64_t mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+// splitmix64: a counter passed through rng_mix.
 
 void rng_seed(Rng *rng, uint64_t seed) { rng->state = seed; }
 
 uint64_t rng_next(Rng *rng) {
     rng->state += 0x9E3779B97F4A7C15ull;
-    return mix(rng->state);
+    return rng_mix(rng->state);
 }
 
 static float to_unit(uint64_t x) { return (float)(x >> 40) * (1.0f / 16777216.0f); }  // 24 bits
@@ -27,6 +21,3 @@ float rng_normal(Rng *rng) {
     return sqrtf(-2.0f * logf(u)) * cosf(6.28318530718f * v);
 }
 
-float hash_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-    return to_unit(mix(mix(seed ^ mix(stream + 0x9E3779B97F4A7C15ull)) + index));
-}
