@@ -10,6 +10,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"train", train_command, "train a translation model on a corpus"},
+    {"translate", translate_command, "translate sentences (a prompt on a terminal)"},
     {"tokenize", tokenize_command, "learn tokenizers from a corpus; show a text's tokens and ids"},
     {"gradcheck", gradcheck_command, "verify backpropagation against finite differences"},
     {"bench", bench_command, "time training steps of a model preset"},

@@ -4,6 +4,8 @@
 #define AZUL_COMMANDS_H
 
 int tokenize_command(int argc, char **argv);
+int train_command(int argc, char **argv);
+int translate_command(int argc, char **argv);
 int gradcheck_command(int argc, char **argv);
 int bench_command(int argc, char **argv);
 

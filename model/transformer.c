@@ -705,6 +705,16 @@ int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int
     return 0;
 }
 
+void model_redecode(Model *m, const int32_t *tgt_in) {
+    const size_t n = (size_t)m->B * m->T;
+    memcpy(m->tgt_in, tgt_in, n * sizeof *tgt_in);
+    for (size_t i = 0; i < n; i++) m->tgt_masked[i] = tgt_in[i] == TOKEN_PAD;
+    Activations *a = &m->acts;
+    a->decoded = decoder_forward(m, a->memory);
+    matmul_forward(a->logits, a->decoded, m->w.out_w, m->w.out_b, (int)n, m->config.d_model,
+                   m->config.tgt_vocab);
+}
+
 void model_backward(Model *m) {
     const ModelConfig *c = &m->config;
     const int B = m->B, T = m->T, C = c->d_model, V = c->tgt_vocab;

@@ -1,0 +1,52 @@
+// The training loop: batches, steps, validation, checkpoints, stopping.
+#ifndef AZUL_TRAINER_H
+#define AZUL_TRAINER_H
+
+#include <cjson/cJSON.h>
+
+#include "model/optimizer.h"
+#include "train/checkpoint.h"
+#include "train/dataset.h"
+
+typedef struct {
+    // what to train on and where to write
+    const char *out_dir;
+    // when to stop (0: no limit from this one)
+    long max_steps, max_epochs;
+    double time_budget;        // seconds
+    int patience;              // validations without improvement before stopping; 0: never
+    // how
+    int batch_tokens;
+    Schedule schedule;
+    AdamWConfig adam;
+    float clip_norm;
+    uint64_t seed;
+    // reporting
+    long log_every, valid_every;
+    int valid_sentences;       // how many dev pairs to translate for exact match
+    bool progress_bar;         // a live line on a terminal instead of log lines
+} TrainerOptions;
+
+typedef struct {
+    Model *model;
+    TokenizerPair *tokenizers;
+    const Dataset *train, *valid;
+    TrainerOptions options;
+    cJSON *options_json;       // stored in checkpoints, for --resume
+    TrainingProgress progress;
+} Trainer;
+
+// Runs until a stopping rule fires.  Returns 0 when training ended normally,
+// 130 when interrupted (a checkpoint was saved), -1 with err on failure
+// (a NaN loss, an unwritable directory).
+int trainer_run(Trainer *t, Error *err);
+
+typedef struct {
+    double loss;               // mean per-token negative log-likelihood (no smoothing)
+    double exact_match;        // fraction of translated dev pairs that match exactly
+    int translated;
+} Validation;
+
+int trainer_validate(Trainer *t, Validation *v, Error *err);
+
+#endif

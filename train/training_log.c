@@ -1,0 +1,177 @@
+#include "train/training_log.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <stb/stb_ds.h>
+
+#include "cli/atomic_file.h"
+#include "train/curves.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void format_duration(double seconds, char *out, size_t size) {
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600) snprintf(out, size, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else if (s >= 60) snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
+    else snprintf(out, size, "%lds", s);
+}
+
+// Collects the curve points of an earlier session's log and returns the
+// lines to keep (malloc'd).
+static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_step) {
+    Error ignored;
+    size_t length;
+    char *text = read_whole_file(path, (size_t)1 << 30, &length, &ignored);
+    char *kept = calloc(1, (text ? length : 0) + 1);
+    if (!kept) die("out of memory");
+    if (!text) return kept;
+    size_t used = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step");
+        if (cJSON_IsNumber(step) && step->valuedouble <= resume_step) {
+            const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
+            const cJSON *valid = cJSON_GetObjectItemCaseSensitive(j, "valid_loss");
+            const cJSON *exact = cJSON_GetObjectItemCaseSensitive(j, "exact_match");
+            if (cJSON_IsNumber(loss)) arrput(log->train_loss, ((CurvePoint){step->valuedouble, loss->valuedouble}));
+            if (cJSON_IsNumber(valid)) arrput(log->valid_loss, ((CurvePoint){step->valuedouble, valid->valuedouble}));
+            if (cJSON_IsNumber(exact)) arrput(log->exact_match, ((CurvePoint){step->valuedouble, exact->valuedouble}));
+            used += (size_t)sprintf(kept + used, "%s\n", line);
+        }
+        cJSON_Delete(j);
+    }
+    free(text);
+    return kept;
+}
+
+int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *options,
+                      long resume_step, Error *err) {
+    memset(log, 0, sizeof *log);
+    log->options = options;
+    char *kept = keep_earlier_lines(log, path, resume_step);
+    log->file = fopen(path, "w");
+    if (!log->file) {
+        free(kept);
+        return error_set(err, "cannot write %s", path);
+    }
+    fputs(kept, log->file);
+    fflush(log->file);
+    free(kept);
+    size_t n = strlen(path) + 16;
+    log->curves_path = malloc(n);
+    snprintf(log->curves_path, n, "%.*s/curves.svg", (int)(strrchr(path, '/') - path), path);
+    log->window_start = now();
+    return 0;
+}
+
+static void end_progress_line(TrainingLog *log) {
+    if (log->line_open) fputc('\n', stderr);
+    log->line_open = false;
+}
+
+void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,
+                       float lr, long batches_in_epoch) {
+    log->window_loss += loss * tokens;
+    log->window_tokens += tokens;
+    log->window_steps++;
+    const TrainerOptions *o = log->options;
+    double t = now();
+    bool report = o->log_every > 0 && p->step % o->log_every == 0;
+    bool redraw = o->progress_bar && t - log->last_draw > 0.1;
+    if (!report && !redraw) return;
+
+    double mean = log->window_loss / fmax(log->window_tokens, 1);
+    double speed = log->window_tokens / fmax(t - log->window_start, 1e-9);
+    // ETA from whichever limit is nearest.
+    double eta = -1;
+    if (o->max_steps > 0 && speed > 0) eta = (double)(o->max_steps - p->step) * (t - log->window_start) / (double)log->window_steps;
+    if (o->time_budget > 0) {
+        double left = o->time_budget - p->elapsed;
+        if (eta < 0 || left < eta) eta = left;
+    }
+    if (o->max_epochs > 0 && eta < 0 && log->window_steps > 0) {
+        double batches_left = (double)(o->max_epochs - p->epoch) * (double)batches_in_epoch - (double)p->batch - 1;
+        eta = batches_left * (t - log->window_start) / (double)log->window_steps;
+    }
+    char eta_text[32] = "?";
+    if (eta >= 0) format_duration(eta, eta_text, sizeof eta_text);
+
+    if (redraw) {
+        fprintf(stderr, "\r\033[Kepoch %ld | step %ld | batch %ld/%ld | loss %.3f | ppl %.1f | lr %.2e | %.0f tok/s | ETA %s",
+                p->epoch + 1, p->step, p->batch + 1, batches_in_epoch, mean, exp(mean), lr, speed, eta_text);
+        log->line_open = true;
+        log->last_draw = t;
+    }
+    if (report) {
+        if (!o->progress_bar) {
+            printf("step %ld  epoch %ld  loss %.4f  ppl %.2f  lr %.3e  %.0f tok/s  ETA %s\n", p->step,
+                   p->epoch + 1, mean, exp(mean), lr, speed, eta_text);
+            fflush(stdout);
+        }
+        fprintf(log->file,
+                "{\"event\": \"train\", \"step\": %ld, \"epoch\": %ld, \"loss\": %.6f, \"ppl\": %.4f, "
+                "\"lr\": %.6e, \"tokens_per_second\": %.1f, \"elapsed\": %.2f}\n",
+                p->step, p->epoch + 1, mean, exp(mean), lr, speed, p->elapsed);
+        fflush(log->file);
+        arrput(log->train_loss, ((CurvePoint){(double)p->step, mean}));
+        log->window_loss = log->window_tokens = 0;
+        log->window_steps = 0;
+        log->window_start = t;
+    }
+}
+
+void training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
+                             bool improved) {
+    end_progress_line(log);
+    printf("validation at step %ld: dev loss %.4f (ppl %.2f), exact match %.1f%% of %d%s\n", p->step,
+           v->loss, exp(v->loss), 100.0 * v->exact_match, v->translated,
+           improved ? "  — best so far, saved" : "");
+    fflush(stdout);
+    fprintf(log->file,
+            "{\"event\": \"valid\", \"step\": %ld, \"epoch\": %ld, \"valid_loss\": %.6f, \"valid_ppl\": %.4f, "
+            "\"exact_match\": %.6f, \"translated\": %d, \"best\": %s, \"elapsed\": %.2f}\n",
+            p->step, p->epoch + 1, v->loss, exp(v->loss), v->exact_match, v->translated,
+            improved ? "true" : "false", p->elapsed);
+    fflush(log->file);
+    arrput(log->valid_loss, ((CurvePoint){(double)p->step, v->loss}));
+    arrput(log->exact_match, ((CurvePoint){(double)p->step, v->exact_match}));
+    Error ignored;
+    curves_write_svg(log->curves_path, log->train_loss, (size_t)arrlen(log->train_loss),
+                     log->valid_loss, (size_t)arrlen(log->valid_loss), log->exact_match,
+                     (size_t)arrlen(log->exact_match), &ignored);
+}
+
+void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason) {
+    end_progress_line(log);
+    if (stop_reason) {
+        char took[32];
+        format_duration(p->elapsed, took, sizeof took);
+        printf("stopped at step %ld (epoch %ld) after %s: %s\n", p->step, p->epoch + 1, took, stop_reason);
+    }
+}
+
+void training_log_summary(TrainingLog *log, const TrainingProgress *p, const char *out_dir,
+                          double peak_mib) {
+    (void)log;
+    printf("best dev loss %.4f (ppl %.2f) at step %ld; %.0f target tokens/s on average; peak memory %.0f MiB\n",
+           p->best, exp(p->best), p->best_step, p->tokens / fmax(p->elapsed, 1e-9), peak_mib);
+    printf("model: %s/model.safetensors (best), %s/last.safetensors; log: %s/train.log, %s/curves.svg\n",
+           out_dir, out_dir, out_dir, out_dir);
+}
+
+void training_log_close(TrainingLog *log) {
+    if (log->file) fclose(log->file);
+    free(log->curves_path);
+    arrfree(log->train_loss);
+    arrfree(log->valid_loss);
+    arrfree(log->exact_match);
+    memset(log, 0, sizeof *log);
+}

@@ -1,0 +1,41 @@
+// What training tells its user: a live progress line on a terminal (or one
+// plain line every --log-every steps otherwise), DIR/train.log with one JSON
+// object per line, and DIR/curves.svg, the loss curves, redrawn at every
+// validation.
+#ifndef AZUL_TRAINING_LOG_H
+#define AZUL_TRAINING_LOG_H
+
+#include <stdio.h>
+
+#include "train/trainer.h"
+
+typedef struct { double step, value; } CurvePoint;
+
+typedef struct {
+    FILE *file;                 // train.log
+    char *curves_path;
+    const TrainerOptions *options;
+    CurvePoint *train_loss;     // stb_ds arrays, for the curves
+    CurvePoint *valid_loss;
+    CurvePoint *exact_match;
+    double window_loss, window_tokens, window_start;  // since the last report
+    long window_steps;
+    double last_draw;           // when the progress line was last redrawn
+    bool line_open;             // a progress line waits for its newline
+} TrainingLog;
+
+// Opens DIR/train.log; lines for steps after `resume_step` (left by a run
+// killed after its last checkpoint) are dropped, and the rest are kept
+// for the curves.  A fresh run (resume_step 0) starts an empty log.
+int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *options,
+                      long resume_step, Error *err);
+void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,
+                       float lr, long batches_in_epoch);
+void training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
+                             bool improved);
+void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason);
+void training_log_summary(TrainingLog *log, const TrainingProgress *p, const char *out_dir,
+                          double peak_mib);
+void training_log_close(TrainingLog *log);
+
+#endif
