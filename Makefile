@@ -30,19 +30,30 @@ test: deps
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/sanitize BINDIR=build/sanitize/bin SANITIZE=1 run-tests
 
-# For now the demo shows the tokenizer learned from the toy corpus; it will
-# train and open the translator once training lands.
+# The demo trains the toy preset on the bundled English→Spanish corpus (well
+# under a minute on two cores), then opens the translator: a prompt on a
+# terminal, or a few sample translations otherwise (so it is safe in CI).
 DEMO_DIR = build/demo
+DEMO_SENTENCES = The ball is blue|The black cat drank the milk|The dogs are white|Is the truck red?|The girl sees the small bird
 demo: all
-	@mkdir -p $(DEMO_DIR)
-	$(BINDIR)/azul tokenize --learn --corpus data/toy-en-es/train.tsv -o $(DEMO_DIR)/tokenizers.json --vocab-size 1000
-	$(BINDIR)/azul tokenize --model $(DEMO_DIR)/tokenizers.json "The ball is blue" "The black cat drank the milk"
-	$(BINDIR)/azul tokenize --model $(DEMO_DIR)/tokenizers.json --side tgt "La bola es azul" "El gato negro bebió la leche"
+	@rm -rf $(DEMO_DIR)
+	$(BINDIR)/azul train --corpus data/toy-en-es/train.tsv --valid data/toy-en-es/dev.tsv \
+	    --out $(DEMO_DIR) --preset toy --epochs 150 --batch-tokens 1024 --lr 2e-3 --warmup 100 \
+	    --valid-every 150 --patience 0
+	@if [ -t 0 ] && [ -t 1 ]; then \
+	    $(BINDIR)/azul translate --model $(DEMO_DIR); \
+	else \
+	    echo '$(DEMO_SENTENCES)' | tr '|' '\n' > $(DEMO_DIR)/samples.txt; \
+	    $(BINDIR)/azul translate --model $(DEMO_DIR) $(DEMO_DIR)/samples.txt > $(DEMO_DIR)/samples.out; \
+	    paste $(DEMO_DIR)/samples.txt $(DEMO_DIR)/samples.out | sed 's/\t/  →  /'; \
+	fi
 
 bench: deps
 	@sh tools/deps.sh sentencepiece
 	@$(MAKE) --no-print-directory build
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
+	$(BINDIR)/azul bench --preset small --steps 10
+	$(BINDIR)/azul bench --preset toy --batch 64 --steps 20
 
 help:
 	@sed -n '3,12p' Makefile
