@@ -117,10 +117,12 @@ $(AZUL_TESTS): $(TEST_OBJ) $(LIB_OBJ)
 $(BUILD)/tests/%.o: CFLAGS += -DAZUL_BIN='"$(AZUL)"'
 
 # Objects are rebuilt when the flags change (NO_OMP=1 after a plain make, say).
+# (:= takes the global flags now, before any target-specific additions.)
 FLAGS_STAMP := $(BUILD)/flags.txt
+BUILD_FLAGS := $(CC) $(CFLAGS) $(LDFLAGS)
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
-	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
 .PHONY: FORCE
 FORCE:
 

@@ -13,9 +13,6 @@
 
 #include "tests/test.h"
 
-#ifndef AZUL_BIN
-#define AZUL_BIN "bin/azul"
-#endif
 
 const char *shared_corpora_dir(void) {
     const char *dir = getenv("AZUL_CORPORA");

@@ -28,7 +28,12 @@ typedef struct {
 
 extern const TestGroup utf8_tests, normalize_tests, pretokenize_tests, tokenizer_tests,
     corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests,
-    learning_tests, optimizer_tests;
+    learning_tests, optimizer_tests, train_tests;
+
+#ifndef AZUL_BIN
+#define AZUL_BIN "bin/azul"
+#endif
+#define AZUL_BIN_PATH AZUL_BIN
 
 // The real Tatoeba corpora beside the project (../shared/corpora), or NULL
 // with a message when they are absent; tests that need them are skipped.

@@ -1,0 +1,282 @@
+// azul train end to end, as a user runs it.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "model/model_file.h"
+#include "tests/test.h"
+
+#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
+
+static void expect_contains(const char *haystack, const char *needle) {
+    if (!strstr(haystack, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, haystack);
+}
+
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+// The losses logged in DIR/train.log, by step (index 0 unused).
+static double *logged_losses(const char *dir, int steps) {
+    char *path = join(dir, "train.log");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    double *loss = calloc((size_t)steps + 1, sizeof *loss);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *event = cJSON_GetObjectItem(j, "event"), *step = cJSON_GetObjectItem(j, "step");
+        if (cJSON_IsString(event) && strcmp(event->valuestring, "train") == 0 && step->valueint <= steps) {
+            loss[step->valueint] = cJSON_GetObjectItem(j, "loss")->valuedouble;
+        }
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    free(path);
+    return loss;
+}
+
+static void toy_training_translates_every_training_pair(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *out_dir = join(dir, "model");
+    char *out, *err;
+    time_t start = time(NULL);
+    int status = RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
+                     "data/toy-en-es/dev.tsv", "--out", out_dir, "--epochs", "150",
+                     "--batch-tokens", "1024", "--lr", "2e-3", "--warmup", "100",
+                     "--valid-every", "150", "--patience", "0");
+    if (status != 0) fail_msg("train failed (%d):\n%s\n%s", status, out, err);
+    expect_contains(out, "data: 372 training pairs");
+    expect_contains(out, "stopped at step");
+    printf("  toy training took %lds\n", (long)(time(NULL) - start));
+    free(out); free(err);
+    // every file promised is there
+    const char *files[] = {"model.safetensors", "last.safetensors", "training_state.safetensors",
+                           "train.log", "curves.svg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *p = join(out_dir, files[i]);
+        if (access(p, R_OK) != 0) fail_msg("missing %s", p);
+        free(p);
+    }
+    // translate the training sources: every one must come out exactly
+    FILE *f = fopen("data/toy-en-es/train.tsv", "r");
+    char line[1024], *sources = calloc(1, 1 << 16), *refs = calloc(1, 1 << 16);
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        *tab = '\0';
+        strcat(sources, line);
+        strcat(sources, "\n");
+        strcat(refs, tab + 1);
+    }
+    fclose(f);
+    assert_int_equal(RUN(sources, &out, &err, "translate", "--model", out_dir), 0);
+    if (strcmp(out, refs) != 0) {
+        char *o = out, *r = refs;
+        int n = 1;
+        while (*o && *o == *r) { if (*o == '\n') n++; o++; r++; }
+        fail_msg("translation of training line %d differs", n);
+    }
+    free(out); free(err);
+    free(sources);
+    free(refs);
+    remove_tree(dir);
+    free(dir);
+    free(out_dir);
+}
+
+static void resume_is_bit_identical(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *straight = join(dir, "straight"), *resumed = join(dir, "resumed");
+    const char *common[] = {"train", "--corpus", "data/toy-en-es/train.tsv", "--batch-tokens", "512",
+                            "--lr", "1e-3", "--warmup", "10", "--log-every", "1", "--valid-every", "7",
+                            "--valid-sentences", "5", "--seed", "5"};
+    enum { N_COMMON = sizeof common / sizeof common[0] };
+    const char *args[N_COMMON + 8];
+    char *out, *err;
+    memcpy(args, common, sizeof common);
+    args[N_COMMON] = "--out"; args[N_COMMON + 1] = straight;
+    args[N_COMMON + 2] = "--steps"; args[N_COMMON + 3] = "30"; args[N_COMMON + 4] = NULL;
+    assert_int_equal(run_azul(args, NULL, &out, &err), 0);
+    free(out); free(err);
+    // the same run in two sessions: 12 steps (not on a validation boundary), then on to 30
+    args[N_COMMON + 1] = resumed;
+    args[N_COMMON + 3] = "12";
+    assert_int_equal(run_azul(args, NULL, &out, &err), 0);
+    free(out); free(err);
+    args[N_COMMON + 3] = "30";
+    args[N_COMMON + 4] = "--resume";
+    args[N_COMMON + 5] = NULL;
+    int status = run_azul(args, NULL, &out, &err);
+    if (status != 0) fail_msg("resume failed:\n%s\n%s", out, err);
+    expect_contains(out, "resuming");
+    free(out); free(err);
+    double *a = logged_losses(straight, 30), *b = logged_losses(resumed, 30);
+    for (int step = 1; step <= 30; step++) {
+        if (a[step] == 0 || a[step] != b[step]) {
+            fail_msg("step %d: loss %.9f without a break, %.9f with one", step, a[step], b[step]);
+        }
+    }
+    // and the weights at the end are the same bits
+    char *pa = join(straight, "last.safetensors"), *pb = join(resumed, "last.safetensors");
+    Model ma, mb;
+    Error e;
+    assert_int_equal(model_load(&ma, NULL, pa, &e), 0);
+    assert_int_equal(model_load(&mb, NULL, pb, &e), 0);
+    assert_memory_equal(ma.params, mb.params, ma.n_params * sizeof(float));
+    model_free(&ma);
+    model_free(&mb);
+    free(pa); free(pb); free(a); free(b);
+    remove_tree(dir);
+    free(dir); free(straight); free(resumed);
+}
+
+static void malformed_lines_are_reported_and_training_goes_on(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    const char text[] = "The ball is blue\tLa bola es azul\n"
+                        "no tab on this line\n"
+                        "The cat\tEl gato\n"
+                        "\tno source\n"
+                        "bad \xC3 byte\tmal\n"
+                        "The dog\tEl perro\n";
+    char *corpus = write_temp_file(dir, "bad.tsv", text, sizeof text - 1);
+    char *out_dir = join(dir, "model");
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "train", "--corpus", corpus, "--valid", "data/toy-en-es/dev.tsv",
+                     "--out", out_dir, "--steps", "3", "--valid-sentences", "2");
+    if (status != 0) fail_msg("train failed:\n%s\n%s", out, err);
+    expect_contains(err, "bad.tsv:2: no TAB between source and target; line skipped");
+    expect_contains(err, "bad.tsv:4: empty source side; line skipped");
+    expect_contains(err, "bad.tsv:5: invalid UTF-8 at byte 4");
+    expect_contains(err, "skipped 3 malformed lines of 6");
+    expect_contains(out, "data: 3 training pairs");
+    free(out); free(err);
+    free(corpus); free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void bad_commands_get_clear_errors(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *empty = write_temp_file(dir, "empty.tsv", "\n\n", 2);
+    char *out_dir = join(dir, "model");
+    char *out, *err;
+    struct { int status; const char *message; const char *args[12]; } cases[] = {
+        {1, "holds no usable sentence pairs", {"train", "--corpus", empty, "--out", out_dir, NULL}},
+        {1, "cannot open corpus /nonexistent.tsv", {"train", "--corpus", "/nonexistent.tsv", "--out", out_dir, NULL}},
+        {1, "cannot create --out /proc/azul-test", {"train", "--corpus", "data/toy-en-es/train.tsv", "--out", "/proc/azul-test", NULL}},
+        {2, "unknown preset 'giant'", {"train", "--corpus", "data/toy-en-es/train.tsv", "--out", out_dir, "--preset", "giant", NULL}},
+        {2, "unknown option '--learning-rate'", {"train", "--corpus", "x.tsv", "--out", out_dir, "--learning-rate", "1", NULL}},
+        {2, "--steps expects an integer", {"train", "--corpus", "x.tsv", "--out", out_dir, "--steps", "many", NULL}},
+        {2, "--time-budget expects a duration", {"train", "--corpus", "x.tsv", "--out", out_dir, "--time-budget", "soon", NULL}},
+        {2, "--out DIR is required", {"train", "--corpus", "x.tsv", NULL}},
+        {1, "has no training_state.safetensors", {"train", "--out", out_dir, "--resume", NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int status = run_azul(cases[i].args, NULL, &out, &err);
+        if (status != cases[i].status || !strstr(err, cases[i].message)) {
+            fail_msg("case %zu: status %d (expected %d), stderr:\n%s", i, status, cases[i].status, err);
+        }
+        expect_contains(err, "azul: error: ");
+        free(out); free(err);
+    }
+    // a directory that holds a model is never trained over without --resume
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out",
+                         out_dir, "--steps", "2", "--valid-sentences", "2"), 0);
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out",
+                         out_dir, "--steps", "2"), 1);
+    expect_contains(err, "already holds a trained model; use --resume");
+    free(out); free(err);
+    free(empty); free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+// Starts `azul train` in the background and returns its pid.
+static pid_t spawn_training(const char *out_dir) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
+        execl(AZUL_BIN_PATH, AZUL_BIN_PATH, "train", "--corpus", "data/reverse/train.tsv", "--out",
+              out_dir, "--epochs", "1000", "--batch-tokens", "256", "--valid-every", "3",
+              "--valid-sentences", "4", "--tokenizer", "word", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void interrupts_leave_usable_files(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *out_dir = join(dir, "model");
+    // Ctrl-C: a checkpoint is saved, the exit status says so, and --resume goes on.
+    pid_t pid = spawn_training(out_dir);
+    sleep_ms(1500);
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    char *state_path = join(out_dir, "training_state.safetensors");
+    assert_int_equal(access(state_path, R_OK), 0);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--out", out_dir, "--resume", "--steps", "1"), 0);
+    free(out); free(err);
+    // kill -9 at an arbitrary moment: whatever files exist still load.
+    for (int round = 0; round < 3; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "killed%d", round);
+        char *killed = join(dir, name);
+        pid = spawn_training(killed);
+        sleep_ms(700 + 450 * round);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        const char *files[] = {"model.safetensors", "last.safetensors"};
+        for (int i = 0; i < 2; i++) {
+            char *p = join(killed, files[i]);
+            if (access(p, F_OK) == 0) {
+                Model m;
+                TokenizerPair t;
+                Error e;
+                if (model_load(&m, &t, p, &e) < 0) fail_msg("after kill -9: %s", e.message);
+                model_free(&m);
+                tokenizer_pair_free(&t);
+            }
+            free(p);
+        }
+        free(killed);
+    }
+    free(state_path);
+    free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(toy_training_translates_every_training_pair),
+    cmocka_unit_test(resume_is_bit_identical),
+    cmocka_unit_test(malformed_lines_are_reported_and_training_goes_on),
+    cmocka_unit_test(bad_commands_get_clear_errors),
+    cmocka_unit_test(interrupts_leave_usable_files),
+};
+TEST_GROUP(train_tests, tests);
