@@ -1,0 +1,39 @@
+// Corpus BLEU and chrF, computed as sacreBLEU 2.x computes them with its
+// defaults, so that azul's numbers can be compared with published ones:
+//   BLEU: the 13a tokenizer, n-grams up to 4, "exp" smoothing, case-sensitive,
+//         closest reference length for the brevity penalty (Papineni et al. 2002)
+//   chrF2: character n-grams up to 6, no word n-grams, β = 2, whitespace
+//         ignored (Popović 2015)
+// Several references are allowed: BLEU clips n-gram counts by the largest
+// count in any reference; chrF takes, per sentence, the best reference.
+#ifndef AZUL_BLEU_H
+#define AZUL_BLEU_H
+
+#include <stddef.h>
+
+typedef struct {
+    double score;            // 0..100
+    double precisions[4];    // in percent, as sacreBLEU reports them
+    double bp, ratio;
+    long sys_len, ref_len;
+    long matches[4], totals[4];
+} BleuScore;
+
+typedef struct {
+    double score;            // 0..100
+    long hyp[6], ref[6], match[6];
+} ChrfScore;
+
+// refs[r][i] is reference r of sentence i.
+void bleu_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
+                       size_t n_refs, BleuScore *out);
+void chrf_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
+                       size_t n_refs, ChrfScore *out);
+
+// The 13a tokenization of a line, tokens separated by single spaces (malloc'd).
+char *bleu_tokenize_13a(const char *line);
+
+// Strips trailing white space as Python's str.rstrip() does (in place).
+void strip_trailing_space(char *line);
+
+#endif
