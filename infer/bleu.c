@@ -42,6 +42,20 @@ void strip_trailing_space(char *line) {
     line[keep] = '\0';
 }
 
+char **sentence_lines(char *text, size_t length) {
+    char **lines = NULL;
+    char *p = text, *end = text + length;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl) *nl = '\0';
+        strip_trailing_space(p);
+        arrput(lines, p);
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return lines;
+}
+
 // Splits on runs of white space (str.split()); returns an stb_ds array of
 // malloc'd words.
 static char **split_words(const char *s) {

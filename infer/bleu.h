@@ -36,4 +36,9 @@ char *bleu_tokenize_13a(const char *line);
 // Strips trailing white space as Python's str.rstrip() does (in place).
 void strip_trailing_space(char *line);
 
+// The sentences of a text as sacreBLEU reads a file: split on '\n' only (a
+// final newline ends the last line), trailing white space removed.  Cuts
+// text in place; returns an stb_ds array of pointers into it.
+char **sentence_lines(char *text, size_t length);
+
 #endif

@@ -22,8 +22,6 @@ static const char usage[] =
 
 enum { MAX_TEXT_BYTES = 1 << 30 };
 
-// The lines of a text: split on '\n', trailing white space removed, as
-// sacreBLEU reads files.  An stb_ds array of pointers into text.
 static char **lines_of(char *text, size_t length, const char *name) {
     Utf8Problem problem;
     if (!utf8_validate(text, length, &problem)) {
@@ -31,17 +29,7 @@ static char **lines_of(char *text, size_t length, const char *name) {
         for (size_t i = 0; i < problem.offset; i++) line += text[i] == '\n';
         die("%s:%zu: invalid UTF-8 (%s)", name, line, problem.reason);
     }
-    char **lines = NULL;
-    char *p = text, *end = text + length;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl) *nl = '\0';
-        strip_trailing_space(p);
-        arrput(lines, p);
-        if (!nl) break;
-        p = nl + 1;
-    }
-    return lines;
+    return sentence_lines(text, length);
 }
 
 static char *read_stream(FILE *f, size_t *length) {
