@@ -48,6 +48,12 @@ demo: all
 	    paste $(DEMO_DIR)/samples.txt $(DEMO_DIR)/samples.out | sed 's/\t/  →  /'; \
 	fi
 
+# The real-corpus recipe (see README): small preset, BPE, a time budget.
+BUDGET ?= 30m
+.PHONY: spa-eng fra-eng
+spa-eng fra-eng: all
+	sh tools/train_recipe.sh $@ $(BUDGET)
+
 bench: deps
 	@sh tools/deps.sh sentencepiece
 	@$(MAKE) --no-print-directory build

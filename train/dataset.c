@@ -28,7 +28,7 @@ int dataset_encode(Dataset *d, const Corpus *corpus, TokenizerPair *tok, int max
             continue;
         }
         EncodedPair e = {(uint32_t)arrlen(d->ids), 0, (uint16_t)(arrlen(src) + 1),
-                         (uint16_t)arrlen(tgt), (uint32_t)p->line};
+                         (uint16_t)arrlen(tgt), (uint32_t)p->line, (uint32_t)i};
         memcpy(arraddnptr(d->ids, arrlen(src)), src, (size_t)arrlen(src) * sizeof *src);
         arrput(d->ids, TOKEN_EOS);
         e.tgt_offset = (uint32_t)arrlen(d->ids);

@@ -17,6 +17,7 @@ typedef struct {
     uint16_t src_len;                 // <eos> included
     uint16_t tgt_len;                 // without <bos>/<eos>
     uint32_t line;                    // in the corpus file
+    uint32_t corpus_index;            // in Corpus.pairs
 } EncodedPair;
 
 typedef struct {

@@ -360,6 +360,7 @@ int train_command(int argc, char **argv) {
     trainer.tokenizers = &tokenizers;
     trainer.train = &train_data;
     trainer.valid = &valid_data;
+    trainer.valid_corpus = &valid;
     TrainerOptions *t = &trainer.options;
     t->out_dir = o.out;
     t->max_steps = o.steps;

@@ -11,6 +11,7 @@
 
 #include <stb/stb_ds.h>
 
+#include "infer/bleu.h"
 #include "infer/greedy.h"
 #include "model/model_file.h"
 #include "train/batcher.h"
@@ -58,6 +59,8 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     uint32_t rows[VALID_ROWS];
     double loss_sum = 0;
     long tokens = 0, exact = 0;
+    char **hyps = NULL;           // stb_ds arrays: decoded translations and their references
+    const char **refs = NULL;
     int status = 0;
     for (size_t first = 0; first < n && status == 0; first += VALID_ROWS) {
         int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
@@ -82,6 +85,11 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
                      memcmp(out + (size_t)i * limit, d->ids + p->tgt_offset,
                             (size_t)p->tgt_len * sizeof(int32_t)) == 0;
             v->translated++;
+            if (t->valid_corpus) {
+                arrput(hyps, tokenizer_decode(&t->tokenizers->target, out + (size_t)i * limit,
+                                              (size_t)lengths[i]));
+                arrput(refs, t->valid_corpus->pairs[p->corpus_index].target);
+            }
         }
         free(out);
     }
@@ -92,6 +100,18 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     free(hyp);
     v->loss = tokens ? loss_sum / (double)tokens : 0.0;
     v->exact_match = v->translated ? (double)exact / v->translated : 0.0;
+    if (arrlen(hyps) > 0) {
+        const char *const *ref_sets[1] = {refs};
+        BleuScore bleu;
+        ChrfScore chrf;
+        bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &bleu);
+        chrf_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &chrf);
+        v->bleu = bleu.score;
+        v->chrf = chrf.score;
+    }
+    for (ptrdiff_t i = 0; i < arrlen(hyps); i++) free(hyps[i]);
+    arrfree(hyps);
+    arrfree(refs);
     return status;
 }
 

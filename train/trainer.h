@@ -31,6 +31,7 @@ typedef struct {
     Model *model;
     TokenizerPair *tokenizers;
     const Dataset *train, *valid;
+    const Corpus *valid_corpus;  // the dev pairs' text, the references for BLEU
     TrainerOptions options;
     cJSON *options_json;       // stored in checkpoints, for --resume
     TrainingProgress progress;
@@ -44,6 +45,7 @@ int trainer_run(Trainer *t, Error *err);
 typedef struct {
     double loss;               // mean per-token negative log-likelihood (no smoothing)
     double exact_match;        // fraction of translated dev pairs that match exactly
+    double bleu, chrf;         // of the greedy translations, against the dev targets
     int translated;
 } Validation;
 

@@ -131,15 +131,16 @@ void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss,
 void training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
                              bool improved) {
     end_progress_line(log);
-    printf("validation at step %ld: dev loss %.4f (ppl %.2f), exact match %.1f%% of %d%s\n", p->step,
-           v->loss, exp(v->loss), 100.0 * v->exact_match, v->translated,
-           improved ? "  — best so far, saved" : "");
+    printf("validation at step %ld: dev loss %.4f (ppl %.2f); %d translated: BLEU %.2f, chrF2 %.2f, "
+           "exact match %.1f%%%s\n", p->step, v->loss, exp(v->loss), v->translated, v->bleu, v->chrf,
+           100.0 * v->exact_match, improved ? "  — best so far, saved" : "");
     fflush(stdout);
     fprintf(log->file,
             "{\"event\": \"valid\", \"step\": %ld, \"epoch\": %ld, \"valid_loss\": %.6f, \"valid_ppl\": %.4f, "
-            "\"exact_match\": %.6f, \"translated\": %d, \"best\": %s, \"elapsed\": %.2f}\n",
-            p->step, p->epoch + 1, v->loss, exp(v->loss), v->exact_match, v->translated,
-            improved ? "true" : "false", p->elapsed);
+            "\"bleu\": %.4f, \"chrf\": %.4f, \"exact_match\": %.6f, \"translated\": %d, \"best\": %s, "
+            "\"elapsed\": %.2f}\n",
+            p->step, p->epoch + 1, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
+            v->translated, improved ? "true" : "false", p->elapsed);
     fflush(log->file);
     arrput(log->valid_loss, ((CurvePoint){(double)p->step, v->loss}));
     arrput(log->exact_match, ((CurvePoint){(double)p->step, v->exact_match}));
