@@ -1,8 +1,10 @@
-#include "infer/greedy.h"
-
+// Greedy decoding with the key/value cache.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/decoder_state.h"
+#include "infer/search.h"
 #include "tokenizer/tokenizer.h"
 
 int translation_length_limit(const Model *m, int S) {
@@ -10,45 +12,54 @@ int translation_length_limit(const Model *m, int S) {
     return limit < m->config.max_len - 1 ? limit : m->config.max_len - 1;
 }
 
-int greedy_translate(Model *m, const int32_t *src, int B, int S, int max_out, int32_t *out,
-                     int *lengths, Error *err) {
-    const int T = max_out + 1, V = m->config.tgt_vocab;  // <bos> + up to max_out tokens
-    int32_t *tgt_in = calloc((size_t)B * T, sizeof *tgt_in);
+void hypothesis_free(Hypothesis *h) {
+    free(h->tokens);
+    free(h->attention);
+    memset(h, 0, sizeof *h);
+}
+
+int greedy_translate(Model *m, const int32_t *src, int B, int S, Hypothesis *out, Error *err) {
+    if (model_encode(m, src, B, S, err) < 0) return -1;
+    const int limit = translation_length_limit(m, S), V = m->config.tgt_vocab;
+    DecoderState d;
+    decoder_state_init(&d, m, 1, limit + 1);
+    float *log_probs = malloc((size_t)B * V * sizeof *log_probs);
+    int32_t *next = malloc((size_t)B * sizeof *next);
     unsigned char *done = calloc((size_t)B, 1);
-    if (!tgt_in || !done) die("out of memory");
     for (int b = 0; b < B; b++) {
-        tgt_in[(size_t)b * T] = TOKEN_BOS;
-        lengths[b] = 0;
-    }
-    // Later positions are padding, which the causal mask hides: the logits at
-    // position t depend only on tokens 0..t, so one decoder of length T serves
-    // every step.
-    if (model_forward(m, src, tgt_in, NULL, B, S, T, false, 0, err) < 0) {
-        free(tgt_in);
-        free(done);
-        return -1;
+        memset(&out[b], 0, sizeof out[b]);
+        out[b].tokens = malloc((size_t)limit * sizeof(int32_t));
+        out[b].attention = malloc((size_t)(limit + 1) * S * sizeof(float));
+        out[b].S = S;
+        next[b] = TOKEN_BOS;
     }
     int remaining = B;
-    for (int t = 0; t < max_out && remaining > 0; t++) {
+    for (int t = 0; t <= limit && remaining > 0; t++) {
+        decoder_state_step(&d, next);
+        decoder_state_log_probs(&d, log_probs);
         for (int b = 0; b < B; b++) {
             if (done[b]) continue;
-            const float *logits = m->acts.logits + ((size_t)b * T + t) * V;
-            int32_t best = TOKEN_EOS;  // specials other than <eos> are never chosen
-            for (int32_t v = TOKEN_SPECIAL_COUNT; v < V; v++) {
-                if (logits[v] > logits[best]) best = v;
+            const float *lp = log_probs + (size_t)b * V;
+            Hypothesis *h = &out[b];
+            int32_t best = TOKEN_EOS;  // at the length limit, the translation must end
+            for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && h->length < limit; v++) {
+                if (lp[v] > lp[best]) best = v;
             }
-            if (best == TOKEN_EOS || t == max_out - 1) {
-                if (best != TOKEN_EOS) out[(size_t)b * max_out + lengths[b]++] = best;
+            decoder_state_alignment(&d, b, h->attention + (size_t)h->length * S);
+            h->log_prob += lp[best];
+            if (best == TOKEN_EOS) {
                 done[b] = 1;
                 remaining--;
                 continue;
             }
-            out[(size_t)b * max_out + lengths[b]++] = best;
-            tgt_in[(size_t)b * T + t + 1] = best;
+            h->tokens[h->length++] = best;
+            next[b] = best;
         }
-        if (remaining > 0) model_redecode(m, tgt_in);
     }
-    free(tgt_in);
+    for (int b = 0; b < B; b++) out[b].score = out[b].log_prob / (out[b].length + 1);
+    free(log_probs);
+    free(next);
     free(done);
+    decoder_state_free(&d);
     return 0;
 }

@@ -1,9 +1,11 @@
 // `azul translate`: one sentence per line in, one translation per line out;
 // an interactive prompt when standard input is a terminal.
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -12,55 +14,88 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "infer/translator.h"
+#include "tokenizer/utf8.h"
 
 static const char usage[] =
-    "usage: azul translate --model DIR|FILE [FILE]\n"
+    "usage: azul translate --model DIR|FILE [--beam K] [--n-best N] [--alignment] [FILE]\n"
     "\n"
     "Translates one sentence per line from FILE (or standard input) and writes one\n"
     "translation per line, in order: line N of the output belongs to line N of the\n"
     "input.  A line that cannot be translated (invalid UTF-8, too long) gets a\n"
     "warning on stderr and an empty line out; blank lines stay blank.\n"
-    "On a terminal it is interactive: type a sentence, get its translation.\n"
+    "On a terminal (or with --interactive) it is a prompt: type a sentence, get its\n"
+    "translation; :help lists the commands.\n"
     "\n"
-    "  --model DIR|FILE   a trained model (DIR/model.safetensors or the file itself)\n"
-    "  --batch N          sentences translated together (default 64)\n"
-    "  --verbose          report sentences and tokens per second on stderr\n";
+    "  --model DIR|FILE      a trained model (DIR/model.safetensors or the file itself)\n"
+    "  --beam K              beam search with K beams (default 4; 1 is greedy decoding)\n"
+    "  --length-penalty A    rank by log-probability / length^A (default 1.0)\n"
+    "  --n-best N            print the N best translations of each line as\n"
+    "                        \"LINE ||| TRANSLATION ||| SCORE\" (LINE counts from 0)\n"
+    "  --alignment           append \" ||| 0-0 1-1 ...\": source-target word pairs read\n"
+    "                        from the cross-attention\n"
+    "  --batch N             sentences translated together (default 32)\n"
+    "  --verbose             report sentences and tokens per second on stderr\n"
+    "  --interactive         the prompt even when standard input is not a terminal\n";
 
 enum { MAX_LINE_BYTES = 1 << 20 };
 
 typedef struct {
     Translator translator;
+    SearchOptions search;
+    bool n_best_format;
     const char *where;
     size_t line;
     int batch;
+    size_t sentences, tokens;
 } Session;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void print_translation(const Session *s, size_t index, const Translation *t) {
+    if (s->n_best_format) printf("%zu ||| %s ||| %.4f", index, t->text ? t->text : "", t->text ? t->score : -INFINITY);
+    else printf("%s", t->text ? t->text : "");
+    if (s->search.alignment) printf(" ||| %s", t->alignment ? t->alignment : "");
+    printf("\n");
+}
 
 // Translates a batch of lines and prints the results in order.
 static void translate_lines(Session *s, char **lines, size_t n, size_t first_line) {
+    const int K = s->search.n_best;
     const char **sentences = calloc(n ? n : 1, sizeof *sentences);
-    char **out = calloc(n ? n : 1, sizeof *out), **problems = calloc(n ? n : 1, sizeof *problems);
-    size_t *which = malloc((n ? n : 1) * sizeof *which), k = 0;
+    size_t *which = calloc(n ? n : 1, sizeof *which), k = 0;
     for (size_t i = 0; i < n; i++) {
         if (lines[i][strspn(lines[i], " \t\r")] == '\0') continue;  // blank stays blank
         which[k] = i;
         sentences[k++] = lines[i];
     }
-    char **translated = calloc(k ? k : 1, sizeof *translated), **why = calloc(k ? k : 1, sizeof *why);
-    translator_translate(&s->translator, sentences, k, translated, why);
-    for (size_t j = 0; j < k; j++) {
-        out[which[j]] = translated[j];
-        problems[which[j]] = why[j];
-    }
+    Translation *translated = calloc((k ? k : 1) * (size_t)K, sizeof *translated);
+    char **why = calloc(k ? k : 1, sizeof *why);
+    translator_translate(&s->translator, &s->search, sentences, k, translated, why);
+    size_t j = 0;
     for (size_t i = 0; i < n; i++) {
-        if (problems[i]) report_warning("%s:%zu: %s", s->where, first_line + i, problems[i]);
-        printf("%s\n", out[i] ? out[i] : "");
-        free(out[i]);
-        free(problems[i]);
+        bool has = j < k && which[j] == i;
+        if (has && why[j]) report_warning("%s:%zu: %s", s->where, first_line + i, why[j]);
+        for (int r = 0; r < (s->n_best_format ? K : 1); r++) {
+            Translation empty = {0};
+            const Translation *t = has && !why[j] ? &translated[j * (size_t)K + (size_t)r] : &empty;
+            print_translation(s, first_line + i - 1, t);
+            if (has && !why[j] && r == 0) {
+                s->sentences++;
+                s->tokens += (size_t)t->tokens;
+            }
+        }
+        if (has) {
+            for (int r = 0; r < K; r++) translation_free(&translated[j * (size_t)K + (size_t)r]);
+            free(why[j]);
+            j++;
+        }
     }
     fflush(stdout);
     free(sentences);
-    free(out);
-    free(problems);
     free(which);
     free(translated);
     free(why);
@@ -74,7 +109,10 @@ static void run_stream(Session *s, FILE *in) {
     while ((length = getline(&line, &capacity, in)) >= 0) {
         s->line++;
         while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
-        if ((size_t)length > MAX_LINE_BYTES) line[0] = '\0', report_warning("%s:%zu: line longer than %d bytes", s->where, s->line, MAX_LINE_BYTES);
+        if ((size_t)length > MAX_LINE_BYTES) {
+            report_warning("%s:%zu: line longer than %d bytes; left untranslated", s->where, s->line, MAX_LINE_BYTES);
+            line[0] = '\0';
+        }
         arrput(lines, strdup(line));
         if (arrlen(lines) == s->batch) {
             translate_lines(s, lines, (size_t)arrlen(lines), first);
@@ -89,11 +127,15 @@ static void run_stream(Session *s, FILE *in) {
     free(line);
 }
 
+// ---------------------------------------------------------------- the prompt
+
 static const char repl_help[] =
     "Type a sentence and press Enter to translate it.  Commands:\n"
-    "  :tokens   show how the last sentence and its translation were tokenized\n"
-    "  :help     this text\n"
-    "  :quit     leave (so does Ctrl-D)\n";
+    "  :beam K    beam search with K beams (1: greedy)\n"
+    "  :nbest N   show the N best translations with their scores\n"
+    "  :tokens    how the last sentence and its translation were tokenized\n"
+    "  :help      this text\n"
+    "  :quit      leave (so does Ctrl-D)\n";
 
 static void show_tokens(Session *s, const char *sentence, const char *translation) {
     Tokenizer *sides[2] = {&s->translator.tokenizers.source, &s->translator.tokenizers.target};
@@ -114,36 +156,73 @@ static void show_tokens(Session *s, const char *sentence, const char *translatio
     }
 }
 
+// A prompt command; returns false for :quit.
+static bool run_command(Session *s, const char *text, const char *last, const char *last_translation) {
+    char name[32];
+    int value, got = sscanf(text, ":%31s %d", name, &value);
+    if (strcmp(name, "quit") == 0 || strcmp(name, "q") == 0) return false;
+    if (strcmp(name, "help") == 0) {
+        fputs(repl_help, stdout);
+    } else if (strcmp(name, "tokens") == 0) {
+        if (last) show_tokens(s, last, last_translation);
+        else printf("nothing translated yet\n");
+    } else if (strcmp(name, "beam") == 0 || strcmp(name, "nbest") == 0) {
+        bool beam = strcmp(name, "beam") == 0;
+        if (got != 2 || value < 1 || value > 64) {
+            printf(":%s needs a number from 1 to 64\n", name);
+        } else if (beam) {
+            s->search.beam = value;
+            if (s->search.n_best > value) s->search.n_best = value;
+            printf("beam %d\n", value);
+        } else {
+            s->search.n_best = value;
+            if (s->search.beam < value) s->search.beam = value;
+            printf("showing the %d best (beam %d)\n", value, s->search.beam);
+        }
+    } else {
+        printf("unknown command :%s (:help lists them)\n", name);
+    }
+    return true;
+}
+
 static void run_repl(Session *s) {
-    printf("azul: translating with %s-side vocabulary of %zu tokens; :help for commands, Ctrl-D to quit\n",
-           "source", tokenizer_vocab_size(&s->translator.tokenizers.source));
+    printf("azul: type a sentence to translate it; :help for commands, Ctrl-D to quit\n");
+    fflush(stdout);
     char *last = NULL, *last_translation = NULL;
     char *line;
     while ((line = readline("azul> ")) != NULL) {
         char *text = line + strspn(line, " \t");
+        text[strcspn(text, "\r\n")] = '\0';
         if (*text == '\0') { free(line); continue; }
         add_history(text);
         if (text[0] == ':') {
-            if (strcmp(text, ":quit") == 0 || strcmp(text, ":q") == 0) { free(line); break; }
-            else if (strcmp(text, ":help") == 0) fputs(repl_help, stdout);
-            else if (strcmp(text, ":tokens") == 0) {
-                if (last) show_tokens(s, last, last_translation);
-                else printf("nothing translated yet\n");
-            } else printf("unknown command %s (:help lists them)\n", text);
+            bool go_on = run_command(s, text, last, last_translation);
             free(line);
+            if (!go_on) break;
+            fflush(stdout);
             continue;
         }
         const char *sentences[1] = {text};
-        char *out = NULL, *problem = NULL;
-        translator_translate(&s->translator, sentences, 1, &out, &problem);
-        if (problem) printf("cannot translate this: %s\n", problem);
-        else printf("%s\n", out);
-        if (out) {
+        const int K = s->search.n_best;
+        Translation *out = calloc((size_t)K, sizeof *out);
+        char *problem = NULL;
+        translator_translate(&s->translator, &s->search, sentences, 1, out, &problem);
+        if (problem) {
+            printf("cannot translate this: %s\n", problem);
+        } else if (K == 1) {
+            printf("%s\n", out[0].text);
+        } else {
+            for (int k = 0; k < K; k++) if (out[k].text) printf("%d. %s   (%.3f)\n", k + 1, out[k].text, out[k].score);
+        }
+        fflush(stdout);
+        if (!problem) {
             free(last);
             free(last_translation);
             last = strdup(text);
-            last_translation = out;
+            last_translation = strdup(out[0].text);
         }
+        for (int k = 0; k < K; k++) translation_free(&out[k]);
+        free(out);
         free(problem);
         free(line);
     }
@@ -153,38 +232,56 @@ static void run_repl(Session *s) {
 
 int translate_command(int argc, char **argv) {
     static const struct option long_options[] = {
-        {"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
-        {"verbose", no_argument, 0, 'v'},     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"model", required_argument, 0, 'm'},  {"batch", required_argument, 0, 'b'},
+        {"beam", required_argument, 0, 'k'},   {"length-penalty", required_argument, 0, 'l'},
+        {"n-best", required_argument, 0, 'n'}, {"alignment", no_argument, 0, 'a'},
+        {"verbose", no_argument, 0, 'v'},      {"interactive", no_argument, 0, 'i'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     const char *model_path = NULL;
     Session s = {0};
-    s.batch = 64;
+    s.batch = 32;
+    s.search = (SearchOptions){4, 1.0f, 1, false};
+    bool verbose = false, interactive = false;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:h", long_options, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'b': s.batch = (int)parse_integer_option("translate", "--batch", optarg, 1, 4096); break;
-        case 'v': break;
+        case 'k': s.search.beam = (int)parse_integer_option("translate", "--beam", optarg, 1, 64); break;
+        case 'l': s.search.length_penalty = (float)parse_real_option("translate", "--length-penalty", optarg, 0, 10); break;
+        case 'n': s.search.n_best = (int)parse_integer_option("translate", "--n-best", optarg, 1, 64); s.n_best_format = true; break;
+        case 'a': s.search.alignment = true; break;
+        case 'v': verbose = true; break;
+        case 'i': interactive = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default: die_bad_option("translate", argv, c);
         }
     }
     if (!model_path) die_usage("translate", "--model DIR|FILE is required");
     if (argc - optind > 1) die_usage("translate", "one input FILE at most (got '%s' too)", argv[optind + 1]);
+    if (s.search.n_best > s.search.beam) s.search.beam = s.search.n_best;
     Error err;
     if (translator_load(&s.translator, model_path, &err) < 0) die("%s", err.message);
-    if (optind < argc) {
+    double start = now();
+    if (optind < argc && !interactive) {
         FILE *in = fopen(argv[optind], "rb");
         if (!in) die("cannot open %s: %s", argv[optind], strerror(errno));
         s.where = argv[optind];
         run_stream(&s, in);
         fclose(in);
-    } else if (isatty(STDIN_FILENO)) {
+    } else if (interactive || isatty(STDIN_FILENO)) {
         run_repl(&s);
     } else {
         s.where = "<stdin>";
         run_stream(&s, stdin);
+    }
+    if (verbose) {
+        double took = now() - start;
+        fprintf(stderr, "azul: translated %zu sentences (%zu target tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s (beam %d)\n",
+                s.sentences, s.tokens, took, (double)s.sentences / fmax(took, 1e-9),
+                (double)s.tokens / fmax(took, 1e-9), s.search.beam);
     }
     translator_free(&s.translator);
     return 0;

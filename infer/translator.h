@@ -1,7 +1,8 @@
-// A loaded model ready to translate text: tokenize, decode, detokenize.
+// A loaded model ready to translate text: tokenize, search, detokenize.
 #ifndef AZUL_TRANSLATOR_H
 #define AZUL_TRANSLATOR_H
 
+#include "infer/search.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer_pair.h"
 
@@ -10,14 +11,29 @@ typedef struct {
     TokenizerPair tokenizers;
 } Translator;
 
+typedef struct {
+    int beam;               // 1: greedy decoding
+    float length_penalty;   // α in score = log p / length^α
+    int n_best;             // translations kept per sentence (≤ beam)
+    bool alignment;         // compute word alignments
+} SearchOptions;
+
+typedef struct {
+    char *text;             // the translation (malloc'd)
+    double score, log_prob;
+    char *alignment;        // Pharaoh pairs, when asked for (malloc'd)
+    int tokens;             // target tokens, <eos> included
+} Translation;
+
 int translator_load(Translator *t, const char *model_path, Error *err);
 void translator_free(Translator *t);
 
-// Translates n sentences at once.  out[i] receives a malloc'd translation,
-// or NULL with problems[i] set (malloc'd) when sentence i cannot be
-// translated (invalid UTF-8, empty, too long); the others still are.
-void translator_translate(Translator *t, const char *const *sentences, size_t n, char **out,
-                          char **problems);
+// Translates n sentences at once.  out[i * n_best + k] receives sentence i's
+// k-th best translation, or problems[i] (malloc'd) says why sentence i cannot
+// be translated (invalid UTF-8, empty, too long); the others still are.
+void translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
+                          size_t n, Translation *out, char **problems);
+void translation_free(Translation *t);
 
 // The source ids a sentence becomes (with <eos>), as the model sees them;
 // -1 with err for invalid UTF-8, an empty sentence or one over max_len.

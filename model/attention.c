@@ -7,8 +7,10 @@
 
 #include "model/ops.h"
 
+static inline size_t kv_rows(const AttentionShape *s) { return (size_t)(s->kv_rows ? s->kv_rows : s->Tk); }
+
 static inline int is_masked(const AttentionShape *s, int b, int i, int j) {
-    return (s->causal && j > i) || (s->key_masked && s->key_masked[(size_t)b * s->Tk + j]);
+    return (s->causal && j > i) || (s->key_masked && s->key_masked[(size_t)b * kv_rows(s) + j]);
 }
 
 void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
@@ -27,7 +29,7 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
                 float max_score = -INFINITY;
                 for (int j = 0; j < Tk; j++) {
                     if (is_masked(s, b, i, j)) continue;
-                    const float *kj = k + ((size_t)b * Tk + j) * C + h * hs;
+                    const float *kj = k + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     float score = 0.0f;
                     for (int c = 0; c < hs; c++) score += qi[c] * kj[c];
                     w[j] = score * s->scale;
@@ -53,7 +55,7 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
                 // the weighted sum of value rows
                 for (int j = 0; j < Tk; j++) {
                     if (d[j] == 0.0f) continue;
-                    const float *vj = v + ((size_t)b * Tk + j) * C + h * hs;
+                    const float *vj = v + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     for (int c = 0; c < hs; c++) o[c] += d[j] * vj[c];
                 }
             }
@@ -82,8 +84,8 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                 float weighted = 0.0f;  // Σⱼ wⱼ dwⱼ
                 for (int j = 0; j < Tk; j++) {
                     if (w[j] == 0.0f) { dw[j] = 0.0f; continue; }  // masked: no gradient
-                    const float *vj = v + ((size_t)b * Tk + j) * C + h * hs;
-                    float *dvj = dv + ((size_t)b * Tk + j) * C + h * hs;
+                    const float *vj = v + ((size_t)b * kv_rows(s) + j) * C + h * hs;
+                    float *dvj = dv + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     float dd = 0.0f;
                     for (int c = 0; c < hs; c++) {
                         dd += doi[c] * vj[c];
@@ -100,8 +102,8 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                 for (int j = 0; j < Tk; j++) {
                     if (w[j] == 0.0f) continue;
                     float dscore = w[j] * (dw[j] - weighted) * s->scale;
-                    const float *kj = k + ((size_t)b * Tk + j) * C + h * hs;
-                    float *dkj = dk + ((size_t)b * Tk + j) * C + h * hs;
+                    const float *kj = k + ((size_t)b * kv_rows(s) + j) * C + h * hs;
+                    float *dkj = dk + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     for (int c = 0; c < hs; c++) {
                         dqi[c] += dscore * kj[c];
                         dkj[c] += dscore * qi[c];

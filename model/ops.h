@@ -79,7 +79,9 @@ void positional_encoding(float *row, int position, int C);
 typedef struct {
     int B, Tq, Tk, C, H;
     float scale;               // 1/sqrt(C/H) in the Transformer
-    const uint8_t *key_masked; // (B, Tk) or NULL
+    int kv_rows;               // rows of k and v per batch entry, ≥ Tk (0: Tk); a decoder's
+                               // key/value cache holds more rows than are filled yet
+    const uint8_t *key_masked; // (B, kv_rows) or NULL
     bool causal;
     float dropout;
     uint64_t seed, stream;

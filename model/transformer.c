@@ -10,7 +10,7 @@
 #include "model/rng.h"
 #include "tokenizer/tokenizer.h"
 
-static const float LAYERNORM_EPS = 1e-5f;  // torch.nn.LayerNorm's default
+static const float LAYERNORM_EPS = MODEL_LAYERNORM_EPS;
 
 static void *checked_calloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size);
@@ -417,7 +417,7 @@ static void residual_begin_backward(Model *m, const ResidualActivations *r,
 static AttentionShape attention_shape(const Model *m, int Tq, int Tk, const uint8_t *key_masked,
                                       bool causal, uint64_t stream) {
     AttentionShape s = {m->B, Tq, Tk, m->config.d_model, m->config.n_heads,
-                        1.0f / sqrtf((float)model_config_head_size(&m->config)), key_masked,
+                        1.0f / sqrtf((float)model_config_head_size(&m->config)), 0, key_masked,
                         causal, active_dropout(m), m->dropout_seed, stream};
     return s;
 }
@@ -663,8 +663,10 @@ static void decoder_backward(Model *m, float *dmemory) {
 
 // ---------------------------------------------------------------- the whole model
 
-int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int32_t *tgt_out,
-                  int B, int S, int T, bool training, uint64_t dropout_seed, Error *err) {
+// Checks a batch and places it in the activation memory.
+static int prepare_batch(Model *m, const int32_t *src, const int32_t *tgt_in,
+                         const int32_t *tgt_out, int B, int S, int T, bool training,
+                         uint64_t dropout_seed, Error *err) {
     const ModelConfig *c = &m->config;
     if (B < 1 || S < 1 || T < 1) return error_set(err, "empty batch (%d × %d, %d)", B, S, T);
     if (S > c->max_len || T > c->max_len) {
@@ -690,7 +692,24 @@ int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int
     place_batch(m, src, tgt_in, tgt_out, B, S, T);
     m->training = training;
     m->dropout_seed = dropout_seed;
+    return 0;
+}
 
+int model_encode(Model *m, const int32_t *src, int B, int S, Error *err) {
+    int32_t *bos = malloc((size_t)B * sizeof *bos);  // a target of one <bos> per row, unused
+    if (!bos) die("out of memory");
+    for (int b = 0; b < B; b++) bos[b] = TOKEN_BOS;
+    int status = prepare_batch(m, src, bos, NULL, B, S, 1, false, 0, err);
+    free(bos);
+    if (status < 0) return -1;
+    m->acts.memory = encoder_forward(m);
+    return 0;
+}
+
+int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int32_t *tgt_out,
+                  int B, int S, int T, bool training, uint64_t dropout_seed, Error *err) {
+    const ModelConfig *c = &m->config;
+    if (prepare_batch(m, src, tgt_in, tgt_out, B, S, T, training, dropout_seed, err) < 0) return -1;
     Activations *a = &m->acts;
     a->memory = encoder_forward(m);
     a->decoded = decoder_forward(m, a->memory);
@@ -703,16 +722,6 @@ int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int
                                         c->label_smoothing, TOKEN_PAD, &m->loss_tokens);
     }
     return 0;
-}
-
-void model_redecode(Model *m, const int32_t *tgt_in) {
-    const size_t n = (size_t)m->B * m->T;
-    memcpy(m->tgt_in, tgt_in, n * sizeof *tgt_in);
-    for (size_t i = 0; i < n; i++) m->tgt_masked[i] = tgt_in[i] == TOKEN_PAD;
-    Activations *a = &m->acts;
-    a->decoded = decoder_forward(m, a->memory);
-    matmul_forward(a->logits, a->decoded, m->w.out_w, m->w.out_b, (int)n, m->config.d_model,
-                   m->config.tgt_vocab);
 }
 
 void model_backward(Model *m) {

@@ -185,10 +185,12 @@ size_t model_parameter_count(const ModelConfig *config);
 int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int32_t *tgt_out,
                   int B, int S, int T, bool training, uint64_t dropout_seed, Error *err);
 
-// Runs the decoder again on new target inputs (B, T), reusing the encoder
-// output of the last model_forward, which must have had the same B, S and T
-// and training off.  For decoding one token at a time.
-void model_redecode(Model *m, const int32_t *tgt_in);
+// Runs only the encoder on B padded sources (B, S), training off; afterwards
+// m->acts.memory (B, S, C) and m->src_masked (B, S) describe them.  For decoding.
+int model_encode(Model *m, const int32_t *src, int B, int S, Error *err);
+
+// The LayerNorm epsilon the network uses everywhere (as torch.nn.LayerNorm).
+#define MODEL_LAYERNORM_EPS 1e-5f
 
 // Gradients of the last forward's loss, added to m->grads (zero them first).
 void model_zero_grad(Model *m);

@@ -209,7 +209,7 @@ static void check_attention(const char *kind, int Tq, int Tk, const uint8_t *key
     size_t nq = (size_t)B * Tq * C, nk = (size_t)B * Tk * C, nw = (size_t)B * H * Tq * Tk;
     AttentionCase c = {zeros(nq), zeros(nw), zeros(nw), random_floats(&rng, nq, 1),
                        random_floats(&rng, nk, 1), random_floats(&rng, nk, 1),
-                       {B, Tq, Tk, C, H, 0.5f, key_masked, causal, dropout, 99, 7}};
+                       {B, Tq, Tk, C, H, 0.5f, 0, key_masked, causal, dropout, 99, 7}};
     float *r = random_floats(&rng, nq, 1), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk),
           *scratch = zeros(nw);
     attention_case_forward(&c);
@@ -245,7 +245,7 @@ static void fully_masked_rows_give_zeros_not_nan(void **state) {
     const uint8_t masked[2 * 3] = {0, 0, 1, 1, 1, 1};  // the second sentence has no keys at all
     float *q = random_floats(&rng, 24, 1), *k = random_floats(&rng, 24, 1), *v = random_floats(&rng, 24, 1);
     float out[24], w[18], d[18];
-    AttentionShape s = {B, T, T, C, H, 0.5f, masked, false, 0.0f, 0, 0};
+    AttentionShape s = {B, T, T, C, H, 0.5f, 0, masked, false, 0.0f, 0, 0};
     attention_forward(out, w, d, q, k, v, &s);
     for (int i = 12; i < 24; i++) assert_true(out[i] == 0.0f);
     for (int i = 9; i < 18; i++) assert_true(w[i] == 0.0f);
@@ -277,7 +277,7 @@ static void the_seed_example_comes_out_of_the_attention_primitive(void **state) 
     for (int i = 0; i < 4; i++) {
         assert_true(q[i] == expected_q[i] && k[i] == expected_k[i] && v[i] == expected_v[i]);
     }
-    AttentionShape s = {1, 2, 2, 2, 1, 1.0f, NULL, false, 0.0f, 0, 0};
+    AttentionShape s = {1, 2, 2, 2, 1, 1.0f, 0, NULL, false, 0.0f, 0, 0};
     attention_forward(out, weights, dropped, q, k, v, &s);
     // scores [[0,4],[2,8]] → weights [[0.0180,0.9820],[0.0025,0.9975]]
     const float expected_weights[4] = {0.0180f, 0.9820f, 0.0025f, 0.9975f};

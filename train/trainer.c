@@ -12,7 +12,7 @@
 #include <stb/stb_ds.h>
 
 #include "infer/bleu.h"
-#include "infer/greedy.h"
+#include "infer/search.h"
 #include "model/model_file.h"
 #include "train/batcher.h"
 #include "train/training_log.h"
@@ -54,8 +54,6 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     int32_t *src = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *src);
     int32_t *tgt_in = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *tgt_in);
     int32_t *tgt_out = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *tgt_out);
-    int32_t *hyp = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *hyp);
-    int lengths[VALID_ROWS];
     uint32_t rows[VALID_ROWS];
     double loss_sum = 0;
     long tokens = 0, exact = 0;
@@ -76,28 +74,26 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
                                      ? (size_t)t->options.valid_sentences - first : 0);
         if (to_translate > count) to_translate = count;
         if (to_translate <= 0) continue;
-        int limit = translation_length_limit(m, S);
-        int32_t *out = malloc((size_t)to_translate * limit * sizeof *out);
-        status = greedy_translate(m, src, to_translate, S, limit, out, lengths, err);
+        Hypothesis out[VALID_ROWS];
+        status = greedy_translate(m, src, to_translate, S, out, err);
         for (int i = 0; i < to_translate && status == 0; i++) {
             const EncodedPair *p = &d->pairs[rows[i]];
-            exact += lengths[i] == p->tgt_len &&
-                     memcmp(out + (size_t)i * limit, d->ids + p->tgt_offset,
+            exact += out[i].length == p->tgt_len &&
+                     memcmp(out[i].tokens, d->ids + p->tgt_offset,
                             (size_t)p->tgt_len * sizeof(int32_t)) == 0;
             v->translated++;
             if (t->valid_corpus) {
-                arrput(hyps, tokenizer_decode(&t->tokenizers->target, out + (size_t)i * limit,
-                                              (size_t)lengths[i]));
+                arrput(hyps, tokenizer_decode(&t->tokenizers->target, out[i].tokens,
+                                              (size_t)out[i].length));
                 arrput(refs, t->valid_corpus->pairs[p->corpus_index].target);
             }
         }
-        free(out);
+        for (int i = 0; i < to_translate && status == 0; i++) hypothesis_free(&out[i]);
     }
     m->config.label_smoothing = smoothing;
     free(src);
     free(tgt_in);
     free(tgt_out);
-    free(hyp);
     v->loss = tokens ? loss_sum / (double)tokens : 0.0;
     v->exact_match = v->translated ? (double)exact / v->translated : 0.0;
     if (arrlen(hyps) > 0) {
