@@ -1,9 +1,15 @@
 // Beam search: keep the K most probable partial translations of each
 // sentence, extend each by every possible next token, keep the K best of
-// those, and set aside the ones that end with <eos>, until K have ended.
+// those, and set aside the ones that end with <eos>.  A sentence is done when
+// the most probable extension of all is <eos> (and n-best translations have
+// ended): stopping as soon as K have ended would let a few improbable early
+// endings cut off the best beam before it ends.  With K = 1 this is exactly
+// greedy decoding.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <stb/stb_ds.h>
 
 #include "infer/decoder_state.h"
 #include "infer/search.h"
@@ -56,8 +62,8 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
     int32_t *next = malloc((size_t)R * sizeof *next);
     int *parents = malloc((size_t)R * sizeof *parents);
     Candidate *candidates = malloc((size_t)K * 2 * K * sizeof *candidates);
-    Hypothesis *finished = calloc((size_t)B * K, sizeof *finished);
-    int *n_finished = calloc((size_t)B, sizeof *n_finished);
+    Hypothesis **finished = calloc((size_t)B, sizeof *finished);  // stb_ds arrays
+    unsigned char *done = calloc((size_t)B, 1);
     unsigned char *alive_beam = calloc((size_t)R, 1);
     float *alignment = malloc((size_t)S * sizeof *alignment);
 
@@ -69,7 +75,7 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
     }
     for (int t = 0; t <= limit; t++) {
         bool any_alive = false;
-        for (int b = 0; b < B; b++) any_alive |= n_finished[b] < K;
+        for (int b = 0; b < B; b++) any_alive |= !done[b];
         if (!any_alive) break;
         decoder_state_step(&d, next);
         decoder_state_log_probs(&d, log_probs);
@@ -81,7 +87,7 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
         for (int b = 0; b < B; b++) {
             int *parent = parents + (size_t)b * K;
             for (int k = 0; k < K; k++) parent[k] = b * K + k;  // unchanged unless extended
-            if (n_finished[b] >= K) continue;
+            if (done[b]) continue;
             // Each beam's 2K best extensions are enough: at most K of all of
             // them are kept, and at most K more can end with <eos>.
             int n = 0;
@@ -102,12 +108,13 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
             // The K best extensions: those ending in <eos> are finished; the
             // others become the next beams.
             int kept = 0;
-            for (int i = 0; i < n && kept < K && n_finished[b] < K; i++) {
+            for (int i = 0; i < n && kept < K; i++) {
                 const Candidate *c = &candidates[i];
                 int from = b * K + c->beam;
                 int length = t;  // tokens so far on this beam
                 if (c->token == TOKEN_EOS) {
-                    Hypothesis *h = &finished[(size_t)b * K + n_finished[b]++];
+                    Hypothesis *h = arraddnptr(finished[b], 1);
+                    memset(h, 0, sizeof *h);
                     h->length = length;
                     h->tokens = malloc(((size_t)length + 1) * sizeof(int32_t));
                     memcpy(h->tokens, now.tokens + (size_t)from * limit, (size_t)length * sizeof(int32_t));
@@ -128,7 +135,9 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
                 then.log_prob[to] = c->score;
                 next[to] = c->token;
             }
-            for (int k = 0; k < K; k++) alive_beam[b * K + k] = k < kept && n_finished[b] < K;
+            done[b] = kept == 0 || (n > 0 && candidates[0].token == TOKEN_EOS &&
+                                    arrlen(finished[b]) >= n_best);
+            for (int k = 0; k < K; k++) alive_beam[b * K + k] = k < kept && !done[b];
         }
         decoder_state_reorder(&d, parents);
         Beams swap = now;
@@ -137,15 +146,16 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
     }
     // Rank each sentence's finished translations by normalised score.
     for (int b = 0; b < B; b++) {
-        Hypothesis *f = finished + (size_t)b * K;
-        for (int i = 1; i < n_finished[b]; i++) {  // insertion sort: K is small
+        Hypothesis *f = finished[b];
+        int n_finished = (int)arrlen(f);
+        for (int i = 1; i < n_finished; i++) {  // insertion sort: the lists are short
             Hypothesis h = f[i];
             int j = i - 1;
             for (; j >= 0 && f[j].score < h.score; j--) f[j + 1] = f[j];
             f[j + 1] = h;
         }
         for (int i = 0; i < n_best; i++) {
-            if (i < n_finished[b]) {
+            if (i < n_finished) {
                 out[(size_t)b * n_best + i] = f[i];
                 f[i].tokens = NULL;
                 f[i].attention = NULL;
@@ -155,12 +165,13 @@ int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alph
                 out[(size_t)b * n_best + i].log_prob = -INFINITY;
             }
         }
-        for (int i = 0; i < n_finished[b]; i++) hypothesis_free(&f[i]);
+        for (int i = 0; i < n_finished; i++) hypothesis_free(&f[i]);
+        arrfree(finished[b]);
     }
     free(log_probs);
     free(now.tokens); free(now.attention); free(now.log_prob);
     free(then.tokens); free(then.attention); free(then.log_prob);
-    free(next); free(parents); free(candidates); free(finished); free(n_finished);
+    free(next); free(parents); free(candidates); free(finished); free(done);
     free(alive_beam); free(alignment);
     decoder_state_free(&d);
     return 0;
