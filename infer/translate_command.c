@@ -185,12 +185,27 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
     return true;
 }
 
+// A line from the user: with editing and history on a terminal (libedit),
+// read plainly otherwise, so that a piped session sees exactly its bytes.
+static char *read_line(const char *prompt) {
+    if (isatty(STDIN_FILENO)) return readline(prompt);
+    fputs(prompt, stdout);
+    fflush(stdout);
+    char *line = NULL;
+    size_t capacity = 0;
+    if (getline(&line, &capacity, stdin) < 0) {
+        free(line);
+        return NULL;
+    }
+    return line;
+}
+
 static void run_repl(Session *s) {
     printf("azul: type a sentence to translate it; :help for commands, Ctrl-D to quit\n");
     fflush(stdout);
     char *last = NULL, *last_translation = NULL;
     char *line;
-    while ((line = readline("azul> ")) != NULL) {
+    while ((line = read_line("azul> ")) != NULL) {
         char *text = line + strspn(line, " \t");
         text[strcspn(text, "\r\n")] = '\0';
         if (*text == '\0') { free(line); continue; }

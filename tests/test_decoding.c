@@ -1,0 +1,227 @@
+// Decoding: the cache against recomputation, beam against greedy, and
+// azul translate as a user meets it.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_ds.h>
+
+#include "infer/translator.h"
+#include "tests/test.h"
+
+#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
+
+static void expect_contains(const char *haystack, const char *needle) {
+    if (!strstr(haystack, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, haystack);
+}
+
+// One toy model, trained once for the whole group (a few seconds).
+static char *toy_dir;
+static Translator toy;
+
+static Translator *toy_model(void) {
+    if (toy_dir) return &toy;
+    toy_dir = make_temp_dir();
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
+                     "data/toy-en-es/dev.tsv", "--out", toy_dir, "--epochs", "100", "--batch-tokens",
+                     "1024", "--lr", "2e-3", "--warmup", "100", "--valid-every", "300");
+    if (status != 0) fail_msg("training the toy model failed:\n%s\n%s", out, err);
+    free(out);
+    free(err);
+    Error e;
+    if (translator_load(&toy, toy_dir, &e) < 0) fail_msg("%s", e.message);
+    return &toy;
+}
+
+static char **dev_sources(size_t *n) {
+    Corpus c;
+    Error err;
+    assert_int_equal(corpus_read(&c, "data/toy-en-es/dev.tsv", NULL, 0, &err), 0);
+    *n = corpus_size(&c);
+    char **sources = malloc(*n * sizeof *sources);
+    for (size_t i = 0; i < *n; i++) sources[i] = strdup(c.pairs[i].source);
+    corpus_free(&c);
+    return sources;
+}
+
+// Greedy decoding the slow way: the whole decoder rerun for every new token.
+static double recomputed_greedy(Model *m, const int32_t *src, int S, int32_t **tokens) {
+    const int limit = translation_length_limit(m, S), V = m->config.tgt_vocab;
+    int32_t *tgt_in = calloc((size_t)limit + 1, sizeof *tgt_in);
+    tgt_in[0] = TOKEN_BOS;
+    double log_prob = 0;
+    Error err;
+    for (int t = 0; t <= limit; t++) {
+        assert_int_equal(model_forward(m, src, tgt_in, NULL, 1, S, t + 1, false, 0, &err), 0);
+        const float *x = m->acts.logits + (size_t)t * V;
+        int32_t best = TOKEN_EOS;
+        for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && t < limit; v++) if (x[v] > x[best]) best = v;
+        double max = x[TOKEN_EOS], sum = 0;
+        for (int32_t v = TOKEN_SPECIAL_COUNT; v < V; v++) if (x[v] > max) max = x[v];
+        sum = exp(x[TOKEN_EOS] - max);
+        for (int32_t v = TOKEN_SPECIAL_COUNT; v < V; v++) sum += exp(x[v] - max);
+        log_prob += x[best] - max - log(sum);
+        if (best == TOKEN_EOS) break;
+        arrput(*tokens, best);
+        tgt_in[t + 1] = best;
+    }
+    free(tgt_in);
+    return log_prob;
+}
+
+static void incremental_decoding_matches_recomputation(void **state) {
+    (void)state;
+    Translator *t = toy_model();
+    size_t n;
+    char **sources = dev_sources(&n);
+    for (size_t i = 0; i < n; i++) {
+        int32_t *src = NULL, *slow = NULL;
+        Error err;
+        assert_int_equal(translator_encode_source(t, sources[i], &src, &err), 0);
+        int S = (int)arrlen(src);
+        double slow_log_prob = recomputed_greedy(&t->model, src, S, &slow);
+        Hypothesis fast;
+        assert_int_equal(greedy_translate(&t->model, src, 1, S, &fast, &err), 0);
+        assert_int_equal(fast.length, arrlen(slow));
+        assert_memory_equal(fast.tokens, slow, (size_t)fast.length * sizeof(int32_t));
+        if (fabs(fast.log_prob - slow_log_prob) > 1e-4) {
+            fail_msg("%s: log-probability %.6f with the cache, %.6f recomputed", sources[i], fast.log_prob, slow_log_prob);
+        }
+        hypothesis_free(&fast);
+        arrfree(src);
+        arrfree(slow);
+        free(sources[i]);
+    }
+    free(sources);
+}
+
+static int32_t *encode_batch(Translator *t, char **sources, size_t n, int *S) {
+    int32_t **ids = calloc(n, sizeof *ids);
+    *S = 1;
+    Error err;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(translator_encode_source(t, sources[i], &ids[i], &err), 0);
+        if (arrlen(ids[i]) > *S) *S = (int)arrlen(ids[i]);
+    }
+    int32_t *src = calloc(n * (size_t)*S, sizeof *src);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(src + i * (size_t)*S, ids[i], (size_t)arrlen(ids[i]) * sizeof *src);
+        arrfree(ids[i]);
+    }
+    free(ids);
+    return src;
+}
+
+static void beam_of_one_is_greedy_and_wider_beams_score_no_worse(void **state) {
+    (void)state;
+    Translator *t = toy_model();
+    size_t n;
+    char **sources = dev_sources(&n);
+    int S;
+    int32_t *src = encode_batch(t, sources, n, &S);  // the whole dev set as one padded batch
+    Hypothesis *greedy = calloc(n, sizeof *greedy), *one = calloc(n, sizeof *one), *four = calloc(n * 3, sizeof *four);
+    Error err;
+    assert_int_equal(greedy_translate(&t->model, src, (int)n, S, greedy, &err), 0);
+    assert_int_equal(beam_translate(&t->model, src, (int)n, S, 1, 1.0f, 1, one, &err), 0);
+    assert_int_equal(beam_translate(&t->model, src, (int)n, S, 4, 1.0f, 3, four, &err), 0);
+    size_t better = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(one[i].length, greedy[i].length);
+        assert_memory_equal(one[i].tokens, greedy[i].tokens, (size_t)greedy[i].length * sizeof(int32_t));
+        assert_true(fabs(one[i].log_prob - greedy[i].log_prob) < 1e-4);
+        // the model's objective, normalised as beam search ranks: log p / (length + 1)
+        double greedy_score = greedy[i].log_prob / (greedy[i].length + 1);
+        if (four[i * 3].score < greedy_score - 1e-6) {
+            fail_msg("%s: beam 4 scores %.5f, greedy %.5f", sources[i], four[i * 3].score, greedy_score);
+        }
+        better += four[i * 3].score > greedy_score + 1e-6;
+        // n-best comes best first
+        assert_true(four[i * 3].score >= four[i * 3 + 1].score && four[i * 3 + 1].score >= four[i * 3 + 2].score);
+    }
+    printf("  beam 4 beat greedy on %zu of %zu dev sentences, and was never worse\n", better, n);
+    for (size_t i = 0; i < n; i++) {
+        hypothesis_free(&greedy[i]);
+        hypothesis_free(&one[i]);
+        for (int k = 0; k < 3; k++) hypothesis_free(&four[i * 3 + k]);
+        free(sources[i]);
+    }
+    free(greedy); free(one); free(four); free(src); free(sources);
+}
+
+static void translate_keeps_lines_in_step(void **state) {
+    (void)state;
+    toy_model();
+    char long_line[4000] = "The ball";
+    for (int i = 0; i < 300; i++) strcat(long_line, " blue");
+    char input[8192];
+    snprintf(input, sizeof input, "The ball is blue\n\nbad \xFF byte\n%s\nThe black cat drank the milk\n", long_line);
+    char *out, *err;
+    assert_int_equal(RUN(input, &out, &err, "translate", "--model", toy_dir), 0);
+    assert_string_equal(out, "La bola es azul\n\n\n\nEl gato negro bebió la leche\n");
+    expect_contains(err, "azul: warning: <stdin>:3: invalid UTF-8 at byte 4");
+    expect_contains(err, "azul: warning: <stdin>:4: too long");
+    free(out); free(err);
+    assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", toy_dir, "--alignment", "--n-best", "2", "--verbose"), 0);
+    expect_contains(out, "0 ||| La bola es azul ||| ");
+    // ball→bola, is→es, blue→azul (the article may look at its noun: its gender
+    // comes from there)
+    expect_contains(out, " 1-1 2-2 3-3\n");
+    expect_contains(err, "sentences/s");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "translate", "--model", "/nonexistent"), 1);
+    expect_contains(err, "azul: error: cannot open /nonexistent");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "translate", "--model", toy_dir, "--beam", "0"), 2);
+    expect_contains(err, "--beam expects an integer from 1 to 64");
+    free(out); free(err);
+}
+
+static void the_prompt_handles_commands_bad_input_and_end_of_file(void **state) {
+    (void)state;
+    toy_model();
+    const char *session = "The ball is blue\n"
+                          ":tokens\n"
+                          ":beam 2\n"
+                          ":nbest 2\n"
+                          "The ball is blue\n"
+                          "bad \xC3 input\n"
+                          ":frobnicate\n"
+                          ":beam x\n"
+                          ":help\n";  // then end of input, as Ctrl-D
+    char *out, *err;
+    assert_int_equal(RUN(session, &out, &err, "translate", "--model", toy_dir, "--interactive"), 0);
+    expect_contains(out, "La bola es azul\n");
+    expect_contains(out, "source: ▁The(");
+    expect_contains(out, "target: ▁La(");
+    expect_contains(out, "beam 2\n");
+    expect_contains(out, "1. La bola es azul   (");
+    expect_contains(out, "2. ");
+    expect_contains(out, "cannot translate this: invalid UTF-8 at byte 4");
+    expect_contains(out, "unknown command :frobnicate");
+    expect_contains(out, ":beam needs a number");
+    expect_contains(out, ":quit");
+    free(out); free(err);
+    assert_int_equal(RUN("The ball is blue\n:quit\nThe cat\n", &out, &err, "translate", "--model", toy_dir, "--interactive"), 0);
+    assert_null(strstr(out, "El gato"));  // nothing after :quit
+    free(out); free(err);
+}
+
+static void cleanup_toy_model(void **state) {
+    (void)state;
+    if (!toy_dir) return;
+    translator_free(&toy);
+    remove_tree(toy_dir);
+    free(toy_dir);
+    toy_dir = NULL;
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(incremental_decoding_matches_recomputation),
+    cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
+    cmocka_unit_test(translate_keeps_lines_in_step),
+    cmocka_unit_test(the_prompt_handles_commands_bad_input_and_end_of_file),
+    cmocka_unit_test(cleanup_toy_model),
+};
+TEST_GROUP(decoding_tests, tests);
