@@ -31,6 +31,7 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
                     if (is_masked(s, b, i, j)) continue;
                     const float *kj = k + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     float score = 0.0f;
+                    #pragma omp simd reduction(+ : score)
                     for (int c = 0; c < hs; c++) score += qi[c] * kj[c];
                     w[j] = score * s->scale;
                     if (w[j] > max_score) max_score = w[j];
@@ -56,6 +57,7 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
                 for (int j = 0; j < Tk; j++) {
                     if (d[j] == 0.0f) continue;
                     const float *vj = v + ((size_t)b * kv_rows(s) + j) * C + h * hs;
+                    #pragma omp simd
                     for (int c = 0; c < hs; c++) o[c] += d[j] * vj[c];
                 }
             }
@@ -87,6 +89,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                     const float *vj = v + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     float *dvj = dv + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     float dd = 0.0f;
+                    #pragma omp simd reduction(+ : dd)
                     for (int c = 0; c < hs; c++) {
                         dd += doi[c] * vj[c];
                         dvj[c] += d[j] * doi[c];
@@ -104,6 +107,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                     float dscore = w[j] * (dw[j] - weighted) * s->scale;
                     const float *kj = k + ((size_t)b * kv_rows(s) + j) * C + h * hs;
                     float *dkj = dk + ((size_t)b * kv_rows(s) + j) * C + h * hs;
+                    #pragma omp simd
                     for (int c = 0; c < hs; c++) {
                         dqi[c] += dscore * kj[c];
                         dkj[c] += dscore * qi[c];
