@@ -1,7 +1,8 @@
 #!/bin/sh
 # The real-corpus recipe: train the small preset with BPE on a Tatoeba pair
 # from ../shared/corpora under a time budget, then translate the whole dev set
-# greedily and score it with azul bleu.  Used by `make spa-eng` / `make fra-eng`.
+# (greedy, then beam 4) and score it with azul bleu.  Used by `make spa-eng` /
+# `make fra-eng`.
 #
 #   tools/train_recipe.sh PAIR [BUDGET] [OUT_DIR]      e.g. spa-eng 30m runs/spa-eng
 #
@@ -22,10 +23,13 @@ if [ -e "$out/training_state.safetensors" ]; then
 else
     "$azul" train --corpus "$corpora/$pair/train.tsv" --valid "$corpora/$pair/dev.tsv" --out "$out" \
         --preset small --tokenizer bpe --vocab-size 8000 \
-        --batch-tokens 4096 --lr 1e-3 --warmup 800 --dropout 0.1 --label-smoothing 0.1 \
+        --pre-ln --batch-tokens 4096 --lr 1.5e-3 --warmup 600 --dropout 0.1 --label-smoothing 0.1 \
         --time-budget "$budget" --valid-every 400 --valid-sentences 200 --log-every 50 --patience 0
 fi
 cut -f1 "$corpora/$pair/dev.tsv" > "$out/dev.src"
 cut -f2 "$corpora/$pair/dev.tsv" > "$out/dev.ref"
-"$azul" translate --model "$out" "$out/dev.src" > "$out/dev.hyp"
-"$azul" bleu --ref "$out/dev.ref" "$out/dev.hyp" | tee "$out/dev.scores"
+for beam in 1 4; do
+    "$azul" translate --model "$out" --beam $beam --verbose "$out/dev.src" > "$out/dev.beam$beam.hyp"
+    echo "dev, beam $beam:"
+    "$azul" bleu --ref "$out/dev.ref" "$out/dev.beam$beam.hyp" | tee "$out/dev.beam$beam.scores"
+done
