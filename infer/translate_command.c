@@ -11,6 +11,7 @@
 #include <editline/readline.h>
 #include <stb/stb_ds.h>
 
+#include "cli/clock.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "infer/translator.h"
@@ -48,12 +49,6 @@ typedef struct {
     int batch;
     size_t sentences, tokens;
 } Session;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void print_translation(const Session *s, size_t index, const Translation *t) {
     if (s->n_best_format) printf("%zu ||| %s ||| %.4f", index, t->text ? t->text : "", t->text ? t->score : -INFINITY);
@@ -279,7 +274,7 @@ int translate_command(int argc, char **argv) {
     if (s.search.n_best > s.search.beam) s.search.beam = s.search.n_best;
     Error err;
     if (translator_load(&s.translator, model_path, &err) < 0) die("%s", err.message);
-    double start = now();
+    double start = monotonic_seconds();
     if (optind < argc && !interactive) {
         FILE *in = fopen(argv[optind], "rb");
         if (!in) die("cannot open %s: %s", argv[optind], strerror(errno));
@@ -293,7 +288,7 @@ int translate_command(int argc, char **argv) {
         run_stream(&s, stdin);
     }
     if (verbose) {
-        double took = now() - start;
+        double took = monotonic_seconds() - start;
         fprintf(stderr, "azul: translated %zu sentences (%zu target tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s (beam %d)\n",
                 s.sentences, s.tokens, took, (double)s.sentences / fmax(took, 1e-9),
                 (double)s.tokens / fmax(took, 1e-9), s.search.beam);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/clock.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "model/optimizer.h"
@@ -21,12 +22,6 @@ static const char usage[] =
     "and target tokens per second.  Defaults: small, 128 pairs of 16 + 16 tokens\n"
     "(about 2,000 target tokens), vocabularies of 8,000, 10 timed steps after 2\n"
     "warm-up steps.\n";
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -85,13 +80,13 @@ int bench_command(int argc, char **argv) {
     AdamWConfig adam = adamw_defaults();
     double *times = malloc((size_t)steps * sizeof *times);
     for (int step = -2; step < steps; step++) {  // two warm-up steps
-        double start = now();
+        double start = monotonic_seconds();
         if (model_forward(&m, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3, &err) < 0) die("%s", err.message);
         model_zero_grad(&m);
         model_backward(&m);
         clip_gradient_norm(m.grads, m.n_params, 1.0);
         adamw_update(&m, &adam, 1e-4f, step + 3);
-        if (step >= 0) times[step] = now() - start;
+        if (step >= 0) times[step] = monotonic_seconds() - start;
     }
     qsort(times, (size_t)steps, sizeof *times, by_value);
     double median = steps % 2 ? times[steps / 2] : (times[steps / 2 - 1] + times[steps / 2]) / 2;

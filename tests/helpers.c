@@ -92,6 +92,10 @@ int run_azul(const char *const *args, const char *stdin_text, char **out, char *
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void expect_contains(const char *text, const char *needle) {
+    if (!strstr(text, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, text);
+}
+
 char *make_temp_dir(void) {
     char *dir = strdup("/tmp/azul-test-XXXXXX");
     assert_non_null(mkdtemp(dir));

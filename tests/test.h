@@ -45,6 +45,13 @@ const char *shared_corpora_dir(void);
 // returns the exit status, or -1 when the program died from a signal.
 int run_azul(const char *const *args, const char *stdin_text, char **out, char **err);
 
+// run_azul with the arguments written out: RUN(stdin, &out, &err, "train", "--help").
+#define RUN(stdin_text, out, err, ...) \
+    run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
+
+// Fails the test, showing the text, unless it contains needle.
+void expect_contains(const char *text, const char *needle);
+
 // A fresh temporary directory for one test, removed by remove_tree.
 char *make_temp_dir(void);
 void remove_tree(const char *path);

@@ -45,8 +45,6 @@ static void more_references_never_lower_the_score(void **state) {
     assert_float_equal(exact.score, 100.0, 1e-9);
 }
 
-#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
-
 static void the_command_prints_sacrebleu_lines(void **state) {
     (void)state;
     char *dir = make_temp_dir();

@@ -5,12 +5,6 @@
 
 #include "tests/test.h"
 
-#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
-
-static void expect_contains(const char *haystack, const char *needle) {
-    if (!strstr(haystack, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, haystack);
-}
-
 static void no_command_and_unknown_command_are_usage_errors(void **state) {
     (void)state;
     char *out, *err;

@@ -10,12 +10,6 @@
 #include "infer/translator.h"
 #include "tests/test.h"
 
-#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
-
-static void expect_contains(const char *haystack, const char *needle) {
-    if (!strstr(haystack, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, haystack);
-}
-
 // One toy model, trained once for the whole group (a few seconds).
 static char *toy_dir;
 static Translator toy;

@@ -13,12 +13,6 @@
 #include "model/model_file.h"
 #include "tests/test.h"
 
-#define RUN(stdin_text, out, err, ...) run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
-
-static void expect_contains(const char *haystack, const char *needle) {
-    if (!strstr(haystack, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, haystack);
-}
-
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);

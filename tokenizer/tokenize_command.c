@@ -7,6 +7,7 @@
 
 #include <stb/stb_ds.h>
 
+#include "cli/clock.h"
 #include "cli/commands.h"
 #include "cli/error.h"
 #include "cli/options.h"
@@ -52,12 +53,6 @@ typedef struct {
     bool vocab_size_given, min_count_given;
 } TokenizeOptions;
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // ---------------------------------------------------------------- learning
 
 static int run_learn(const TokenizeOptions *o) {
@@ -68,12 +63,12 @@ static int run_learn(const TokenizeOptions *o) {
     if (corpus_read(&corpus, o->corpus, stderr, 10, &err) < 0) die("%s", err.message);
     if (corpus_size(&corpus) == 0) die("%s holds no usable sentence pairs", o->corpus);
 
-    double start = seconds_now();
+    double start = monotonic_seconds();
     TokenizerPair pair;
     if (tokenizer_pair_learn(&pair, &o->config, o->joint, &corpus, &err) < 0) {
         die("%s: %s", o->corpus, err.message);
     }
-    double elapsed = seconds_now() - start;
+    double elapsed = monotonic_seconds() - start;
     if (tokenizer_pair_save(&pair, o->out, &err) < 0) die("%s", err.message);
 
     const char *kind = o->config.kind == TOKENIZER_BPE ? "bpe" : "word";
@@ -170,13 +165,13 @@ static int run_stats_on_corpus(const TokenizeOptions *o, TokenizerPair *pair) {
     Corpus corpus;
     if (corpus_read(&corpus, o->corpus, stderr, 10, &err) < 0) die("%s", err.message);
     Totals source = {0}, target = {0};
-    double start = seconds_now();
+    double start = monotonic_seconds();
     for (size_t i = 0; i < corpus_size(&corpus); i++) {
         const SentencePair *p = &corpus.pairs[i];
         tokenize_one(o, &pair->source, corpus.path, p->line, p->source, strlen(p->source), &source);
         tokenize_one(o, &pair->target, corpus.path, p->line, p->target, strlen(p->target), &target);
     }
-    double elapsed = seconds_now() - start;
+    double elapsed = monotonic_seconds() - start;
     print_totals("source", &source);
     print_totals("target", &target);
     printf("encoded %zu sentences in %.3f s (%.0f sentences/s)\n", source.sentences + target.sentences,
@@ -197,7 +192,7 @@ static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
         status = run_stats_on_corpus(o, &pair);
     } else {
         Totals totals = {0};
-        double start = seconds_now();
+        double start = monotonic_seconds();
         if (n_texts > 0) {
             for (int i = 0; i < n_texts; i++) {
                 tokenize_one(o, t, "argument", 0, texts[i], strlen(texts[i]), &totals);
@@ -217,7 +212,7 @@ static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
         }
         if (o->stats) {
             print_totals(o->target_side ? "target" : "source", &totals);
-            printf("encoded in %.3f s\n", seconds_now() - start);
+            printf("encoded in %.3f s\n", monotonic_seconds() - start);
         }
         if (n_texts > 0 && totals.failed) status = EXIT_FAILURE_AZUL;
     }

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include "cli/clock.h"
+
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,12 +24,6 @@ static volatile sig_atomic_t interrupted;
 static void on_signal(int signal_number) {
     (void)signal_number;
     interrupted = 1;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static char *path_in(const char *dir, const char *name) {
@@ -173,7 +169,7 @@ int trainer_run(Trainer *t, Error *err) {
     int32_t *src = NULL, *tgt_in = NULL, *tgt_out = NULL;
     int status = 0;
     const char *stop_reason = "the step limit";
-    double session_start = now(), elapsed_before = p->elapsed;
+    double session_start = monotonic_seconds(), elapsed_before = p->elapsed;
     bool stop = false;
 
     while (!stop) {
@@ -215,7 +211,7 @@ int trainer_run(Trainer *t, Error *err) {
 
             p->step = step;
             p->tokens += m->loss_tokens;
-            p->elapsed = elapsed_before + (now() - session_start);
+            p->elapsed = elapsed_before + (monotonic_seconds() - session_start);
             training_log_step(&log, p, m->loss, m->loss_tokens, lr, (long)batcher_count(&batcher));
 
             if (o->valid_every > 0 && p->step % o->valid_every == 0) {

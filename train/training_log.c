@@ -8,14 +8,9 @@
 #include <cjson/cJSON.h>
 #include <stb/stb_ds.h>
 
+#include "cli/clock.h"
 #include "cli/atomic_file.h"
 #include "train/curves.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void format_duration(double seconds, char *out, size_t size) {
     long s = (long)(seconds + 0.5);
@@ -68,7 +63,7 @@ int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *
     size_t n = strlen(path) + 16;
     log->curves_path = malloc(n);
     snprintf(log->curves_path, n, "%.*s/curves.svg", (int)(strrchr(path, '/') - path), path);
-    log->window_start = now();
+    log->window_start = monotonic_seconds();
     return 0;
 }
 
@@ -83,7 +78,7 @@ void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss,
     log->window_tokens += tokens;
     log->window_steps++;
     const TrainerOptions *o = log->options;
-    double t = now();
+    double t = monotonic_seconds();
     bool report = o->log_every > 0 && p->step % o->log_every == 0;
     bool redraw = o->progress_bar && t - log->last_draw > 0.1;
     if (!report && !redraw) return;
