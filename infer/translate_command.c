@@ -1,6 +1,7 @@
 // `azul translate`: one sentence per line in, one translation per line out;
 // an interactive prompt when standard input is a terminal.
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "cli/clock.h"
 #include "cli/commands.h"
+#include "cli/line_reader.h"
 #include "cli/options.h"
 #include "infer/translator.h"
 #include "tokenizer/utf8.h"
@@ -96,20 +98,24 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
     free(why);
 }
 
-static void run_stream(Session *s, FILE *in) {
+// Translates lines in batches of up to s->batch, but never waits for more
+// input while lines are ready to be answered: fed one line at a time through
+// a pipe, it answers each line at once.
+static void run_stream(Session *s, int fd) {
+    LineReader reader;
+    line_reader_init(&reader, fd);
     char **lines = NULL;  // stb_ds
-    char *line = NULL;
-    size_t capacity = 0, first = 1;
-    ssize_t length;
-    while ((length = getline(&line, &capacity, in)) >= 0) {
+    size_t first = 1;
+    char *line;
+    bool too_long;
+    while ((line = line_reader_next(&reader, MAX_LINE_BYTES, &too_long)) != NULL) {
         s->line++;
-        while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
-        if ((size_t)length > MAX_LINE_BYTES) {
-            report_warning("%s:%zu: line longer than %d bytes; left untranslated", s->where, s->line, MAX_LINE_BYTES);
-            line[0] = '\0';
+        if (too_long) {
+            report_warning("%s:%zu: line longer than %d bytes; left untranslated", s->where, s->line,
+                           MAX_LINE_BYTES);
         }
-        arrput(lines, strdup(line));
-        if (arrlen(lines) == s->batch) {
+        arrput(lines, line);
+        if (arrlen(lines) == s->batch || !line_reader_ready(&reader)) {
             translate_lines(s, lines, (size_t)arrlen(lines), first);
             for (ptrdiff_t i = 0; i < arrlen(lines); i++) free(lines[i]);
             arrsetlen(lines, 0);
@@ -119,7 +125,7 @@ static void run_stream(Session *s, FILE *in) {
     if (arrlen(lines) > 0) translate_lines(s, lines, (size_t)arrlen(lines), first);
     for (ptrdiff_t i = 0; i < arrlen(lines); i++) free(lines[i]);
     arrfree(lines);
-    free(line);
+    line_reader_free(&reader);
 }
 
 // ---------------------------------------------------------------- the prompt
@@ -276,16 +282,16 @@ int translate_command(int argc, char **argv) {
     if (translator_load(&s.translator, model_path, &err) < 0) die("%s", err.message);
     double start = monotonic_seconds();
     if (optind < argc && !interactive) {
-        FILE *in = fopen(argv[optind], "rb");
-        if (!in) die("cannot open %s: %s", argv[optind], strerror(errno));
+        int fd = open(argv[optind], O_RDONLY);
+        if (fd < 0) die("cannot open %s: %s", argv[optind], strerror(errno));
         s.where = argv[optind];
-        run_stream(&s, in);
-        fclose(in);
+        run_stream(&s, fd);
+        close(fd);
     } else if (interactive || isatty(STDIN_FILENO)) {
         run_repl(&s);
     } else {
         s.where = "<stdin>";
-        run_stream(&s, stdin);
+        run_stream(&s, STDIN_FILENO);
     }
     if (verbose) {
         double took = monotonic_seconds() - start;

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <stb/stb_ds.h>
 
@@ -172,6 +175,42 @@ static void translate_keeps_lines_in_step(void **state) {
     free(out); free(err);
 }
 
+// Fed one line at a time through a pipe, translate answers each line before
+// the next one arrives (it does not wait to fill a batch).
+static void translate_answers_each_line_as_it_comes(void **state) {
+    (void)state;
+    toy_model();
+    int to_child[2], from_child[2];
+    assert_int_equal(pipe(to_child), 0);
+    assert_int_equal(pipe(from_child), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[1]);
+        close(from_child[0]);
+        execl(AZUL_BIN_PATH, AZUL_BIN_PATH, "translate", "--model", toy_dir, (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    const char *line = "The ball is blue\n";
+    assert_int_equal(write(to_child[1], line, strlen(line)), (ssize_t)strlen(line));
+    // The answer must come while the input is still open.
+    struct pollfd p = {from_child[0], POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 60000), 1);
+    char answer[256] = {0};
+    ssize_t n = read(from_child[0], answer, sizeof answer - 1);
+    assert_true(n > 0);
+    assert_string_equal(answer, "La bola es azul\n");
+    close(to_child[1]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(from_child[0]);
+}
+
 static void the_prompt_handles_commands_bad_input_and_end_of_file(void **state) {
     (void)state;
     toy_model();
@@ -215,6 +254,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(incremental_decoding_matches_recomputation),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(translate_keeps_lines_in_step),
+    cmocka_unit_test(translate_answers_each_line_as_it_comes),
     cmocka_unit_test(the_prompt_handles_commands_bad_input_and_end_of_file),
     cmocka_unit_test(cleanup_toy_model),
 };

@@ -1,15 +1,24 @@
-// The training curves as an SVG picture: training loss and dev loss against
-// steps (left axis), dev exact match (right axis, 0–100%).
+// The training curves as an SVG picture: losses against steps on the left
+// axis, percentages (dev BLEU, exact match) on the right axis, 0–100.
 #ifndef AZUL_CURVES_H
 #define AZUL_CURVES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cli/error.h"
-#include "train/training_log.h"
 
-int curves_write_svg(const char *path, const CurvePoint *train, size_t n_train,
-                     const CurvePoint *valid, size_t n_valid, const CurvePoint *exact,
-                     size_t n_exact, Error *err);
+typedef struct { double step, value; } CurvePoint;
+
+typedef struct {
+    const char *name;
+    const char *colour;
+    const CurvePoint *points;
+    size_t n;
+    bool percent;   // right axis (0–100) instead of the loss axis
+} CurveSeries;
+
+int curves_write_svg(const char *path, const char *title, const CurveSeries *series, size_t n_series,
+                     Error *err);
 
 #endif

@@ -36,9 +36,11 @@ static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_
             const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
             const cJSON *valid = cJSON_GetObjectItemCaseSensitive(j, "valid_loss");
             const cJSON *exact = cJSON_GetObjectItemCaseSensitive(j, "exact_match");
+            const cJSON *bleu = cJSON_GetObjectItemCaseSensitive(j, "bleu");
             if (cJSON_IsNumber(loss)) arrput(log->train_loss, ((CurvePoint){step->valuedouble, loss->valuedouble}));
             if (cJSON_IsNumber(valid)) arrput(log->valid_loss, ((CurvePoint){step->valuedouble, valid->valuedouble}));
-            if (cJSON_IsNumber(exact)) arrput(log->exact_match, ((CurvePoint){step->valuedouble, exact->valuedouble}));
+            if (cJSON_IsNumber(exact)) arrput(log->exact_match, ((CurvePoint){step->valuedouble, 100 * exact->valuedouble}));
+            if (cJSON_IsNumber(bleu)) arrput(log->bleu, ((CurvePoint){step->valuedouble, bleu->valuedouble}));
             used += (size_t)sprintf(kept + used, "%s\n", line);
         }
         cJSON_Delete(j);
@@ -138,11 +140,17 @@ void training_log_validation(TrainingLog *log, const TrainingProgress *p, const 
             v->translated, improved ? "true" : "false", p->elapsed);
     fflush(log->file);
     arrput(log->valid_loss, ((CurvePoint){(double)p->step, v->loss}));
-    arrput(log->exact_match, ((CurvePoint){(double)p->step, v->exact_match}));
-    Error ignored;
-    curves_write_svg(log->curves_path, log->train_loss, (size_t)arrlen(log->train_loss),
-                     log->valid_loss, (size_t)arrlen(log->valid_loss), log->exact_match,
-                     (size_t)arrlen(log->exact_match), &ignored);
+    arrput(log->exact_match, ((CurvePoint){(double)p->step, 100 * v->exact_match}));
+    arrput(log->bleu, ((CurvePoint){(double)p->step, v->bleu}));
+    const CurveSeries series[] = {
+        {"training loss", "#1f77b4", log->train_loss, (size_t)arrlen(log->train_loss), false},
+        {"dev loss", "#d62728", log->valid_loss, (size_t)arrlen(log->valid_loss), false},
+        {"dev BLEU", "#2ca02c", log->bleu, (size_t)arrlen(log->bleu), true},
+        {"dev exact match %", "#9467bd", log->exact_match, (size_t)arrlen(log->exact_match), true},
+    };
+    Error ignored;  // a picture that cannot be drawn is no reason to stop training
+    curves_write_svg(log->curves_path, "azul training: loss (left), dev BLEU and exact match (right)",
+                     series, sizeof series / sizeof series[0], &ignored);
 }
 
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason) {
@@ -169,5 +177,6 @@ void training_log_close(TrainingLog *log) {
     arrfree(log->train_loss);
     arrfree(log->valid_loss);
     arrfree(log->exact_match);
+    arrfree(log->bleu);
     memset(log, 0, sizeof *log);
 }

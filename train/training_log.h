@@ -7,9 +7,8 @@
 
 #include <stdio.h>
 
+#include "train/curves.h"
 #include "train/trainer.h"
-
-typedef struct { double step, value; } CurvePoint;
 
 typedef struct {
     FILE *file;                 // train.log
@@ -17,7 +16,8 @@ typedef struct {
     const TrainerOptions *options;
     CurvePoint *train_loss;     // stb_ds arrays, for the curves
     CurvePoint *valid_loss;
-    CurvePoint *exact_match;
+    CurvePoint *bleu;           // percent
+    CurvePoint *exact_match;    // percent
     double window_loss, window_tokens, window_start;  // since the last report
     long window_steps;
     double last_draw;           // when the progress line was last redrawn
