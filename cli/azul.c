@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"train", train_command, "train a translation model on a corpus"},
     {"translate", translate_command, "translate sentences (a prompt on a terminal)"},
+    {"attention", attention_command, "show what the model attends to, as text, CSV, JSON or SVG"},
     {"bleu", bleu_command, "score translations: BLEU and chrF, as sacreBLEU computes them"},
     {"tokenize", tokenize_command, "learn tokenizers from a corpus; show a text's tokens and ids"},
     {"gradcheck", gradcheck_command, "verify backpropagation against finite differences"},

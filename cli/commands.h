@@ -7,6 +7,7 @@ int tokenize_command(int argc, char **argv);
 int train_command(int argc, char **argv);
 int translate_command(int argc, char **argv);
 int bleu_command(int argc, char **argv);
+int attention_command(int argc, char **argv);
 int gradcheck_command(int argc, char **argv);
 int bench_command(int argc, char **argv);
 

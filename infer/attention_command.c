@@ -1,0 +1,254 @@
+// `azul attention`: see what the model attended to while translating a
+// sentence — as a heat map in the terminal, as CSV, JSON or SVG — and walk
+// through one query's attention with real numbers (--explain).
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stb/stb_ds.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "infer/alignment.h"
+#include "infer/attention_maps.h"
+#include "infer/attention_render.h"
+
+static const char usage[] =
+    "usage: azul attention --model DIR|FILE [--target TEXT] [--kind encoder|decoder|cross|all]\n"
+    "                      [--layer L|all] [--head H|mean|all] [--format text|csv|json|svg]\n"
+    "                      [-o FILE] [--explain TOKEN] [--align] TEXT\n"
+    "\n"
+    "Shows the attention weights of the model translating TEXT (greedily), or with\n"
+    "--target, of it reading the given translation (teacher forcing).  Rows are the\n"
+    "queries, columns the keys; every row sums to 1.\n"
+    "  encoder   source tokens attending to source tokens\n"
+    "  decoder   target tokens attending to earlier target tokens (the masked future\n"
+    "            is left empty)\n"
+    "  cross     each produced target token attending to the source tokens\n"
+    "\n"
+    "  --kind K          which attention (default: cross for text, all otherwise)\n"
+    "  --layer L|all     0-based (default: the last for text, all otherwise)\n"
+    "  --head H|mean|all 0-based head, their mean, or every head (default: mean for\n"
+    "                    text, all heads and their mean otherwise)\n"
+    "  --format F        text (a heat map; colour on a terminal unless NO_COLOR is set),\n"
+    "                    csv, json or svg\n"
+    "  -o FILE           write there instead of standard output\n"
+    "  --explain TOKEN   for one query token (its text, or #N for position N) in one\n"
+    "                    layer and head: its query vector, its dot product with every\n"
+    "                    key, the scaling, the softmax, each value row times its\n"
+    "                    weight, and the sum\n"
+    "  --align           word alignments from cross-attention: Pharaoh pairs and a\n"
+    "                    side-by-side line\n";
+
+static int parse_kind(const char *text, unsigned *kinds) {
+    if (strcmp(text, "all") == 0) *kinds = 7;
+    else if (strcmp(text, "encoder") == 0) *kinds = 1u << ATTENTION_ENCODER;
+    else if (strcmp(text, "decoder") == 0) *kinds = 1u << ATTENTION_DECODER;
+    else if (strcmp(text, "cross") == 0) *kinds = 1u << ATTENTION_CROSS;
+    else return -1;
+    return 0;
+}
+
+// Finds a query by its text (with or without the ▁) or as #N.
+static int find_query(char **labels, int n, const char *wanted) {
+    if (wanted[0] == '#') {
+        char *end;
+        long i = strtol(wanted + 1, &end, 10);
+        return *end == '\0' && i >= 0 && i < n ? (int)i : -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *l = labels[i];
+        if (strcmp(l, wanted) == 0) return i;
+        if (strncmp(l, "\xE2\x96\x81", 3) == 0 && strcmp(l + 3, wanted) == 0) return i;
+    }
+    return -1;
+}
+
+static void print_vector(const float *v, int n) {
+    printf("[");
+    for (int i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", (double)v[i]);
+    printf("]");
+}
+
+// The seed's walk-through with this model's numbers.
+static void explain(Translator *t, const AttentionMaps *maps, AttentionKind kind, int layer, int head,
+                    const char *wanted) {
+    Model *m = &t->model;
+    const AttentionActivations *a = kind == ATTENTION_ENCODER ? &m->acts.encoder[layer].self_attn
+                                    : kind == ATTENTION_DECODER ? &m->acts.decoder[layer].self_attn
+                                                                : &m->acts.decoder[layer].cross_attn;
+    char **rows = attention_row_labels(maps, kind), **cols = attention_col_labels(maps, kind);
+    int n_rows = attention_rows(maps, kind), n_cols = attention_cols(maps, kind);
+    int i = find_query(rows, n_rows, wanted);
+    if (i < 0) die("--explain: no query token '%s' (the queries are: %s ...; or use #N)", wanted, rows[0]);
+    const int C = m->config.d_model, hs = C / m->config.n_heads;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const float *q = a->q + (size_t)i * C + head * hs;
+    const float *w = maps->weights[kind][layer] + ((size_t)head * n_rows + i) * n_cols;
+    printf("%s, layer %d, head %d: the query of \"%s\" (row %d)\n\n", attention_kind_name(kind), layer, head, rows[i], i);
+    printf("1. its query vector q = x·W_Qᵀ + b_Q, this head's %d numbers:\n   ", hs);
+    print_vector(q, hs);
+    printf("\n\n2. its dot product with each key (q·k), scaled by 1/√%d = %.6f, and the softmax:\n", hs, (double)scale);
+    printf("   %-14s %12s %12s %10s\n", "key", "q·k", "scaled", "weight");
+    int limit = kind == ATTENTION_DECODER ? i + 1 : n_cols;  // later positions are masked
+    for (int j = 0; j < n_cols; j++) {
+        const float *k = a->k + (size_t)j * C + head * hs;
+        double dot = 0;
+        for (int c = 0; c < hs; c++) dot += (double)q[c] * k[c];
+        if (j >= limit) {
+            printf("   %-14s %12s %12s %10s\n", cols[j], "masked", "-inf", "0");
+            continue;
+        }
+        printf("   %-14s %12.6f %12.6f %10.6f\n", cols[j], dot, dot * scale, (double)w[j]);
+    }
+    printf("\n3. each value row times its weight, and the sum (the head's output):\n");
+    double *sum = calloc((size_t)hs, sizeof *sum);
+    for (int j = 0; j < limit; j++) {
+        const float *v = a->v + (size_t)j * C + head * hs;
+        for (int c = 0; c < hs; c++) sum[c] += (double)w[j] * v[c];
+        if (w[j] < 0.01f) continue;  // the small ones are summed but not shown
+        printf("   %.4f × v(%s) = [", (double)w[j], cols[j]);
+        for (int c = 0; c < hs && c < 6; c++) printf("%s%.4f", c ? ", " : "", w[j] * v[c]);
+        printf("%s]\n", hs > 6 ? ", ..." : "");
+    }
+    printf("   sum = [");
+    for (int c = 0; c < hs; c++) printf("%s%.4f", c ? ", " : "", sum[c]);
+    printf("]\n");
+    const float *out = a->context + (size_t)i * C + head * hs;
+    double worst = 0;
+    for (int c = 0; c < hs; c++) worst = fmax(worst, fabs(sum[c] - out[c]));
+    printf("   (the model's own output for this head differs by at most %.1e)\n", worst);
+    if (kind == ATTENTION_CROSS) {
+        int best = 0;
+        for (int j = 1; j < n_cols; j++) if (w[j] > w[best]) best = j;
+        printf("\n\"%s\" looks most at \"%s\" (weight %.2f) in this head.\n", rows[i], cols[best], (double)w[best]);
+    }
+    free(sum);
+}
+
+static void print_alignment(Translator *t, const char *source, const AttentionMaps *maps) {
+    int32_t *src = NULL, *tgt = NULL;
+    Error err;
+    translator_encode_source(t, source, &src, &err);
+    tokenizer_encode(&t->tokenizers.target, maps->translation, strlen(maps->translation), &tgt, &err);
+    // the mean over heads of the last layer's cross-attention, as translate --alignment
+    Hypothesis h = {tgt, (int)arrlen(tgt), 0, 0, malloc((size_t)maps->T * maps->S * sizeof(float)), maps->S};
+    attention_matrix(maps, ATTENTION_CROSS, maps->n_layers[ATTENTION_CROSS] - 1, -1, h.attention);
+    int *source_word;
+    int n = align_words(&t->tokenizers.source, src, (int)arrlen(src) - 1, &t->tokenizers.target, &h, &source_word);
+    char *pairs = alignment_pharaoh(source_word, n);
+    printf("%s\n", pairs);
+    // the words side by side: source word → target word
+    char *s_copy = strdup(source), *t_copy = strdup(maps->translation);
+    char **s_words = NULL, **t_words = NULL;
+    for (char *w = strtok(s_copy, " "); w; w = strtok(NULL, " ")) arrput(s_words, w);
+    for (char *w = strtok(t_copy, " "); w; w = strtok(NULL, " ")) arrput(t_words, w);
+    for (int i = 0; i < n && i < arrlen(t_words); i++) {
+        printf("%s%s→%s", i ? " " : "", source_word[i] < arrlen(s_words) ? s_words[source_word[i]] : "?", t_words[i]);
+    }
+    printf("\n");
+    arrfree(s_words);
+    arrfree(t_words);
+    free(s_copy);
+    free(t_copy);
+    free(pairs);
+    free(source_word);
+    free(h.attention);
+    arrfree(src);
+    arrfree(tgt);
+}
+
+int attention_command(int argc, char **argv) {
+    static const struct option long_options[] = {
+        {"model", required_argument, 0, 'm'},  {"target", required_argument, 0, 't'},
+        {"kind", required_argument, 0, 'k'},   {"layer", required_argument, 0, 'l'},
+        {"head", required_argument, 0, 'H'},   {"format", required_argument, 0, 'f'},
+        {"output", required_argument, 0, 'o'}, {"explain", required_argument, 0, 'e'},
+        {"align", no_argument, 0, 'a'},        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *model_path = NULL, *target = NULL, *format = "text", *output = NULL, *explain_token = NULL;
+    const char *kind_text = NULL, *layer_text = NULL, *head_text = NULL;
+    bool align = false;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:o:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 't': target = optarg; break;
+        case 'k': kind_text = optarg; break;
+        case 'l': layer_text = optarg; break;
+        case 'H': head_text = optarg; break;
+        case 'f': format = optarg; break;
+        case 'o': output = optarg; break;
+        case 'e': explain_token = optarg; break;
+        case 'a': align = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: die_bad_option("attention", argv, c);
+        }
+    }
+    if (!model_path) die_usage("attention", "--model DIR|FILE is required");
+    if (optind != argc - 1) die_usage("attention", "give exactly one TEXT to translate (in quotes)");
+    const char *source = argv[optind];
+    bool text = strcmp(format, "text") == 0;
+    if (!text && strcmp(format, "csv") && strcmp(format, "json") && strcmp(format, "svg")) {
+        die_usage("attention", "--format must be text, csv, json or svg, got '%s'", format);
+    }
+    AttentionSelection sel = {text ? 1u << ATTENTION_CROSS : 7u, text ? -2 : -1, text ? HEAD_MEAN : HEAD_ALL_AND_MEAN};
+    if (kind_text && parse_kind(kind_text, &sel.kinds) < 0) {
+        die_usage("attention", "--kind must be encoder, decoder, cross or all, got '%s'", kind_text);
+    }
+    if (head_text) {
+        if (strcmp(head_text, "mean") == 0) sel.head = HEAD_MEAN;
+        else if (strcmp(head_text, "all") == 0) sel.head = HEAD_ALL;
+        else sel.head = (int)parse_integer_option("attention", "--head", head_text, 0, 1023);
+    }
+    if (layer_text && strcmp(layer_text, "all") == 0) sel.layer = -1;
+    else if (layer_text) sel.layer = (int)parse_integer_option("attention", "--layer", layer_text, 0, 255);
+
+    Translator t;
+    Error err;
+    if (translator_load(&t, model_path, &err) < 0) die("%s", err.message);
+    const ModelConfig *cfg = &t.model.config;
+    if (sel.head >= cfg->n_heads) die_usage("attention", "--head %d: the model has %d heads (0 to %d)", sel.head, cfg->n_heads, cfg->n_heads - 1);
+    int most_layers = cfg->n_encoder_layers > cfg->n_decoder_layers ? cfg->n_encoder_layers : cfg->n_decoder_layers;
+    if (sel.layer >= most_layers) die_usage("attention", "--layer %d: the model has %d layers (0 to %d)", sel.layer, most_layers, most_layers - 1);
+    if (sel.layer == -2) sel.layer = cfg->n_decoder_layers - 1;  // "the last", for the text view
+
+    AttentionMaps maps;
+    if (attention_maps_compute(&maps, &t, source, target, &err) < 0) die("%s", err.message);
+
+    if (explain_token || align) {
+        printf("source:      %s\ntranslation: %s\n\n", source, maps.translation);
+        if (align) print_alignment(&t, source, &maps);
+        if (explain_token) {
+            unsigned k = kind_text ? sel.kinds : 1u << ATTENTION_CROSS;
+            if (k == 7) die_usage("attention", "--explain needs one --kind");
+            AttentionKind kind = k == 1 ? ATTENTION_ENCODER : k == 2 ? ATTENTION_DECODER : ATTENTION_CROSS;
+            int layer = sel.layer >= 0 ? sel.layer : maps.n_layers[kind] - 1;
+            if (layer >= maps.n_layers[kind]) die_usage("attention", "--layer %d: %s attention has %d layers", layer, attention_kind_name(kind), maps.n_layers[kind]);
+            explain(&t, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, explain_token);
+        }
+    } else {
+        FILE *out = stdout;
+        if (output && !(out = fopen(output, "w"))) die("cannot write %s: %s", output, strerror(errno));
+        bool colour = text && !output && isatty(fileno(stdout)) && !getenv("NO_COLOR");
+        if (text) {
+            printf("source:      %s\ntranslation: %s\n\n", source, maps.translation);
+            render_attention_text(out, &maps, &sel, colour);
+        } else if (strcmp(format, "csv") == 0) {
+            render_attention_csv(out, &maps, &sel);
+        } else if (strcmp(format, "json") == 0) {
+            render_attention_json(out, &maps, &sel, source);
+        } else {
+            render_attention_svg(out, &maps, &sel);
+        }
+        if (output && fclose(out) != 0) die("cannot write %s: %s", output, strerror(errno));
+    }
+    attention_maps_free(&maps);
+    translator_free(&t);
+    return 0;
+}

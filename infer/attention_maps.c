@@ -1,0 +1,141 @@
+#include "infer/attention_maps.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_ds.h>
+
+static const char *const kind_names[ATTENTION_KINDS] = {"encoder", "decoder", "cross"};
+
+const char *attention_kind_name(AttentionKind kind) { return kind_names[kind]; }
+
+static char *label(const Tokenizer *t, int32_t id) {
+    char shown[256];
+    tokenizer_token_display(t, id, shown, sizeof shown);
+    return strdup(shown);
+}
+
+int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *source,
+                           const char *target, Error *err) {
+    memset(maps, 0, sizeof *maps);
+    Model *m = &t->model;
+    int32_t *src = NULL, *tgt = NULL;
+    if (translator_encode_source(t, source, &src, err) < 0) return -1;
+    const int S = (int)arrlen(src);
+    if (target) {
+        Error inner;
+        if (tokenizer_encode(&t->tokenizers.target, target, strlen(target), &tgt, &inner) < 0) {
+            arrfree(src);
+            arrfree(tgt);
+            return error_set(err, "--target: %s", inner.message);
+        }
+        if (arrlen(tgt) + 1 > m->config.max_len) {
+            arrfree(src);
+            arrfree(tgt);
+            return error_set(err, "--target is too long: %td tokens, the model takes at most %d",
+                             arrlen(tgt) + 1, m->config.max_len);
+        }
+    } else {
+        Hypothesis h;
+        if (greedy_translate(m, src, 1, S, &h, err) < 0) {
+            arrfree(src);
+            return -1;
+        }
+        for (int i = 0; i < h.length; i++) arrput(tgt, h.tokens[i]);
+        hypothesis_free(&h);
+    }
+    const int T = (int)arrlen(tgt) + 1;
+    int32_t *tgt_in = malloc((size_t)T * sizeof *tgt_in), *tgt_out = malloc((size_t)T * sizeof *tgt_out);
+    tgt_in[0] = TOKEN_BOS;
+    for (int i = 0; i < T - 1; i++) tgt_in[i + 1] = tgt_out[i] = tgt[i];
+    tgt_out[T - 1] = TOKEN_EOS;
+    int status = model_forward(m, src, tgt_in, tgt_out, 1, S, T, false, 0, err);
+    if (status == 0) {
+        const ModelConfig *c = &m->config;
+        maps->S = S;
+        maps->T = T;
+        maps->H = c->n_heads;
+        maps->n_layers[ATTENTION_ENCODER] = c->n_encoder_layers;
+        maps->n_layers[ATTENTION_DECODER] = c->n_decoder_layers;
+        maps->n_layers[ATTENTION_CROSS] = c->n_decoder_layers;
+        maps->translation = tokenizer_decode(&t->tokenizers.target, tgt, (size_t)arrlen(tgt));
+        maps->source_tokens = calloc((size_t)S, sizeof(char *));
+        maps->target_inputs = calloc((size_t)T, sizeof(char *));
+        maps->target_outputs = calloc((size_t)T, sizeof(char *));
+        for (int i = 0; i < S; i++) maps->source_tokens[i] = label(&t->tokenizers.source, src[i]);
+        for (int i = 0; i < T; i++) {
+            maps->target_inputs[i] = label(&t->tokenizers.target, tgt_in[i]);
+            maps->target_outputs[i] = label(&t->tokenizers.target, tgt_out[i]);
+        }
+        for (int k = 0; k < ATTENTION_KINDS; k++) {
+            AttentionKind kind = (AttentionKind)k;
+            size_t size = (size_t)maps->H * attention_rows(maps, kind) * attention_cols(maps, kind);
+            maps->weights[k] = calloc((size_t)maps->n_layers[k], sizeof(float *));
+            for (int l = 0; l < maps->n_layers[k]; l++) {
+                const float *w = kind == ATTENTION_ENCODER ? m->acts.encoder[l].self_attn.weights
+                                 : kind == ATTENTION_DECODER ? m->acts.decoder[l].self_attn.weights
+                                                             : m->acts.decoder[l].cross_attn.weights;
+                maps->weights[k][l] = malloc(size * sizeof(float));
+                memcpy(maps->weights[k][l], w, size * sizeof(float));
+            }
+        }
+    }
+    free(tgt_in);
+    free(tgt_out);
+    arrfree(src);
+    arrfree(tgt);
+    return status;
+}
+
+void attention_maps_free(AttentionMaps *maps) {
+    for (int i = 0; i < maps->S && maps->source_tokens; i++) free(maps->source_tokens[i]);
+    for (int i = 0; i < maps->T && maps->target_inputs; i++) {
+        free(maps->target_inputs[i]);
+        free(maps->target_outputs[i]);
+    }
+    free(maps->source_tokens);
+    free(maps->target_inputs);
+    free(maps->target_outputs);
+    free(maps->translation);
+    for (int k = 0; k < ATTENTION_KINDS; k++) {
+        for (int l = 0; l < maps->n_layers[k] && maps->weights[k]; l++) free(maps->weights[k][l]);
+        free(maps->weights[k]);
+    }
+    memset(maps, 0, sizeof *maps);
+}
+
+int attention_rows(const AttentionMaps *maps, AttentionKind kind) {
+    return kind == ATTENTION_ENCODER ? maps->S : maps->T;
+}
+
+int attention_cols(const AttentionMaps *maps, AttentionKind kind) {
+    return kind == ATTENTION_DECODER ? maps->T : maps->S;
+}
+
+// Decoder self-attention is read by input tokens on both axes (position t
+// sees positions ≤ t); cross-attention rows are labelled by the token each
+// step produced, so that "bola" is the row that looks for "ball".
+char **attention_row_labels(const AttentionMaps *maps, AttentionKind kind) {
+    return kind == ATTENTION_ENCODER ? maps->source_tokens
+           : kind == ATTENTION_DECODER ? maps->target_inputs
+                                       : maps->target_outputs;
+}
+
+char **attention_col_labels(const AttentionMaps *maps, AttentionKind kind) {
+    return kind == ATTENTION_DECODER ? maps->target_inputs : maps->source_tokens;
+}
+
+void attention_matrix(const AttentionMaps *maps, AttentionKind kind, int layer, int head,
+                      float *out) {
+    const size_t n = (size_t)attention_rows(maps, kind) * attention_cols(maps, kind);
+    const float *w = maps->weights[kind][layer];
+    if (head >= 0) {
+        memcpy(out, w + (size_t)head * n, n * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float sum = 0.0f;
+        for (int h = 0; h < maps->H; h++) sum += w[(size_t)h * n + i];
+        out[i] = sum / (float)maps->H;
+    }
+}

@@ -1,0 +1,28 @@
+// Showing attention maps: a heat map for the terminal, CSV and JSON for
+// other programs, SVG for reading and printing.
+#ifndef AZUL_ATTENTION_RENDER_H
+#define AZUL_ATTENTION_RENDER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "infer/attention_maps.h"
+
+// Which maps: kinds as a bit set (1 << AttentionKind); layer -1 for all;
+// head -1 for all heads, -2 for the mean over heads, -3 for both.
+typedef struct {
+    unsigned kinds;
+    int layer;
+    int head;
+} AttentionSelection;
+
+enum { HEAD_ALL = -1, HEAD_MEAN = -2, HEAD_ALL_AND_MEAN = -3 };
+
+void render_attention_text(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                           bool colour);
+void render_attention_csv(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel);
+void render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                           const char *source);
+void render_attention_svg(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel);
+
+#endif
