@@ -13,12 +13,13 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "infer/alignment.h"
+#include "infer/attention_html.h"
 #include "infer/attention_maps.h"
 #include "infer/attention_render.h"
 
 static const char usage[] =
     "usage: azul attention --model DIR|FILE [--target TEXT] [--kind encoder|decoder|cross|all]\n"
-    "                      [--layer L|all] [--head H|mean|all] [--format text|csv|json|svg]\n"
+    "                      [--layer L|all] [--head H|mean|all] [--format text|csv|json|svg|html]\n"
     "                      [-o FILE] [--explain TOKEN] [--align] TEXT\n"
     "\n"
     "Shows the attention weights of the model translating TEXT (greedily), or with\n"
@@ -34,7 +35,8 @@ static const char usage[] =
     "  --head H|mean|all 0-based head, their mean, or every head (default: mean for\n"
     "                    text, all heads and their mean otherwise)\n"
     "  --format F        text (a heat map; colour on a terminal unless NO_COLOR is set),\n"
-    "                    csv, json or svg\n"
+    "                    csv, json, svg, or html (one self-contained page to explore\n"
+    "                    every layer and head in a browser)\n"
     "  -o FILE           write there instead of standard output\n"
     "  --explain TOKEN   for one query token (its text, or #N for position N) in one\n"
     "                    layer and head: its query vector, its dot product with every\n"
@@ -194,8 +196,9 @@ int attention_command(int argc, char **argv) {
     if (optind != argc - 1) die_usage("attention", "give exactly one TEXT to translate (in quotes)");
     const char *source = argv[optind];
     bool text = strcmp(format, "text") == 0;
-    if (!text && strcmp(format, "csv") && strcmp(format, "json") && strcmp(format, "svg")) {
-        die_usage("attention", "--format must be text, csv, json or svg, got '%s'", format);
+    if (!text && strcmp(format, "csv") && strcmp(format, "json") && strcmp(format, "svg") &&
+        strcmp(format, "html")) {
+        die_usage("attention", "--format must be text, csv, json, svg or html, got '%s'", format);
     }
     AttentionSelection sel = {text ? 1u << ATTENTION_CROSS : 7u, text ? -2 : -1, text ? HEAD_MEAN : HEAD_ALL_AND_MEAN};
     if (kind_text && parse_kind(kind_text, &sel.kinds) < 0) {
@@ -243,8 +246,10 @@ int attention_command(int argc, char **argv) {
             render_attention_csv(out, &maps, &sel);
         } else if (strcmp(format, "json") == 0) {
             render_attention_json(out, &maps, &sel, source);
-        } else {
+        } else if (strcmp(format, "svg") == 0) {
             render_attention_svg(out, &maps, &sel);
+        } else {
+            render_attention_html(out, &maps, source);  // every kind, layer and head
         }
         if (output && fclose(out) != 0) die("cannot write %s: %s", output, strerror(errno));
     }

@@ -1,0 +1,18 @@
+// One self-contained HTML page (no network) to explore a translation's
+// attention in a browser, in the spirit of bertviz:
+//   head view   the query tokens and the key tokens in two columns, joined by
+//               lines as strong as the attention, one colour per head; hover a
+//               token to see only its lines, click a head to hide or show it;
+//   model view  every layer × head as a small heat map; click one to open it
+//               in the head view;
+// with a selector for encoder, decoder and cross attention.
+#ifndef AZUL_ATTENTION_HTML_H
+#define AZUL_ATTENTION_HTML_H
+
+#include <stdio.h>
+
+#include "infer/attention_maps.h"
+
+void render_attention_html(FILE *out, const AttentionMaps *maps, const char *source);
+
+#endif
