@@ -16,6 +16,8 @@
 #include "cli/commands.h"
 #include "cli/line_reader.h"
 #include "cli/options.h"
+#include "infer/attention_maps.h"
+#include "infer/attention_render.h"
 #include "infer/translator.h"
 #include "tokenizer/utf8.h"
 
@@ -135,6 +137,7 @@ static const char repl_help[] =
     "  :beam K    beam search with K beams (1: greedy)\n"
     "  :nbest N   show the N best translations with their scores\n"
     "  :tokens    how the last sentence and its translation were tokenized\n"
+    "  :attn      the cross-attention of the last translation as a heat map\n"
     "  :help      this text\n"
     "  :quit      leave (so does Ctrl-D)\n";
 
@@ -167,6 +170,20 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
     } else if (strcmp(name, "tokens") == 0) {
         if (last) show_tokens(s, last, last_translation);
         else printf("nothing translated yet\n");
+    } else if (strcmp(name, "attn") == 0) {
+        if (!last) {
+            printf("nothing translated yet\n");
+            return true;
+        }
+        AttentionMaps maps;
+        Error err;
+        if (attention_maps_compute(&maps, &s->translator, last, last_translation, &err) < 0) {
+            printf("cannot show the attention: %s\n", err.message);
+            return true;
+        }
+        AttentionSelection sel = {1u << ATTENTION_CROSS, maps.n_layers[ATTENTION_CROSS] - 1, HEAD_MEAN};
+        render_attention_text(stdout, &maps, &sel, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+        attention_maps_free(&maps);
     } else if (strcmp(name, "beam") == 0 || strcmp(name, "nbest") == 0) {
         bool beam = strcmp(name, "beam") == 0;
         if (got != 2 || value < 1 || value > 64) {

@@ -96,6 +96,27 @@ void expect_contains(const char *text, const char *needle) {
     if (!strstr(text, needle)) fail_msg("expected to find \"%s\" in:\n%s", needle, text);
 }
 
+static char *shared_toy_dir;
+
+static void remove_shared_toy_model(void) {
+    if (shared_toy_dir) remove_tree(shared_toy_dir);
+    free(shared_toy_dir);
+}
+
+const char *toy_model_dir(void) {
+    if (shared_toy_dir) return shared_toy_dir;
+    shared_toy_dir = make_temp_dir();
+    atexit(remove_shared_toy_model);
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
+                     "data/toy-en-es/dev.tsv", "--out", shared_toy_dir, "--epochs", "100",
+                     "--batch-tokens", "1024", "--lr", "2e-3", "--warmup", "100", "--valid-every", "300");
+    if (status != 0) fail_msg("training the toy model failed:\n%s\n%s", out, err);
+    free(out);
+    free(err);
+    return shared_toy_dir;
+}
+
 char *make_temp_dir(void) {
     char *dir = strdup("/tmp/azul-test-XXXXXX");
     assert_non_null(mkdtemp(dir));

@@ -29,7 +29,7 @@ typedef struct {
 extern const TestGroup utf8_tests, normalize_tests, pretokenize_tests, tokenizer_tests,
     corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests,
     learning_tests, optimizer_tests, train_tests, bleu_vector_tests, bleu_rule_tests,
-    decoding_tests;
+    decoding_tests, attention_tests, browser_tests;
 
 #ifndef AZUL_BIN
 #define AZUL_BIN "bin/azul"
@@ -51,6 +51,10 @@ int run_azul(const char *const *args, const char *stdin_text, char **out, char *
 
 // Fails the test, showing the text, unless it contains needle.
 void expect_contains(const char *text, const char *needle);
+
+// A toy English→Spanish model trained once per test run (a few seconds) and
+// shared by the groups that need a trained model; removed at exit.
+const char *toy_model_dir(void);
 
 // A fresh temporary directory for one test, removed by remove_tree.
 char *make_temp_dir(void);

@@ -13,20 +13,13 @@
 #include "infer/translator.h"
 #include "tests/test.h"
 
-// One toy model, trained once for the whole group (a few seconds).
-static char *toy_dir;
+// The shared toy model, loaded once for the group.
+static const char *toy_dir;
 static Translator toy;
 
 static Translator *toy_model(void) {
     if (toy_dir) return &toy;
-    toy_dir = make_temp_dir();
-    char *out, *err;
-    int status = RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
-                     "data/toy-en-es/dev.tsv", "--out", toy_dir, "--epochs", "100", "--batch-tokens",
-                     "1024", "--lr", "2e-3", "--warmup", "100", "--valid-every", "300");
-    if (status != 0) fail_msg("training the toy model failed:\n%s\n%s", out, err);
-    free(out);
-    free(err);
+    toy_dir = toy_model_dir();
     Error e;
     if (translator_load(&toy, toy_dir, &e) < 0) fail_msg("%s", e.message);
     return &toy;
@@ -245,8 +238,6 @@ static void cleanup_toy_model(void **state) {
     (void)state;
     if (!toy_dir) return;
     translator_free(&toy);
-    remove_tree(toy_dir);
-    free(toy_dir);
     toy_dir = NULL;
 }
 
