@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <stb/stb_ds.h>
@@ -11,12 +12,13 @@
 #include "cli/commands.h"
 #include "cli/error.h"
 #include "cli/options.h"
+#include "model/model_file.h"
 #include "tokenizer/tokenizer_pair.h"
 
 static const char usage[] =
-    "usage: azul tokenize --model FILE [--side src|tgt] [--pieces|--ids] [TEXT ...]\n"
-    "       azul tokenize --model FILE [--side src|tgt] --vocab\n"
-    "       azul tokenize --model FILE --stats [--corpus FILE.tsv | TEXT ...]\n"
+    "usage: azul tokenize --model DIR|FILE [--side src|tgt] [--pieces|--ids] [TEXT ...]\n"
+    "       azul tokenize --model DIR|FILE [--side src|tgt] --vocab\n"
+    "       azul tokenize --model DIR|FILE --stats [--corpus FILE.tsv | TEXT ...]\n"
     "       azul tokenize --learn --corpus FILE.tsv -o FILE.json [--tokenizer bpe|word]\n"
     "                     [--vocab-size N] [--min-count N] [--joint] [--casefold]\n"
     "\n"
@@ -24,7 +26,7 @@ static const char usage[] =
     "word, <0xC3> a byte) and its id.  Without TEXT, reads one sentence per line\n"
     "from standard input.\n"
     "\n"
-    "  --model FILE         tokenizers saved by --learn\n"
+    "  --model DIR|FILE     a trained model (its tokenizers), or tokenizers saved by --learn\n"
     "  --side src|tgt       which side's tokenizer to use (default src)\n"
     "  --pieces             print only the tokens, one line per sentence\n"
     "  --ids                print only the ids, one line per sentence\n"
@@ -180,10 +182,24 @@ static int run_stats_on_corpus(const TokenizeOptions *o, TokenizerPair *pair) {
     return 0;
 }
 
+// The tokenizers of a trained model (DIR or its .safetensors file), or of a
+// JSON file saved by --learn.
+static int load_tokenizers(TokenizerPair *pair, const char *path, Error *err) {
+    struct stat st;
+    size_t n = strlen(path);
+    bool model = (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) ||
+                 (n > 12 && strcmp(path + n - 12, ".safetensors") == 0);
+    if (!model) return tokenizer_pair_load(pair, path, err);
+    Model m;
+    if (model_load(&m, pair, path, err) < 0) return -1;
+    model_free(&m);
+    return 0;
+}
+
 static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
     Error err;
     TokenizerPair pair;
-    if (tokenizer_pair_load(&pair, o->model, &err) < 0) die("%s", err.message);
+    if (load_tokenizers(&pair, o->model, &err) < 0) die("%s", err.message);
     Tokenizer *t = o->target_side ? &pair.target : &pair.source;
     int status = 0;
     if (o->vocab) {
