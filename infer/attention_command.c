@@ -69,6 +69,13 @@ static int find_query(char **labels, int n, const char *wanted) {
     return -1;
 }
 
+// Prints a label padded to `width` columns (code points, not bytes).
+static void print_padded(const char *label, int width) {
+    int w = 0;
+    for (const char *p = label; *p; p++) w += ((unsigned char)*p & 0xC0) != 0x80;
+    printf("%s%*s", label, width > w ? width - w : 0, "");
+}
+
 static void print_vector(const float *v, int n) {
     printf("[");
     for (int i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", (double)v[i]);
@@ -100,11 +107,13 @@ static void explain(Translator *t, const AttentionMaps *maps, AttentionKind kind
         const float *k = a->k + (size_t)j * C + head * hs;
         double dot = 0;
         for (int c = 0; c < hs; c++) dot += (double)q[c] * k[c];
+        printf("   ");
+        print_padded(cols[j], 14);
         if (j >= limit) {
-            printf("   %-14s %12s %12s %10s\n", cols[j], "masked", "-inf", "0");
+            printf(" %12s %12s %10s\n", "masked", "-inf", "0");
             continue;
         }
-        printf("   %-14s %12.6f %12.6f %10.6f\n", cols[j], dot, dot * scale, (double)w[j]);
+        printf(" %12.6f %12.6f %10.6f\n", dot, dot * scale, (double)w[j]);
     }
     printf("\n3. each value row times its weight, and the sum (the head's output):\n");
     double *sum = calloc((size_t)hs, sizeof *sum);
@@ -200,7 +209,8 @@ int attention_command(int argc, char **argv) {
         strcmp(format, "html")) {
         die_usage("attention", "--format must be text, csv, json, svg or html, got '%s'", format);
     }
-    AttentionSelection sel = {text ? 1u << ATTENTION_CROSS : 7u, text ? -2 : -1, text ? HEAD_MEAN : HEAD_ALL_AND_MEAN};
+    AttentionSelection sel = {text ? 1u << ATTENTION_CROSS : 7u, text ? LAYER_LAST : LAYER_ALL,
+                              text ? HEAD_MEAN : HEAD_ALL_AND_MEAN};
     if (kind_text && parse_kind(kind_text, &sel.kinds) < 0) {
         die_usage("attention", "--kind must be encoder, decoder, cross or all, got '%s'", kind_text);
     }
@@ -209,7 +219,7 @@ int attention_command(int argc, char **argv) {
         else if (strcmp(head_text, "all") == 0) sel.head = HEAD_ALL;
         else sel.head = (int)parse_integer_option("attention", "--head", head_text, 0, 1023);
     }
-    if (layer_text && strcmp(layer_text, "all") == 0) sel.layer = -1;
+    if (layer_text && strcmp(layer_text, "all") == 0) sel.layer = LAYER_ALL;
     else if (layer_text) sel.layer = (int)parse_integer_option("attention", "--layer", layer_text, 0, 255);
 
     Translator t;
@@ -219,7 +229,6 @@ int attention_command(int argc, char **argv) {
     if (sel.head >= cfg->n_heads) die_usage("attention", "--head %d: the model has %d heads (0 to %d)", sel.head, cfg->n_heads, cfg->n_heads - 1);
     int most_layers = cfg->n_encoder_layers > cfg->n_decoder_layers ? cfg->n_encoder_layers : cfg->n_decoder_layers;
     if (sel.layer >= most_layers) die_usage("attention", "--layer %d: the model has %d layers (0 to %d)", sel.layer, most_layers, most_layers - 1);
-    if (sel.layer == -2) sel.layer = cfg->n_decoder_layers - 1;  // "the last", for the text view
 
     AttentionMaps maps;
     if (attention_maps_compute(&maps, &t, source, target, &err) < 0) die("%s", err.message);
@@ -231,7 +240,7 @@ int attention_command(int argc, char **argv) {
             unsigned k = kind_text ? sel.kinds : 1u << ATTENTION_CROSS;
             if (k == 7) die_usage("attention", "--explain needs one --kind");
             AttentionKind kind = k == 1 ? ATTENTION_ENCODER : k == 2 ? ATTENTION_DECODER : ATTENTION_CROSS;
-            int layer = sel.layer >= 0 ? sel.layer : maps.n_layers[kind] - 1;
+            int layer = sel.layer >= 0 ? sel.layer : maps.n_layers[kind] - 1;  // default: the last
             if (layer >= maps.n_layers[kind]) die_usage("attention", "--layer %d: %s attention has %d layers", layer, attention_kind_name(kind), maps.n_layers[kind]);
             explain(&t, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, explain_token);
         }

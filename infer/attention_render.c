@@ -16,7 +16,8 @@ static void for_each_map(const AttentionMaps *maps, const AttentionSelection *se
     for (int k = 0; k < ATTENTION_KINDS; k++) {
         if (!(sel->kinds & (1u << k))) continue;
         for (int l = 0; l < maps->n_layers[k]; l++) {
-            if (sel->layer >= 0 && sel->layer != l) continue;
+            int wanted = sel->layer == LAYER_LAST ? maps->n_layers[k] - 1 : sel->layer;
+            if (wanted >= 0 && wanted != l) continue;
             if (sel->head >= 0) {
                 fn(ctx, (AttentionKind)k, l, sel->head);
                 continue;

@@ -8,8 +8,9 @@
 
 #include "infer/attention_maps.h"
 
-// Which maps: kinds as a bit set (1 << AttentionKind); layer -1 for all;
-// head -1 for all heads, -2 for the mean over heads, -3 for both.
+// Which maps: kinds as a bit set (1 << AttentionKind); layer -1 for all, -2
+// for each kind's last; head -1 for all heads, -2 for the mean over heads,
+// -3 for both.
 typedef struct {
     unsigned kinds;
     int layer;
@@ -17,6 +18,7 @@ typedef struct {
 } AttentionSelection;
 
 enum { HEAD_ALL = -1, HEAD_MEAN = -2, HEAD_ALL_AND_MEAN = -3 };
+enum { LAYER_ALL = -1, LAYER_LAST = -2 };
 
 void render_attention_text(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
                            bool colour);

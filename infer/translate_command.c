@@ -181,7 +181,7 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
             printf("cannot show the attention: %s\n", err.message);
             return true;
         }
-        AttentionSelection sel = {1u << ATTENTION_CROSS, maps.n_layers[ATTENTION_CROSS] - 1, HEAD_MEAN};
+        AttentionSelection sel = {1u << ATTENTION_CROSS, LAYER_LAST, HEAD_MEAN};
         render_attention_text(stdout, &maps, &sel, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
         attention_maps_free(&maps);
     } else if (strcmp(name, "beam") == 0 || strcmp(name, "nbest") == 0) {
