@@ -94,3 +94,22 @@ char *read_whole_file(const char *path, size_t max_length, size_t *length, Error
     if (length) *length = size;
     return buffer;
 }
+
+char *read_whole_stream(FILE *f, size_t *length) {
+    size_t capacity = 1 << 16, n = 0;
+    char *buffer = malloc(capacity);
+    if (!buffer) die("out of memory");
+    for (;;) {
+        if (n + 1 >= capacity) {
+            capacity *= 2;
+            buffer = realloc(buffer, capacity);
+            if (!buffer) die("out of memory reading input (%zu bytes)", capacity);
+        }
+        size_t got = fread(buffer + n, 1, capacity - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    buffer[n] = '\0';
+    *length = n;
+    return buffer;
+}

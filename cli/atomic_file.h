@@ -5,6 +5,7 @@
 #define AZUL_ATOMIC_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cli/error.h"
 
@@ -13,5 +14,9 @@ int atomic_write_file(const char *path, const void *data, size_t length, Error *
 // Reads a whole file into a malloc'd, NUL-terminated buffer of at most
 // max_length bytes; fails with a message naming the file otherwise.
 char *read_whole_file(const char *path, size_t max_length, size_t *length, Error *err);
+
+// Reads a whole stream (a pipe too) into a malloc'd, NUL-terminated buffer.
+// Check ferror(f) afterwards for read errors.
+char *read_whole_stream(FILE *f, size_t *length);
 
 #endif

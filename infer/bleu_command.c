@@ -32,19 +32,6 @@ static char **lines_of(char *text, size_t length, const char *name) {
     return sentence_lines(text, length);
 }
 
-static char *read_stream(FILE *f, size_t *length) {
-    size_t capacity = 1 << 16, n = 0;
-    char *buffer = malloc(capacity);
-    for (size_t got; (got = fread(buffer + n, 1, capacity - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 >= capacity) buffer = realloc(buffer, capacity *= 2);
-        if (!buffer) die("out of memory");
-    }
-    buffer[n] = '\0';
-    *length = n;
-    return buffer;
-}
-
 int bleu_command(int argc, char **argv) {
     static const struct option long_options[] = {
         {"ref", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
@@ -66,7 +53,7 @@ int bleu_command(int argc, char **argv) {
     size_t length;
     const char *hyp_name = optind < argc ? argv[optind] : "<stdin>";
     char *hyp_text = optind < argc ? read_whole_file(argv[optind], MAX_TEXT_BYTES, &length, &err)
-                                   : read_stream(stdin, &length);
+                                   : read_whole_stream(stdin, &length);
     if (!hyp_text) die("%s", err.message);
     char **hyps = lines_of(hyp_text, length, hyp_name);
     size_t n_refs = (size_t)arrlen(ref_paths);

@@ -7,4 +7,9 @@
 
 ModelConfig fixture_config(bool pre_ln, bool tie_output, float dropout);
 
+// Greedy decoding the slow way, independent of infer/: the whole decoder is
+// rerun for every new token.  Appends the tokens (no <eos>) to the stb_ds
+// array *tokens and returns their log-probability, <eos> included.
+double reference_greedy(Model *m, const int32_t *src, int S, int32_t **tokens);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stb/stb_ds.h>
 
 #include "infer/translator.h"
+#include "tests/model_fixture.h"
 #include "tests/test.h"
 
 // The shared toy model, loaded once for the group.
@@ -36,31 +37,6 @@ static char **dev_sources(size_t *n) {
     return sources;
 }
 
-// Greedy decoding the slow way: the whole decoder rerun for every new token.
-static double recomputed_greedy(Model *m, const int32_t *src, int S, int32_t **tokens) {
-    const int limit = translation_length_limit(m, S), V = m->config.tgt_vocab;
-    int32_t *tgt_in = calloc((size_t)limit + 1, sizeof *tgt_in);
-    tgt_in[0] = TOKEN_BOS;
-    double log_prob = 0;
-    Error err;
-    for (int t = 0; t <= limit; t++) {
-        assert_int_equal(model_forward(m, src, tgt_in, NULL, 1, S, t + 1, false, 0, &err), 0);
-        const float *x = m->acts.logits + (size_t)t * V;
-        int32_t best = TOKEN_EOS;
-        for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && t < limit; v++) if (x[v] > x[best]) best = v;
-        double max = x[TOKEN_EOS], sum = 0;
-        for (int32_t v = TOKEN_SPECIAL_COUNT; v < V; v++) if (x[v] > max) max = x[v];
-        sum = exp(x[TOKEN_EOS] - max);
-        for (int32_t v = TOKEN_SPECIAL_COUNT; v < V; v++) sum += exp(x[v] - max);
-        log_prob += x[best] - max - log(sum);
-        if (best == TOKEN_EOS) break;
-        arrput(*tokens, best);
-        tgt_in[t + 1] = best;
-    }
-    free(tgt_in);
-    return log_prob;
-}
-
 static void incremental_decoding_matches_recomputation(void **state) {
     (void)state;
     Translator *t = toy_model();
@@ -71,7 +47,7 @@ static void incremental_decoding_matches_recomputation(void **state) {
         Error err;
         assert_int_equal(translator_encode_source(t, sources[i], &src, &err), 0);
         int S = (int)arrlen(src);
-        double slow_log_prob = recomputed_greedy(&t->model, src, S, &slow);
+        double slow_log_prob = reference_greedy(&t->model, src, S, &slow);
         Hypothesis fast;
         assert_int_equal(greedy_translate(&t->model, src, 1, S, &fast, &err), 0);
         assert_int_equal(fast.length, arrlen(slow));

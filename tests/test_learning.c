@@ -86,26 +86,6 @@ static void make_batch(const Pairs *p, const size_t *order, size_t first, int B,
     }
 }
 
-// Greedy decoding by re-running the whole decoder for each new token: slow
-// but simple, and independent of the real decoder that infer/ will hold.
-static int32_t *greedy(Model *m, const int32_t *src, int S, int max_len) {
-    int32_t *out = NULL;
-    int32_t *tgt_in = calloc((size_t)max_len + 1, sizeof *tgt_in);
-    tgt_in[0] = TOKEN_BOS;
-    Error err;
-    for (int t = 0; t < max_len; t++) {
-        assert_int_equal(model_forward(m, src, tgt_in, NULL, 1, S, t + 1, false, 0, &err), 0);
-        const float *logits = m->acts.logits + (size_t)t * m->config.tgt_vocab;
-        int32_t best = 0;
-        for (int v = 1; v < m->config.tgt_vocab; v++) if (logits[v] > logits[best]) best = v;
-        if (best == TOKEN_EOS) break;
-        arrput(out, best);
-        tgt_in[t + 1] = best;
-    }
-    free(tgt_in);
-    return out;
-}
-
 static void learns_to_reverse_sequences(void **state) {
     (void)state;
     Corpus train, dev;
@@ -143,7 +123,8 @@ static void learns_to_reverse_sequences(void **state) {
     for (size_t i = 0; i < d.n; i++) {
         int32_t one_src[S] = {0};
         for (ptrdiff_t s = 0; s < arrlen(d.src[i]); s++) one_src[s] = d.src[i][s];
-        int32_t *hyp = greedy(&m, one_src, S, T);
+        int32_t *hyp = NULL;
+        reference_greedy(&m, one_src, S, &hyp);
         exact += arrlen(hyp) == arrlen(d.tgt[i]) &&
                  memcmp(hyp, d.tgt[i], (size_t)arrlen(hyp) * sizeof *hyp) == 0;
         arrfree(hyp);

@@ -6,27 +6,8 @@
 
 #include <stb/stb_ds.h>
 
+#include "cli/atomic_file.h"
 #include "tokenizer/utf8.h"
-
-// Reads a whole stream into memory; the corpora azul is for fit many times over.
-static char *read_all(FILE *f, size_t *length) {
-    size_t capacity = 1 << 16, n = 0;
-    char *buffer = malloc(capacity);
-    if (!buffer) die("out of memory");
-    for (;;) {
-        if (n + 1 >= capacity) {
-            capacity *= 2;
-            buffer = realloc(buffer, capacity);
-            if (!buffer) die("out of memory reading the corpus (%zu bytes)", capacity);
-        }
-        size_t got = fread(buffer + n, 1, capacity - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    buffer[n] = '\0';
-    *length = n;
-    return buffer;
-}
 
 static int is_blank(const char *s, size_t length) {
     for (size_t i = 0; i < length; i++) {
@@ -55,7 +36,7 @@ int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings
     if (!f) return error_set(err, "cannot open corpus %s: %s", path, strerror(errno));
     size_t length;
     errno = 0;
-    c->text = read_all(f, &length);
+    c->text = read_whole_stream(f, &length);
     int failed = ferror(f), read_errno = errno;
     if (!from_stdin) fclose(f);
     if (failed) {
