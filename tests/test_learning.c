@@ -103,7 +103,7 @@ static void learns_to_reverse_sequences(void **state) {
     Model m;
     assert_int_equal(model_build(&m, &c, 3, &err), 0);
 
-    enum { B = 32, S = 8, T = 9, STEPS = 600 };
+    enum { B = 32, S = 8, T = 9, STEPS = 1000 };
     int32_t src[B * S], tgt_in[B * T], tgt_out[B * T];
     size_t *order = malloc(p.n * sizeof *order);
     for (size_t i = 0; i < p.n; i++) order[i] = i;
