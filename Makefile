@@ -97,7 +97,7 @@ endif
 
 # ---------------------------------------------------------------- sources
 
-LIB_SRC  := $(wildcard cli/*.c tokenizer/*.c train/*.c infer/*.c model/*.c)
+LIB_SRC  := $(wildcard core/*.c tokenizer/*.c eval/*.c model/*.c infer/*.c train/*.c inspect/*.c cli/*.c)
 MAIN_SRC := cli/azul.c
 LIB_SRC  := $(filter-out $(MAIN_SRC),$(LIB_SRC))
 TEST_SRC := $(wildcard tests/*.c)

@@ -3,7 +3,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/error.h"
+#include "cli/report.h"
+#include "core/error.h"
 
 static const struct {
     const char *name;

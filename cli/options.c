@@ -3,7 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "cli/error.h"
+#include "core/error.h"
+#include "cli/report.h"
 
 long parse_integer_option(const char *command, const char *flag, const char *text, long min,
                           long max) {

@@ -13,7 +13,7 @@
 
 #include "infer/decoder_state.h"
 #include "infer/search.h"
-#include "tokenizer/tokenizer.h"
+#include "core/special_tokens.h"
 
 typedef struct {
     float score;   // the partial translation's log-probability after this token

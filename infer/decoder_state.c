@@ -1,10 +1,11 @@
 #include "infer/decoder_state.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/tokenizer.h"
+#include "core/special_tokens.h"
 
 static float *alloc_floats(size_t n) {
     float *p = calloc(n ? n : 1, sizeof(float));

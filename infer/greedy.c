@@ -5,7 +5,7 @@
 
 #include "infer/decoder_state.h"
 #include "infer/search.h"
-#include "tokenizer/tokenizer.h"
+#include "core/special_tokens.h"
 
 int translation_length_limit(const Model *m, int S) {
     int limit = 2 * S + 10;

@@ -6,7 +6,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 typedef struct {
     int src_vocab;          // source token ids

@@ -1,4 +1,5 @@
 #include "model/gradcheck.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <stb/stb_ds.h>
 
 #include "model/rng.h"
-#include "tokenizer/tokenizer.h"
+#include "core/special_tokens.h"
 
 static int32_t random_id(Rng *rng, int vocab) {
     return TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(rng) % (uint64_t)(vocab - TOKEN_SPECIAL_COUNT));

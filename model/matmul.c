@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/error.h"
+#include "core/error.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 #include "model/ops.h"
 
 typedef float vec16 __attribute__((vector_size(64)));

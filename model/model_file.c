@@ -1,6 +1,8 @@
 #include "model/model_file.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

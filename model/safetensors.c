@@ -1,4 +1,5 @@
 #include "model/safetensors.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 
 #include <stb/stb_ds.h>
 
-#include "cli/atomic_file.h"
+#include "core/atomic_file.h"
 
 enum {
     MAX_HEADER_BYTES = 100 * 1024 * 1024,  // the format's own reference limit

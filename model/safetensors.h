@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 enum { SAFETENSORS_MAX_RANK = 8 };
 

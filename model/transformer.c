@@ -1,4 +1,5 @@
 #include "model/transformer.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <stb/stb_ds.h>
 
 #include "model/rng.h"
-#include "tokenizer/tokenizer.h"
+#include "core/special_tokens.h"
 
 static const float LAYERNORM_EPS = MODEL_LAYERNORM_EPS;
 

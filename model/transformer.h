@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 #include "model/config.h"
 #include "model/ops.h"
 

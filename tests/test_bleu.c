@@ -7,8 +7,8 @@
 
 #include <stb/stb_ds.h>
 
-#include "cli/atomic_file.h"
-#include "infer/bleu.h"
+#include "core/atomic_file.h"
+#include "eval/bleu.h"
 #include "tests/test.h"
 
 static const char *vectors_dir(void) {

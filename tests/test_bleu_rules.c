@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infer/bleu.h"
+#include "eval/bleu.h"
 #include "tests/test.h"
 
 static void expect_tokens(const char *line, const char *expected) {

@@ -12,6 +12,7 @@
 
 #include "infer/translator.h"
 #include "tests/model_fixture.h"
+#include "train/corpus.h"
 #include "tests/test.h"
 
 // The shared toy model, loaded once for the group.

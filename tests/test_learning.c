@@ -10,7 +10,7 @@
 #include "model/optimizer.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "tokenizer/tokenizer_pair.h"
+#include "train/dataset.h"
 
 static void overfits_one_fixed_batch(void **state) {
     (void)state;
@@ -94,7 +94,7 @@ static void learns_to_reverse_sequences(void **state) {
     assert_int_equal(corpus_read(&dev, "data/reverse/dev.tsv", stderr, 5, &err), 0);
     TokenizerConfig word = {TOKENIZER_WORD, 0, 1, {false}};
     TokenizerPair tok;
-    assert_int_equal(tokenizer_pair_learn(&tok, &word, false, &train, &err), 0);
+    assert_int_equal(dataset_learn_tokenizers(&tok, &word, false, &train, &err), 0);
     Pairs p = encode_pairs(&tok, &train), d = encode_pairs(&tok, &dev);
 
     ModelConfig c = fixture_config(false, false, 0.0f);

@@ -7,7 +7,7 @@
 #include <stb/stb_ds.h>
 
 #include "tests/test.h"
-#include "tokenizer/tokenizer_pair.h"
+#include "train/dataset.h"
 
 static const char *corpora_missing(void) {
     return shared_corpora_dir() ? NULL
@@ -63,7 +63,7 @@ static void bpe_round_trips(const char *pair_name) {
     TokenizerConfig config = {TOKENIZER_BPE, 8000, 2, {false}};
     TokenizerPair pair;
     Error err;
-    assert_int_equal(tokenizer_pair_learn(&pair, &config, false, &tenth, &err), 0);
+    assert_int_equal(dataset_learn_tokenizers(&pair, &config, false, &tenth, &err), 0);
     arrfree(tenth.pairs);
     assert_int_equal(round_trip_side(&pair.source, &corpus, 0), 0);
     assert_int_equal(round_trip_side(&pair.target, &corpus, 1), 0);
@@ -77,7 +77,7 @@ static void word_round_trips(const char *pair_name) {
     TokenizerConfig config = {TOKENIZER_WORD, 0, 1, {false}};
     TokenizerPair pair;
     Error err;
-    assert_int_equal(tokenizer_pair_learn(&pair, &config, false, &corpus, &err), 0);
+    assert_int_equal(dataset_learn_tokenizers(&pair, &config, false, &corpus, &err), 0);
     assert_int_equal(round_trip_side(&pair.source, &corpus, 0), 0);
     assert_int_equal(round_trip_side(&pair.target, &corpus, 1), 0);
     tokenizer_pair_free(&pair);

@@ -9,6 +9,7 @@
 // place: a popped entry whose count is out of date is pushed back with the
 // current count ("lazy deletion"), and pairs whose count grew are pushed anew.
 #include "tokenizer/bpe.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>

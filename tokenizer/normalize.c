@@ -1,11 +1,12 @@
 #include "tokenizer/normalize.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 enum { DROP = -1 };
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 #include "tokenizer/normalize.h"
 
 typedef struct { char *key; int64_t value; } PieceCount;  // stb_ds string map

@@ -1,4 +1,5 @@
 #include "tokenizer/tokenizer.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdio.h>
 #include <stdlib.h>

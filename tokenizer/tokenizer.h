@@ -18,16 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/error.h"
+#include "core/error.h"
+#include "core/special_tokens.h"
 #include "tokenizer/normalize.h"
 
 enum {
-    TOKEN_PAD = 0,
-    TOKEN_UNK = 1,
-    TOKEN_BOS = 2,
-    TOKEN_EOS = 3,
-    TOKEN_SPECIAL_COUNT = 4,
-    TOKEN_FIRST_BYTE = 4,    // bpe only: byte b has id TOKEN_FIRST_BYTE + b
+    TOKEN_FIRST_BYTE = TOKEN_SPECIAL_COUNT,    // bpe only: byte b has id TOKEN_FIRST_BYTE + b
     TOKENIZER_FORMAT_VERSION = 1,
 };
 

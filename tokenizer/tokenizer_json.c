@@ -1,4 +1,5 @@
 #include "tokenizer/tokenizer_json.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>

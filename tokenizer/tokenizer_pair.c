@@ -1,26 +1,25 @@
 #include "tokenizer/tokenizer_pair.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <stb/stb_ds.h>
 
-#include "cli/atomic_file.h"
+#include "core/atomic_file.h"
 #include "tokenizer/tokenizer_json.h"
 
 enum { MAX_TOKENIZER_FILE_BYTES = 512 * 1024 * 1024 };
 
 int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, bool joint,
-                         const Corpus *corpus, Error *err) {
+                         const char *const *sources, const char *const *targets, size_t n,
+                         Error *err) {
     memset(pair, 0, sizeof *pair);
     pair->joint = joint;
-    size_t n = corpus_size(corpus);
     const char **sentences = malloc((2 * n + 1) * sizeof *sentences);
-    if (!sentences) die("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        sentences[i] = corpus->pairs[i].source;
-        sentences[n + i] = corpus->pairs[i].target;
-    }
+    if (!sentences) return error_out_of_memory(err, "learning the tokenizers", (2 * n + 1) * sizeof *sentences);
+    memcpy(sentences, sources, n * sizeof *sentences);
+    memcpy(sentences + n, targets, n * sizeof *sentences);
     int status;
     if (joint) {
         status = tokenizer_learn(&pair->source, config, sentences, 2 * n, err);

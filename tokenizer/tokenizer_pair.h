@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 
 #include "tokenizer/tokenizer.h"
-#include "train/corpus.h"
 
 typedef struct {
     Tokenizer source;
@@ -18,8 +17,10 @@ typedef struct {
     bool joint;
 } TokenizerPair;
 
+// Learns from n sentence pairs: sources[i] and targets[i].
 int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, bool joint,
-                         const Corpus *corpus, Error *err);
+                         const char *const *sources, const char *const *targets, size_t n,
+                         Error *err);
 void tokenizer_pair_free(TokenizerPair *pair);
 
 cJSON *tokenizer_pair_to_json(const TokenizerPair *pair);

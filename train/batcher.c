@@ -1,4 +1,5 @@
 #include "train/batcher.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 #include "train/corpus.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <errno.h>
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 
 #include <stb/stb_ds.h>
 
-#include "cli/atomic_file.h"
+#include "core/atomic_file.h"
 #include "tokenizer/utf8.h"
 
 static int is_blank(const char *s, size_t length) {

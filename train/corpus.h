@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 typedef struct {
     const char *source;  // NUL-terminated, inside Corpus.text

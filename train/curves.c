@@ -1,4 +1,5 @@
 #include "train/curves.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
 #include <stdarg.h>
@@ -6,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/atomic_file.h"
+#include "core/atomic_file.h"
 
 enum { WIDTH = 720, HEIGHT = 420, LEFT = 64, RIGHT = 64, TOP = 40, BOTTOM = 48 };
 

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 typedef struct { double step, value; } CurvePoint;
 

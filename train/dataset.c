@@ -1,5 +1,6 @@
 #include "train/dataset.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <stb/stb_ds.h>
@@ -49,3 +50,17 @@ void dataset_free(Dataset *d) {
 }
 
 size_t dataset_size(const Dataset *d) { return (size_t)arrlen(d->pairs); }
+
+int dataset_learn_tokenizers(TokenizerPair *tokenizers, const TokenizerConfig *config, bool joint,
+                             const Corpus *corpus, Error *err) {
+    const size_t n = corpus_size(corpus);
+    const char **sides = malloc((2 * n + 1) * sizeof *sides);  // sources, then targets
+    if (!sides) return error_out_of_memory(err, "learning the tokenizers", (2 * n + 1) * sizeof *sides);
+    for (size_t i = 0; i < n; i++) {
+        sides[i] = corpus->pairs[i].source;
+        sides[n + i] = corpus->pairs[i].target;
+    }
+    int status = tokenizer_pair_learn(tokenizers, config, joint, sides, sides + n, n, err);
+    free(sides);
+    return status;
+}

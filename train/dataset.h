@@ -33,6 +33,10 @@ typedef struct {
 int dataset_encode(Dataset *d, const Corpus *corpus, TokenizerPair *tokenizers, int max_len,
                    Error *err);
 void dataset_free(Dataset *d);
+
+// Learns the tokenizers from the two sides of the corpus.
+int dataset_learn_tokenizers(TokenizerPair *tokenizers, const TokenizerConfig *config, bool joint,
+                             const Corpus *corpus, Error *err);
 size_t dataset_size(const Dataset *d);
 
 #endif

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
-#include "cli/clock.h"
+#include "core/clock.h"
 
 #include <math.h>
 #include <signal.h>
@@ -13,7 +14,7 @@
 
 #include <stb/stb_ds.h>
 
-#include "infer/bleu.h"
+#include "eval/bleu.h"
 #include "infer/search.h"
 #include "model/model_file.h"
 #include "train/batcher.h"

@@ -1,4 +1,5 @@
 #include "train/training_log.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
 #include <stdlib.h>
@@ -8,8 +9,8 @@
 #include <cjson/cJSON.h>
 #include <stb/stb_ds.h>
 
-#include "cli/clock.h"
-#include "cli/atomic_file.h"
+#include "core/clock.h"
+#include "core/atomic_file.h"
 #include "train/curves.h"
 
 static void format_duration(double seconds, char *out, size_t size) {

@@ -1,4 +1,4 @@
-#include "infer/attention_render.h"
+#include "inspect/attention_render.h"
 
 #include <math.h>
 #include <stdlib.h>

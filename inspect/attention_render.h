@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "infer/attention_maps.h"
+#include "inspect/attention_maps.h"
 
 // Which maps: kinds as a bit set (1 << AttentionKind); layer -1 for all, -2
 // for each kind's last; head -1 for all heads, -2 for the mean over heads,

@@ -9,6 +9,7 @@
 #include <stb/stb_ds.h>
 
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "cli/options.h"
 #include "model/gradcheck.h"
 

@@ -10,6 +10,7 @@
 #include <stb/stb_ds.h>
 
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "cli/options.h"
 #include "model/rng.h"
 #include "model/threads.h"
@@ -323,7 +324,7 @@ int train_command(int argc, char **argv) {
     }
 
     if (!o.resume) {
-        if (tokenizer_pair_learn(&tokenizers, &o.tokenizer, o.joint, &corpus, &err) < 0) {
+        if (dataset_learn_tokenizers(&tokenizers, &o.tokenizer, o.joint, &corpus, &err) < 0) {
             die("%s: %s", o.corpus, err.message);
         }
         config.src_vocab = (int)tokenizer_vocab_size(&tokenizers.source);

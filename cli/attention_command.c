@@ -11,11 +11,12 @@
 #include <stb/stb_ds.h>
 
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "cli/options.h"
 #include "infer/alignment.h"
-#include "infer/attention_html.h"
-#include "infer/attention_maps.h"
-#include "infer/attention_render.h"
+#include "inspect/attention_html.h"
+#include "inspect/attention_maps.h"
+#include "inspect/attention_render.h"
 
 static const char usage[] =
     "usage: azul attention --model DIR|FILE [--target TEXT] [--kind encoder|decoder|cross|all]\n"

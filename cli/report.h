@@ -1,26 +1,15 @@
-// Error reporting shared by every part of azul.
-//
-// Library code never prints and never exits: a function that can fail returns
-// -1 (or NULL) and writes one sentence into an Error, naming the file and line
-// or byte offset where that helps.  Only the command layer (cli/) turns an Error
-// into the one-line "azul: error: ..." message and an exit status.
-#ifndef AZUL_ERROR_H
-#define AZUL_ERROR_H
+// How the `azul` program reports to its user: the one-line "azul: error: ..."
+// and "azul: warning: ..." messages on stderr, and the exit statuses.  Only
+// cli/ includes this: the layers below return an Error instead.
+#ifndef AZUL_REPORT_H
+#define AZUL_REPORT_H
 
-#include <stdarg.h>
+#include "core/error.h"
 
 enum {
     EXIT_USAGE = 2,          // bad flag, missing argument: the user can fix the command line
     EXIT_FAILURE_AZUL = 1,   // everything else: bad file, bad input, I/O
 };
-
-typedef struct {
-    char message[1024];
-} Error;
-
-// Formats the message into err (when err is not NULL) and returns -1, so that
-// library code can write `return error_set(err, "...", ...);`.
-int error_set(Error *err, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 // Prints "azul: error: MESSAGE" to stderr.
 void report_error(const char *format, ...) __attribute__((format(printf, 1, 2)));

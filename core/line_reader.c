@@ -1,4 +1,5 @@
-#include "cli/line_reader.h"
+#include "core/line_reader.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <errno.h>
 #include <poll.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 void line_reader_init(LineReader *r, int fd) {
     memset(r, 0, sizeof *r);

@@ -1,4 +1,5 @@
-#include "cli/atomic_file.h"
+#include "core/atomic_file.h"
+#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 
 int atomic_write_file(const char *path, const void *data, size_t length, Error *err);
 

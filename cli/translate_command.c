@@ -12,12 +12,13 @@
 #include <editline/readline.h>
 #include <stb/stb_ds.h>
 
-#include "cli/clock.h"
+#include "core/clock.h"
 #include "cli/commands.h"
-#include "cli/line_reader.h"
+#include "cli/report.h"
+#include "core/line_reader.h"
 #include "cli/options.h"
-#include "infer/attention_maps.h"
-#include "infer/attention_render.h"
+#include "inspect/attention_maps.h"
+#include "inspect/attention_render.h"
 #include "infer/translator.h"
 #include "tokenizer/utf8.h"
 

@@ -5,8 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/clock.h"
+#include "core/clock.h"
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "cli/options.h"
 #include "model/optimizer.h"
 #include "model/rng.h"

@@ -8,12 +8,13 @@
 
 #include <stb/stb_ds.h>
 
-#include "cli/clock.h"
+#include "core/clock.h"
 #include "cli/commands.h"
-#include "cli/error.h"
+#include "cli/report.h"
+#include "core/error.h"
 #include "cli/options.h"
 #include "model/model_file.h"
-#include "tokenizer/tokenizer_pair.h"
+#include "train/dataset.h"
 
 static const char usage[] =
     "usage: azul tokenize --model DIR|FILE [--side src|tgt] [--pieces|--ids] [TEXT ...]\n"
@@ -67,7 +68,7 @@ static int run_learn(const TokenizeOptions *o) {
 
     double start = monotonic_seconds();
     TokenizerPair pair;
-    if (tokenizer_pair_learn(&pair, &o->config, o->joint, &corpus, &err) < 0) {
+    if (dataset_learn_tokenizers(&pair, &o->config, o->joint, &corpus, &err) < 0) {
         die("%s: %s", o->corpus, err.message);
     }
     double elapsed = monotonic_seconds() - start;

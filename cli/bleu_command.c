@@ -6,10 +6,11 @@
 
 #include <stb/stb_ds.h>
 
-#include "cli/atomic_file.h"
+#include "core/atomic_file.h"
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "cli/options.h"
-#include "infer/bleu.h"
+#include "eval/bleu.h"
 #include "tokenizer/utf8.h"
 
 static const char usage[] =

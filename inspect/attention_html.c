@@ -1,4 +1,4 @@
-#include "infer/attention_html.h"
+#include "inspect/attention_html.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "infer/attention_maps.h"
+#include "inspect/attention_maps.h"
 
 #include <stdlib.h>
 #include <string.h>

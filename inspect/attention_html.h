@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#include "infer/attention_maps.h"
+#include "inspect/attention_maps.h"
 
 void render_attention_html(FILE *out, const AttentionMaps *maps, const char *source);
 

@@ -1,17 +1,7 @@
-#include "cli/error.h"
+#include "cli/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-int error_set(Error *err, const char *format, ...) {
-    if (err) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(err->message, sizeof err->message, format, args);
-        va_end(args);
-    }
-    return -1;
-}
 
 static void print_labelled(const char *label, const char *format, va_list args) {
     fflush(stdout);  // keep stdout and stderr in order when both go to a terminal

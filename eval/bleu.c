@@ -1,4 +1,4 @@
-#include "infer/bleu.h"
+#include "eval/bleu.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 #include <stb/stb_ds.h>
 #include <utf8proc.h>
 
-#include "cli/error.h"
+#include "core/error.h"
 #include "tokenizer/utf8.h"
 
 // ---------------------------------------------------------------- white space, as Python sees it
