@@ -16,6 +16,7 @@
 #include "infer/alignment.h"
 #include "inspect/attention_html.h"
 #include "inspect/attention_maps.h"
+#include "inspect/attention_explain.h"
 #include "inspect/attention_render.h"
 
 static const char usage[] =
@@ -53,92 +54,6 @@ static int parse_kind(const char *text, unsigned *kinds) {
     else if (strcmp(text, "cross") == 0) *kinds = 1u << ATTENTION_CROSS;
     else return -1;
     return 0;
-}
-
-// Finds a query by its text (with or without the ▁) or as #N.
-static int find_query(char **labels, int n, const char *wanted) {
-    if (wanted[0] == '#') {
-        char *end;
-        long i = strtol(wanted + 1, &end, 10);
-        return *end == '\0' && i >= 0 && i < n ? (int)i : -1;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *l = labels[i];
-        if (strcmp(l, wanted) == 0) return i;
-        if (strncmp(l, "\xE2\x96\x81", 3) == 0 && strcmp(l + 3, wanted) == 0) return i;
-    }
-    return -1;
-}
-
-// Prints a label padded to `width` columns (code points, not bytes).
-static void print_padded(const char *label, int width) {
-    int w = 0;
-    for (const char *p = label; *p; p++) w += ((unsigned char)*p & 0xC0) != 0x80;
-    printf("%s%*s", label, width > w ? width - w : 0, "");
-}
-
-static void print_vector(const float *v, int n) {
-    printf("[");
-    for (int i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", (double)v[i]);
-    printf("]");
-}
-
-// The seed's walk-through with this model's numbers.
-static void explain(Translator *t, const AttentionMaps *maps, AttentionKind kind, int layer, int head,
-                    const char *wanted) {
-    Model *m = &t->model;
-    const AttentionActivations *a = kind == ATTENTION_ENCODER ? &m->acts.encoder[layer].self_attn
-                                    : kind == ATTENTION_DECODER ? &m->acts.decoder[layer].self_attn
-                                                                : &m->acts.decoder[layer].cross_attn;
-    char **rows = attention_row_labels(maps, kind), **cols = attention_col_labels(maps, kind);
-    int n_rows = attention_rows(maps, kind), n_cols = attention_cols(maps, kind);
-    int i = find_query(rows, n_rows, wanted);
-    if (i < 0) die("--explain: no query token '%s' (the queries are: %s ...; or use #N)", wanted, rows[0]);
-    const int C = m->config.d_model, hs = C / m->config.n_heads;
-    const float scale = 1.0f / sqrtf((float)hs);
-    const float *q = a->q + (size_t)i * C + head * hs;
-    const float *w = maps->weights[kind][layer] + ((size_t)head * n_rows + i) * n_cols;
-    printf("%s, layer %d, head %d: the query of \"%s\" (row %d)\n\n", attention_kind_name(kind), layer, head, rows[i], i);
-    printf("1. its query vector q = x·W_Qᵀ + b_Q, this head's %d numbers:\n   ", hs);
-    print_vector(q, hs);
-    printf("\n\n2. its dot product with each key (q·k), scaled by 1/√%d = %.6f, and the softmax:\n", hs, (double)scale);
-    printf("   %-14s %12s %12s %10s\n", "key", "q·k", "scaled", "weight");
-    int limit = kind == ATTENTION_DECODER ? i + 1 : n_cols;  // later positions are masked
-    for (int j = 0; j < n_cols; j++) {
-        const float *k = a->k + (size_t)j * C + head * hs;
-        double dot = 0;
-        for (int c = 0; c < hs; c++) dot += (double)q[c] * k[c];
-        printf("   ");
-        print_padded(cols[j], 14);
-        if (j >= limit) {
-            printf(" %12s %12s %10s\n", "masked", "-inf", "0");
-            continue;
-        }
-        printf(" %12.6f %12.6f %10.6f\n", dot, dot * scale, (double)w[j]);
-    }
-    printf("\n3. each value row times its weight, and the sum (the head's output):\n");
-    double *sum = calloc((size_t)hs, sizeof *sum);
-    for (int j = 0; j < limit; j++) {
-        const float *v = a->v + (size_t)j * C + head * hs;
-        for (int c = 0; c < hs; c++) sum[c] += (double)w[j] * v[c];
-        if (w[j] < 0.01f) continue;  // the small ones are summed but not shown
-        printf("   %.4f × v(%s) = [", (double)w[j], cols[j]);
-        for (int c = 0; c < hs && c < 6; c++) printf("%s%.4f", c ? ", " : "", w[j] * v[c]);
-        printf("%s]\n", hs > 6 ? ", ..." : "");
-    }
-    printf("   sum = [");
-    for (int c = 0; c < hs; c++) printf("%s%.4f", c ? ", " : "", sum[c]);
-    printf("]\n");
-    const float *out = a->context + (size_t)i * C + head * hs;
-    double worst = 0;
-    for (int c = 0; c < hs; c++) worst = fmax(worst, fabs(sum[c] - out[c]));
-    printf("   (the model's own output for this head differs by at most %.1e)\n", worst);
-    if (kind == ATTENTION_CROSS) {
-        int best = 0;
-        for (int j = 1; j < n_cols; j++) if (w[j] > w[best]) best = j;
-        printf("\n\"%s\" looks most at \"%s\" (weight %.2f) in this head.\n", rows[i], cols[best], (double)w[best]);
-    }
-    free(sum);
 }
 
 static void print_alignment(Translator *t, const char *source, const AttentionMaps *maps) {
@@ -243,7 +158,12 @@ int attention_command(int argc, char **argv) {
             AttentionKind kind = k == 1 ? ATTENTION_ENCODER : k == 2 ? ATTENTION_DECODER : ATTENTION_CROSS;
             int layer = sel.layer >= 0 ? sel.layer : maps.n_layers[kind] - 1;  // default: the last
             if (layer >= maps.n_layers[kind]) die_usage("attention", "--layer %d: %s attention has %d layers", layer, attention_kind_name(kind), maps.n_layers[kind]);
-            explain(&t, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, explain_token);
+            int query = attention_find_query(&maps, kind, explain_token);
+            if (query < 0) {
+                die("--explain: no query token '%s' (the queries are: %s ...; or use #N)", explain_token,
+                    attention_row_labels(&maps, kind)[0]);
+            }
+            attention_explain(stdout, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, query);
         }
     } else {
         FILE *out = stdout;

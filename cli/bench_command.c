@@ -79,14 +79,19 @@ int bench_command(int argc, char **argv) {
     printf("bench: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads\n",
            preset, m.n_params, B, S, T, V, omp_get_max_threads());
     AdamWConfig adam = adamw_defaults();
+    Workspace ws;
+    workspace_init(&ws, WORKSPACE_TRAINING);
+    Gradients grads;
+    AdamState moments;
+    if (gradients_build(&grads, &m, &err) < 0 || adam_state_build(&moments, &m, &err) < 0) die("%s", err.message);
     double *times = malloc((size_t)steps * sizeof *times);
     for (int step = -2; step < steps; step++) {  // two warm-up steps
         double start = monotonic_seconds();
-        if (model_forward(&m, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3, &err) < 0) die("%s", err.message);
-        model_zero_grad(&m);
-        model_backward(&m);
-        clip_gradient_norm(m.grads, m.n_params, 1.0);
-        adamw_update(&m, &adam, 1e-4f, step + 3);
+        if (model_forward(&m, &ws, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3, &err) < 0) die("%s", err.message);
+        gradients_zero(&grads);
+        model_backward(&m, &ws, &grads);
+        clip_gradient_norm(grads.grads, grads.n, 1.0);
+        adamw_update(&m, &grads, &moments, &adam, 1e-4f, step + 3);
         if (step >= 0) times[step] = monotonic_seconds() - start;
     }
     qsort(times, (size_t)steps, sizeof *times, by_value);
@@ -99,6 +104,9 @@ int bench_command(int argc, char **argv) {
     free(src);
     free(tgt_in);
     free(tgt_out);
+    workspace_free(&ws);
+    gradients_free(&grads);
+    adam_state_free(&moments);
     model_free(&m);
     return 0;
 }

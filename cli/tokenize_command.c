@@ -13,7 +13,7 @@
 #include "cli/report.h"
 #include "core/error.h"
 #include "cli/options.h"
-#include "model/model_file.h"
+#include "infer/translator.h"
 #include "train/dataset.h"
 
 static const char usage[] =
@@ -191,9 +191,10 @@ static int load_tokenizers(TokenizerPair *pair, const char *path, Error *err) {
     bool model = (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) ||
                  (n > 12 && strcmp(path + n - 12, ".safetensors") == 0);
     if (!model) return tokenizer_pair_load(pair, path, err);
-    Model m;
-    if (model_load(&m, pair, path, err) < 0) return -1;
-    model_free(&m);
+    Translator t;
+    if (translator_load(&t, path, err) < 0) return -1;
+    *pair = t.tokenizers;  // kept; only the network goes
+    model_free(&t.model);
     return 0;
 }
 

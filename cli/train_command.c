@@ -303,7 +303,7 @@ int train_command(int argc, char **argv) {
         char path[4096];
         snprintf(path, sizeof path, "%s/training_state.safetensors", o.out);
         if (access(path, F_OK) != 0) die("--resume: %s has no training_state.safetensors to continue from", o.out);
-        if (checkpoint_load(path, &model, &tokenizers, &trainer.progress, &stored_options, &err) < 0) {
+        if (checkpoint_load(path, &model, &trainer.adam, &tokenizers, &trainer.progress, &stored_options, &err) < 0) {
             die("%s", err.message);
         }
         options_from_json(&o, stored_options);
@@ -396,6 +396,7 @@ int train_command(int argc, char **argv) {
     corpus_free(&corpus);
     corpus_free(&valid);
     tokenizer_pair_free(&tokenizers);
+    trainer_free(&trainer);
     model_free(&model);
     return status < 0 ? EXIT_FAILURE_AZUL : status;
 }

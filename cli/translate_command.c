@@ -74,7 +74,10 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
     }
     Translation *translated = calloc((k ? k : 1) * (size_t)K, sizeof *translated);
     char **why = calloc(k ? k : 1, sizeof *why);
-    translator_translate(&s->translator, &s->search, sentences, k, translated, why);
+    Error err;
+    if (!translated || !why || translator_translate(&s->translator, &s->search, sentences, k, translated, why, &err) < 0) {
+        die("%s", translated && why ? err.message : "out of memory");
+    }
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         bool has = j < k && which[j] == i;
@@ -240,7 +243,10 @@ static void run_repl(Session *s) {
         const int K = s->search.n_best;
         Translation *out = calloc((size_t)K, sizeof *out);
         char *problem = NULL;
-        translator_translate(&s->translator, &s->search, sentences, 1, out, &problem);
+        Error err;
+        if (!out || translator_translate(&s->translator, &s->search, sentences, 1, out, &problem, &err) < 0) {
+            die("%s", out ? err.message : "out of memory");
+        }
         if (problem) {
             printf("cannot translate this: %s\n", problem);
         } else if (K == 1) {

@@ -11,9 +11,7 @@
 
 #include <stb/stb_ds.h>
 
-#include "infer/decoder_state.h"
 #include "infer/search.h"
-#include "core/special_tokens.h"
 
 typedef struct {
     float score;   // the partial translation's log-probability after this token
@@ -47,132 +45,225 @@ typedef struct {
     double *log_prob;   // (rows)
 } Beams;
 
-int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float alpha, int n_best,
-                   Hypothesis *out, Error *err) {
-    if (n_best > K) n_best = K;
-    if (model_encode(m, src, B, S, err) < 0) return -1;
-    const int limit = translation_length_limit(m, S), V = m->config.tgt_vocab, R = B * K;
-    DecoderState d;
-    decoder_state_init(&d, m, K, limit + 1);
-    float *log_probs = malloc((size_t)R * V * sizeof *log_probs);
-    Beams now = {calloc((size_t)R * limit + 1, sizeof(int32_t)),
-                 calloc((size_t)R * (limit + 1) * S, sizeof(float)), calloc((size_t)R, sizeof(double))};
-    Beams then = {calloc((size_t)R * limit + 1, sizeof(int32_t)),
-                  calloc((size_t)R * (limit + 1) * S, sizeof(float)), calloc((size_t)R, sizeof(double))};
-    int32_t *next = malloc((size_t)R * sizeof *next);
-    int *parents = malloc((size_t)R * sizeof *parents);
-    Candidate *candidates = malloc((size_t)K * 2 * K * sizeof *candidates);
-    Hypothesis **finished = calloc((size_t)B, sizeof *finished);  // stb_ds arrays
-    unsigned char *done = calloc((size_t)B, 1);
-    unsigned char *alive_beam = calloc((size_t)R, 1);
-    float *alignment = malloc((size_t)S * sizeof *alignment);
+struct BeamSearch {
+    const Model *m;
+    int B, S, K, R, V;     // sentences, source length, beams, rows = B × K, vocabulary
+    int n_best, limit, t;  // translations kept, longest translation, the step
+    float alpha;
+    DecoderCache cache;
+    float *log_probs;      // (R, V)
+    Beams now, then;       // the beams before and after a step
+    int32_t *next;         // (R) each beam's last token
+    int *parents;          // (R) which row each row continues
+    Candidate *candidates; // (2K × K) one sentence's best extensions
+    Hypothesis **finished; // [B] stb_ds arrays
+    unsigned char *done;   // (B)
+    unsigned char *alive;  // (R)
+};
 
+static bool beams_alloc(Beams *b, int R, int limit, int S) {
+    b->tokens = calloc((size_t)R * limit + 1, sizeof(int32_t));
+    b->attention = calloc((size_t)R * (limit + 1) * S, sizeof(float));
+    b->log_prob = calloc((size_t)R, sizeof(double));
+    return b->tokens && b->attention && b->log_prob;
+}
+
+static void beams_free(Beams *b) {
+    free(b->tokens);
+    free(b->attention);
+    free(b->log_prob);
+}
+
+void beam_search_free(BeamSearch *s) {
+    if (!s) return;
+    decoder_cache_free(&s->cache);
+    free(s->log_probs);
+    beams_free(&s->now);
+    beams_free(&s->then);
+    free(s->next);
+    free(s->parents);
+    free(s->candidates);
+    for (int b = 0; s->finished && b < s->B; b++) {
+        for (ptrdiff_t i = 0; i < arrlen(s->finished[b]); i++) hypothesis_free(&s->finished[b][i]);
+        arrfree(s->finished[b]);
+    }
+    free(s->finished);
+    free(s->done);
+    free(s->alive);
+    free(s);
+}
+
+int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B, int S, int K,
+                     float alpha, int n_best, Error *err) {
+    *out = NULL;
+    BeamSearch *s = calloc(1, sizeof *s);
+    if (!s) return error_out_of_memory(err, "beam search", sizeof *s);
+    *s = (BeamSearch){.m = m, .B = B, .S = S, .K = K, .R = B * K, .V = m->config.tgt_vocab,
+                      .n_best = n_best > K ? K : n_best, .limit = translation_length_limit(m, S),
+                      .alpha = alpha};
+    if (decoder_cache_start(&s->cache, m, src, B, S, K, s->limit + 1, err) < 0) {
+        beam_search_free(s);
+        return -1;
+    }
+    const int R = s->R;
+    s->log_probs = malloc((size_t)R * s->V * sizeof *s->log_probs);
+    s->next = malloc((size_t)R * sizeof *s->next);
+    s->parents = malloc((size_t)R * sizeof *s->parents);
+    s->candidates = malloc((size_t)K * 2 * K * sizeof *s->candidates);
+    s->finished = calloc((size_t)B, sizeof *s->finished);
+    s->done = calloc((size_t)B, 1);
+    s->alive = calloc((size_t)R, 1);
+    if (!beams_alloc(&s->now, R, s->limit, S) || !beams_alloc(&s->then, R, s->limit, S) ||
+        !s->log_probs || !s->next || !s->parents || !s->candidates || !s->finished || !s->done ||
+        !s->alive) {
+        beam_search_free(s);
+        return error_out_of_memory(err, "beam search", (size_t)R * s->V * sizeof(float));
+    }
     // At the start every beam of a sentence is the same empty translation:
     // only the first may be extended, or the beams would be K copies.
     for (int r = 0; r < R; r++) {
-        next[r] = TOKEN_BOS;
-        alive_beam[r] = r % K == 0;
+        s->next[r] = TOKEN_BOS;
+        s->alive[r] = r % K == 0;
     }
-    for (int t = 0; t <= limit; t++) {
-        bool any_alive = false;
-        for (int b = 0; b < B; b++) any_alive |= !done[b];
-        if (!any_alive) break;
-        decoder_state_step(&d, next);
-        decoder_state_log_probs(&d, log_probs);
-        for (int r = 0; r < R; r++) {
-            if (!alive_beam[r]) continue;
-            decoder_state_alignment(&d, r, alignment);
-            memcpy(now.attention + ((size_t)r * (limit + 1) + t) * S, alignment, (size_t)S * sizeof(float));
+    *out = s;
+    return 0;
+}
+
+// Each live beam of sentence b offers its 2K best extensions: enough, since
+// at most K of all of them are kept and at most K more can end with <eos>.
+// Returns how many candidates, sorted best first.
+static int gather_candidates(BeamSearch *s, int b) {
+    const int K = s->K, t = s->t;
+    int n = 0;
+    for (int k = 0; k < K; k++) {
+        int r = b * K + k;
+        if (!s->alive[r]) continue;
+        const float *lp = s->log_probs + (size_t)r * s->V;
+        Candidate *mine = s->candidates + n;
+        int count = 0;
+        double base = s->now.log_prob[r];
+        // at the length limit only <eos> may follow
+        consider(mine, &count, 2 * K, (Candidate){(float)(base + lp[TOKEN_EOS]), k, TOKEN_EOS});
+        for (int32_t v = TOKEN_SPECIAL_COUNT; v < s->V && t < s->limit; v++) {
+            consider(mine, &count, 2 * K, (Candidate){(float)(base + lp[v]), k, v});
         }
-        for (int b = 0; b < B; b++) {
-            int *parent = parents + (size_t)b * K;
-            for (int k = 0; k < K; k++) parent[k] = b * K + k;  // unchanged unless extended
-            if (done[b]) continue;
-            // Each beam's 2K best extensions are enough: at most K of all of
-            // them are kept, and at most K more can end with <eos>.
-            int n = 0;
-            for (int k = 0; k < K; k++) {
-                int r = b * K + k;
-                if (!alive_beam[r]) continue;
-                const float *lp = log_probs + (size_t)r * V;
-                Candidate *mine = candidates + n;
-                int count = 0;
-                // at the length limit only <eos> may follow
-                consider(mine, &count, 2 * K, (Candidate){(float)(now.log_prob[r] + lp[TOKEN_EOS]), k, TOKEN_EOS});
-                for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && t < limit; v++) {
-                    consider(mine, &count, 2 * K, (Candidate){(float)(now.log_prob[r] + lp[v]), k, v});
-                }
-                n += count;
-            }
-            qsort(candidates, (size_t)n, sizeof *candidates, by_score);
-            // The K best extensions: those ending in <eos> are finished; the
-            // others become the next beams.
-            int kept = 0;
-            for (int i = 0; i < n && kept < K; i++) {
-                const Candidate *c = &candidates[i];
-                int from = b * K + c->beam;
-                int length = t;  // tokens so far on this beam
-                if (c->token == TOKEN_EOS) {
-                    Hypothesis *h = arraddnptr(finished[b], 1);
-                    memset(h, 0, sizeof *h);
-                    h->length = length;
-                    h->tokens = malloc(((size_t)length + 1) * sizeof(int32_t));
-                    memcpy(h->tokens, now.tokens + (size_t)from * limit, (size_t)length * sizeof(int32_t));
-                    h->attention = malloc(((size_t)length + 1) * S * sizeof(float));
-                    memcpy(h->attention, now.attention + (size_t)from * (limit + 1) * S,
-                           ((size_t)length + 1) * S * sizeof(float));
-                    h->S = S;
-                    h->log_prob = c->score;
-                    h->score = normalised(c->score, length, alpha);
-                    continue;
-                }
-                int to = b * K + kept++;
-                parent[to - b * K] = from;
-                memcpy(then.tokens + (size_t)to * limit, now.tokens + (size_t)from * limit, (size_t)t * sizeof(int32_t));
-                then.tokens[(size_t)to * limit + t] = c->token;
-                memcpy(then.attention + (size_t)to * (limit + 1) * S, now.attention + (size_t)from * (limit + 1) * S,
-                       ((size_t)t + 1) * S * sizeof(float));
-                then.log_prob[to] = c->score;
-                next[to] = c->token;
-            }
-            done[b] = kept == 0 || (n > 0 && candidates[0].token == TOKEN_EOS &&
-                                    arrlen(finished[b]) >= n_best);
-            for (int k = 0; k < K; k++) alive_beam[b * K + k] = k < kept && !done[b];
-        }
-        decoder_state_reorder(&d, parents);
-        Beams swap = now;
-        now = then;
-        then = swap;
+        n += count;
     }
-    // Rank each sentence's finished translations by normalised score.
-    for (int b = 0; b < B; b++) {
-        Hypothesis *f = finished[b];
+    qsort(s->candidates, (size_t)n, sizeof *s->candidates, by_score);
+    return n;
+}
+
+// A candidate ending in <eos>: a finished translation of `length` tokens.
+static int keep_finished(BeamSearch *s, int b, int from, const Candidate *c, Error *err) {
+    const int length = s->t, S = s->S;
+    Hypothesis h = {0};
+    h.length = length;
+    h.S = S;
+    h.tokens = malloc(((size_t)length + 1) * sizeof(int32_t));
+    h.attention = malloc(((size_t)length + 1) * S * sizeof(float));
+    if (!h.tokens || !h.attention) {
+        hypothesis_free(&h);
+        return error_out_of_memory(err, "a finished translation", ((size_t)length + 1) * S * sizeof(float));
+    }
+    memcpy(h.tokens, s->now.tokens + (size_t)from * s->limit, (size_t)length * sizeof(int32_t));
+    memcpy(h.attention, s->now.attention + (size_t)from * (s->limit + 1) * S,
+           ((size_t)length + 1) * S * sizeof(float));
+    h.log_prob = c->score;
+    h.score = normalised(c->score, length, s->alpha);
+    arrput(s->finished[b], h);
+    return 0;
+}
+
+// Row `to` of the next beams continues row `from` with the candidate's token.
+static void extend(BeamSearch *s, int to, int from, const Candidate *c) {
+    const int t = s->t, S = s->S, limit = s->limit;
+    memcpy(s->then.tokens + (size_t)to * limit, s->now.tokens + (size_t)from * limit,
+           (size_t)t * sizeof(int32_t));
+    s->then.tokens[(size_t)to * limit + t] = c->token;
+    memcpy(s->then.attention + (size_t)to * (limit + 1) * S,
+           s->now.attention + (size_t)from * (limit + 1) * S, ((size_t)t + 1) * S * sizeof(float));
+    s->then.log_prob[to] = c->score;
+    s->next[to] = c->token;
+}
+
+// The K best extensions of sentence b: those ending in <eos> are finished;
+// the others become its next beams.
+static int advance_sentence(BeamSearch *s, int b, Error *err) {
+    const int K = s->K;
+    int *parent = s->parents + (size_t)b * K;
+    for (int k = 0; k < K; k++) parent[k] = b * K + k;  // unchanged unless extended
+    if (s->done[b]) return 0;
+    int n = gather_candidates(s, b), kept = 0;
+    for (int i = 0; i < n && kept < K; i++) {
+        const Candidate *c = &s->candidates[i];
+        int from = b * K + c->beam;
+        if (c->token == TOKEN_EOS) {
+            if (keep_finished(s, b, from, c, err) < 0) return -1;
+            continue;
+        }
+        parent[kept] = from;
+        extend(s, b * K + kept++, from, c);
+    }
+    s->done[b] = kept == 0 || (n > 0 && s->candidates[0].token == TOKEN_EOS &&
+                               arrlen(s->finished[b]) >= s->n_best);
+    for (int k = 0; k < K; k++) s->alive[b * K + k] = k < kept && !s->done[b];
+    return 0;
+}
+
+int beam_search_step(BeamSearch *s, Error *err) {
+    bool any_alive = false;
+    for (int b = 0; b < s->B; b++) any_alive |= !s->done[b];
+    if (!any_alive || s->t > s->limit) return 0;
+    const float *logits = decoder_cache_step(&s->cache, s->m, s->next, err);
+    if (!logits) return -1;
+    next_token_log_probs(logits, s->R, s->V, s->log_probs);
+    for (int r = 0; r < s->R; r++) {
+        if (!s->alive[r]) continue;
+        float *row = s->now.attention + ((size_t)r * (s->limit + 1) + s->t) * s->S;
+        cross_attention_of_row(&s->cache, s->m, r, row);
+    }
+    for (int b = 0; b < s->B; b++) {
+        if (advance_sentence(s, b, err) < 0) return -1;
+    }
+    if (decoder_cache_reorder(&s->cache, s->m, s->parents, err) < 0) return -1;
+    Beams swap = s->now;
+    s->now = s->then;
+    s->then = swap;
+    s->t++;
+    return 1;
+}
+
+void beam_search_finish(BeamSearch *s, Hypothesis *out) {
+    for (int b = 0; b < s->B; b++) {
+        Hypothesis *f = s->finished[b];
         int n_finished = (int)arrlen(f);
-        for (int i = 1; i < n_finished; i++) {  // insertion sort: the lists are short
+        for (int i = 1; i < n_finished; i++) {  // insertion sort by score: the lists are short
             Hypothesis h = f[i];
             int j = i - 1;
             for (; j >= 0 && f[j].score < h.score; j--) f[j + 1] = f[j];
             f[j + 1] = h;
         }
-        for (int i = 0; i < n_best; i++) {
+        for (int i = 0; i < s->n_best; i++) {
+            Hypothesis *o = &out[(size_t)b * s->n_best + i];
+            memset(o, 0, sizeof *o);
             if (i < n_finished) {
-                out[(size_t)b * n_best + i] = f[i];
+                *o = f[i];
                 f[i].tokens = NULL;
                 f[i].attention = NULL;
             } else {
-                memset(&out[(size_t)b * n_best + i], 0, sizeof(Hypothesis));
-                out[(size_t)b * n_best + i].score = -INFINITY;
-                out[(size_t)b * n_best + i].log_prob = -INFINITY;
+                o->score = o->log_prob = -INFINITY;
             }
         }
-        for (int i = 0; i < n_finished; i++) hypothesis_free(&f[i]);
-        arrfree(finished[b]);
     }
-    free(log_probs);
-    free(now.tokens); free(now.attention); free(now.log_prob);
-    free(then.tokens); free(then.attention); free(then.log_prob);
-    free(next); free(parents); free(candidates); free(finished); free(done);
-    free(alive_beam); free(alignment);
-    decoder_state_free(&d);
-    return 0;
+}
+
+int beam_translate(const Model *m, const int32_t *src, int B, int S, int K, float alpha,
+                   int n_best, Hypothesis *out, Error *err) {
+    BeamSearch *s;
+    if (beam_search_init(&s, m, src, B, S, K, alpha, n_best, err) < 0) return -1;
+    int status;
+    while ((status = beam_search_step(s, err)) > 0) {}
+    if (status == 0) beam_search_finish(s, out);
+    beam_search_free(s);
+    return status;
 }

@@ -3,10 +3,13 @@
 // Both score a translation y of a source x by the model's own objective,
 // log p(y | x) = Σₜ log p(yₜ | y<t, x), the final <eos> included; beam search
 // ranks finished translations by that sum divided by length^α (α is the
-// length penalty: 0 keeps the raw sum, which favours short output).
+// length penalty: 0 keeps the raw sum, which favours short output).  Both
+// drive the model's one decoder through its key/value cache
+// (model/decoder_cache.h); nothing here computes a layer.
 #ifndef AZUL_SEARCH_H
 #define AZUL_SEARCH_H
 
+#include "model/decoder_cache.h"
 #include "model/transformer.h"
 
 typedef struct {
@@ -25,13 +28,34 @@ void hypothesis_free(Hypothesis *h);
 // plus ten, within the model's max_len.
 int translation_length_limit(const Model *m, int S);
 
+// Log-probabilities of the next token from the decoder's logits (rows, V),
+// into log_probs (rows, V).  Tokens a translation may not contain (<pad>,
+// <unk>, <bos>) get -∞.
+void next_token_log_probs(const float *logits, int rows, int V, float *log_probs);
+
+// Row r of the last step's cross-attention, averaged over heads: (S).
+void cross_attention_of_row(const DecoderCache *cache, const Model *m, int r, float *out);
+
 // Greedy decoding of B padded sources (B, S) at once: each step every sentence
 // takes its most probable next token.  out[b] receives sentence b's result.
-int greedy_translate(Model *m, const int32_t *src, int B, int S, Hypothesis *out, Error *err);
+int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesis *out,
+                     Error *err);
 
-// Beam search with K beams per sentence; out[b * n_best + i] receives the
-// i-th best of sentence b (n_best ≤ K), by score.
-int beam_translate(Model *m, const int32_t *src, int B, int S, int K, float length_penalty,
+// Beam search with K beams per sentence, as an object that advances one
+// target position per step: init, step until it returns 0 (all sentences
+// done; -1 with err on failure), finish, free.
+typedef struct BeamSearch BeamSearch;
+
+int beam_search_init(BeamSearch **search, const Model *m, const int32_t *src, int B, int S, int K,
+                     float length_penalty, int n_best, Error *err);
+int beam_search_step(BeamSearch *search, Error *err);
+// out[b * n_best + i] receives the i-th best of sentence b (n_best ≤ K), by
+// score; a sentence with fewer finished translations gets empty ones scored -∞.
+void beam_search_finish(BeamSearch *search, Hypothesis *out);
+void beam_search_free(BeamSearch *search);
+
+// All of the above in one call.
+int beam_translate(const Model *m, const int32_t *src, int B, int S, int K, float length_penalty,
                    int n_best, Hypothesis *out, Error *err);
 
 #endif

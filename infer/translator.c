@@ -1,5 +1,4 @@
 #include "infer/translator.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,29 @@
 #include "model/model_file.h"
 
 int translator_load(Translator *t, const char *model_path, Error *err) {
-    return model_load(&t->model, &t->tokenizers, model_path, err);
+    memset(t, 0, sizeof *t);
+    char *json_text = NULL;
+    if (model_load(&t->model, &json_text, model_path, err) < 0) return -1;
+    cJSON *json = json_text ? cJSON_Parse(json_text) : NULL;
+    Error inner;
+    int status = json ? tokenizer_pair_from_json(&t->tokenizers, json, &inner)
+                      : error_set(&inner, "metadata \"tokenizers\" is missing or not JSON");
+    cJSON_Delete(json);
+    free(json_text);
+    const ModelConfig *c = &t->model.config;
+    if (status == 0 && ((int)tokenizer_vocab_size(&t->tokenizers.source) != c->src_vocab ||
+                        (int)tokenizer_vocab_size(&t->tokenizers.target) != c->tgt_vocab)) {
+        tokenizer_pair_free(&t->tokenizers);
+        status = error_set(&inner, "the tokenizers' vocabulary sizes differ from the config's");
+    }
+    if (status < 0) {
+        model_free(&t->model);
+        char *path = model_file_path(model_path);
+        error_set(err, "%s: %s", path ? path : model_path, inner.message);
+        free(path);
+        return -1;
+    }
+    return 0;
 }
 
 void translator_free(Translator *t) {
@@ -30,73 +51,95 @@ int translator_encode_source(Translator *t, const char *sentence, int32_t **ids,
     return 0;
 }
 
-static char *copy_message(const char *text) {
-    char *s = strdup(text);
-    if (!s) die("out of memory");
-    return s;
-}
-
 void translation_free(Translation *t) {
     free(t->text);
     free(t->alignment);
     memset(t, 0, sizeof *t);
 }
 
-void translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
-                          size_t n, Translation *out, char **problems) {
+// Fills out[0 .. n_best) from the search's hypotheses of one sentence.
+static int keep_translations(Translator *t, const SearchOptions *search, const int32_t *src_ids,
+                             Hypothesis *hyps, int n_best, Translation *out, Error *err) {
+    for (int k = 0; k < n_best; k++) {
+        Hypothesis *h = &hyps[k];
+        Translation *o = &out[k];
+        o->text = tokenizer_decode(&t->tokenizers.target, h->tokens, (size_t)h->length);
+        if (!o->text) return error_out_of_memory(err, "a translation", (size_t)h->length * 16);
+        o->score = h->score;
+        o->log_prob = h->log_prob;
+        o->tokens = h->length + 1;
+        if (search->alignment && h->attention) {
+            int *source_word;
+            int words = align_words(&t->tokenizers.source, src_ids, (int)arrlen(src_ids) - 1,
+                                    &t->tokenizers.target, h, &source_word);
+            o->alignment = words >= 0 ? alignment_pharaoh(source_word, words) : NULL;
+            free(source_word);
+            if (!o->alignment) return error_out_of_memory(err, "an alignment", (size_t)words * 8);
+        }
+    }
+    return 0;
+}
+
+// Searches the B encodable sentences (rows[b] is sentence b's index) together.
+static int search_batch(Translator *t, const SearchOptions *search, int32_t **ids,
+                        const size_t *rows, int B, int S, int n_best, Translation *out,
+                        char **problems, Error *err) {
+    int32_t *src = calloc((size_t)B * S, sizeof *src);
+    Hypothesis *hyps = calloc((size_t)B * n_best, sizeof *hyps);
+    if (!src || !hyps) {
+        free(src);
+        free(hyps);
+        return error_out_of_memory(err, "a batch of sentences", (size_t)B * S * sizeof *src);
+    }
+    for (int b = 0; b < B; b++) {
+        memcpy(src + (size_t)b * S, ids[rows[b]], (size_t)arrlen(ids[rows[b]]) * sizeof *src);
+    }
+    Error search_err;
+    int status = search->beam <= 1
+                     ? greedy_translate(&t->model, src, B, S, hyps, &search_err)
+                     : beam_translate(&t->model, src, B, S, search->beam, search->length_penalty,
+                                      n_best, hyps, &search_err);
+    int result = 0;
+    for (int b = 0; b < B && result == 0; b++) {
+        size_t i = rows[b];
+        if (status < 0) {  // the search failed for the batch: say so for each of its sentences
+            if (!(problems[i] = strdup(search_err.message))) result = error_out_of_memory(err, "a message", 1024);
+            continue;
+        }
+        result = keep_translations(t, search, ids[i], hyps + (size_t)b * n_best, n_best,
+                                   out + i * (size_t)n_best, err);
+    }
+    for (size_t k = 0; status == 0 && k < (size_t)B * n_best; k++) hypothesis_free(&hyps[k]);
+    free(hyps);
+    free(src);
+    return result;
+}
+
+int translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
+                         size_t n, Translation *out, char **problems, Error *err) {
     const int n_best = search->n_best < 1 ? 1 : search->n_best > search->beam ? search->beam : search->n_best;
+    memset(out, 0, n * (size_t)n_best * sizeof *out);
+    memset(problems, 0, n * sizeof *problems);
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     size_t *rows = calloc(n ? n : 1, sizeof *rows);
-    int S = 1, B = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (int k = 0; k < n_best; k++) memset(&out[i * (size_t)n_best + (size_t)k], 0, sizeof *out);
-        problems[i] = NULL;
-        Error err;
-        if (translator_encode_source(t, sentences[i], &ids[i], &err) < 0) {
-            problems[i] = copy_message(err.message);
+    int S = 1, B = 0, status = 0;
+    if (!ids || !rows) status = error_out_of_memory(err, "a batch of sentences", n * sizeof *ids);
+    for (size_t i = 0; i < n && status == 0; i++) {
+        Error why;
+        if (translator_encode_source(t, sentences[i], &ids[i], &why) < 0) {
+            if (!(problems[i] = strdup(why.message))) status = error_out_of_memory(err, "a message", 1024);
             continue;
         }
         if (arrlen(ids[i]) > S) S = (int)arrlen(ids[i]);
         rows[B++] = i;
     }
-    if (B > 0) {
-        int32_t *src = calloc((size_t)B * S, sizeof *src);
-        for (int b = 0; b < B; b++) {
-            memcpy(src + (size_t)b * S, ids[rows[b]], (size_t)arrlen(ids[rows[b]]) * sizeof *src);
-        }
-        Hypothesis *hyps = calloc((size_t)B * n_best, sizeof *hyps);
-        Error err;
-        int status = search->beam <= 1
-                         ? greedy_translate(&t->model, src, B, S, hyps, &err)
-                         : beam_translate(&t->model, src, B, S, search->beam, search->length_penalty,
-                                          n_best, hyps, &err);
-        for (int b = 0; b < B; b++) {
-            size_t i = rows[b];
-            if (status < 0) {
-                problems[i] = copy_message(err.message);
-                continue;
-            }
-            for (int k = 0; k < n_best; k++) {
-                Hypothesis *h = &hyps[(size_t)b * n_best + (size_t)k];
-                Translation *o = &out[i * (size_t)n_best + (size_t)k];
-                o->text = tokenizer_decode(&t->tokenizers.target, h->tokens, (size_t)h->length);
-                o->score = h->score;
-                o->log_prob = h->log_prob;
-                o->tokens = h->length + 1;
-                if (search->alignment && h->attention) {
-                    int *source_word;
-                    int words = align_words(&t->tokenizers.source, ids[i], (int)arrlen(ids[i]) - 1,
-                                            &t->tokenizers.target, h, &source_word);
-                    o->alignment = alignment_pharaoh(source_word, words);
-                    free(source_word);
-                }
-                hypothesis_free(h);
-            }
-        }
-        free(hyps);
-        free(src);
-    }
-    for (size_t i = 0; i < n; i++) arrfree(ids[i]);
+    if (status == 0 && B > 0) status = search_batch(t, search, ids, rows, B, S, n_best, out, problems, err);
+    for (size_t i = 0; ids && i < n; i++) arrfree(ids[i]);
     free(ids);
     free(rows);
+    if (status < 0) {
+        for (size_t i = 0; i < n * (size_t)n_best; i++) translation_free(&out[i]);
+        for (size_t i = 0; i < n; i++) free(problems[i]), problems[i] = NULL;
+    }
+    return status;
 }

@@ -31,8 +31,9 @@ void translator_free(Translator *t);
 // Translates n sentences at once.  out[i * n_best + k] receives sentence i's
 // k-th best translation, or problems[i] (malloc'd) says why sentence i cannot
 // be translated (invalid UTF-8, empty, too long); the others still are.
-void translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
-                          size_t n, Translation *out, char **problems);
+// Returns -1 with err (and nothing in out) only when memory runs out.
+int translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
+                         size_t n, Translation *out, char **problems, Error *err);
 void translation_free(Translation *t);
 
 // The source ids a sentence becomes (with <eos>), as the model sees them;

@@ -15,6 +15,63 @@ static char *label(const Tokenizer *t, int32_t id) {
     return strdup(shown);
 }
 
+static float *copy_of(const float *from, size_t n, bool *ok) {
+    float *to = malloc((n ? n : 1) * sizeof *to);
+    if (to) memcpy(to, from, n * sizeof *to);
+    else *ok = false;
+    return to;
+}
+
+// Copies every attention of the forward pass in ws out through the model's
+// attention view, with the tokens that label it.
+static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, const int32_t *src,
+                     const int32_t *tgt, const int32_t *tgt_in, const int32_t *tgt_out, Error *err) {
+    const Model *m = &t->model;
+    const ModelConfig *c = &m->config;
+    const int S = ws->S, T = ws->T;
+    bool ok = true;
+    maps->S = S;
+    maps->T = T;
+    maps->H = c->n_heads;
+    maps->C = c->d_model;
+    maps->n_layers[ATTENTION_ENCODER] = c->n_encoder_layers;
+    maps->n_layers[ATTENTION_DECODER] = c->n_decoder_layers;
+    maps->n_layers[ATTENTION_CROSS] = c->n_decoder_layers;
+    maps->translation = tokenizer_decode(&t->tokenizers.target, tgt, (size_t)(T - 1));
+    maps->source_tokens = calloc((size_t)S, sizeof(char *));
+    maps->target_inputs = calloc((size_t)T, sizeof(char *));
+    maps->target_outputs = calloc((size_t)T, sizeof(char *));
+    ok = maps->translation && maps->source_tokens && maps->target_inputs && maps->target_outputs;
+    for (int i = 0; ok && i < S; i++) ok = (maps->source_tokens[i] = label(&t->tokenizers.source, src[i]));
+    for (int i = 0; ok && i < T; i++) {
+        maps->target_inputs[i] = label(&t->tokenizers.target, tgt_in[i]);
+        maps->target_outputs[i] = label(&t->tokenizers.target, tgt_out[i]);
+        ok = maps->target_inputs[i] && maps->target_outputs[i];
+    }
+    for (int k = 0; ok && k < ATTENTION_KINDS; k++) {
+        AttentionKind kind = (AttentionKind)k;
+        const size_t rows = (size_t)attention_rows(maps, kind), cols = (size_t)attention_cols(maps, kind);
+        const size_t L = (size_t)maps->n_layers[k], C = (size_t)maps->C;
+        maps->weights[k] = calloc(L, sizeof(float *));
+        maps->queries[k] = calloc(L, sizeof(float *));
+        maps->keys[k] = calloc(L, sizeof(float *));
+        maps->values[k] = calloc(L, sizeof(float *));
+        maps->contexts[k] = calloc(L, sizeof(float *));
+        ok = maps->weights[k] && maps->queries[k] && maps->keys[k] && maps->values[k] && maps->contexts[k];
+        for (int l = 0; ok && l < maps->n_layers[k]; l++) {
+            AttentionView v = model_attention_view(m, ws, kind, l);
+            maps->weights[k][l] = copy_of(v.weights, (size_t)maps->H * rows * cols, &ok);
+            maps->queries[k][l] = copy_of(v.q, rows * C, &ok);
+            maps->keys[k][l] = copy_of(v.k, cols * C, &ok);
+            maps->values[k][l] = copy_of(v.v, cols * C, &ok);
+            maps->contexts[k][l] = copy_of(v.context, rows * C, &ok);
+            maps->shapes[k] = v.shape;
+            maps->shapes[k].key_masked = NULL;  // the workspace's masks go; one sentence has no padding
+        }
+    }
+    return ok ? 0 : error_out_of_memory(err, "the attention maps", (size_t)S * T * sizeof(float));
+}
+
 int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *source,
                            const char *target, Error *err) {
     memset(maps, 0, sizeof *maps);
@@ -46,40 +103,18 @@ int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *sourc
     }
     const int T = (int)arrlen(tgt) + 1;
     int32_t *tgt_in = malloc((size_t)T * sizeof *tgt_in), *tgt_out = malloc((size_t)T * sizeof *tgt_out);
-    tgt_in[0] = TOKEN_BOS;
-    for (int i = 0; i < T - 1; i++) tgt_in[i + 1] = tgt_out[i] = tgt[i];
-    tgt_out[T - 1] = TOKEN_EOS;
-    int status = model_forward(m, src, tgt_in, tgt_out, 1, S, T, false, 0, err);
-    if (status == 0) {
-        const ModelConfig *c = &m->config;
-        maps->S = S;
-        maps->T = T;
-        maps->H = c->n_heads;
-        maps->n_layers[ATTENTION_ENCODER] = c->n_encoder_layers;
-        maps->n_layers[ATTENTION_DECODER] = c->n_decoder_layers;
-        maps->n_layers[ATTENTION_CROSS] = c->n_decoder_layers;
-        maps->translation = tokenizer_decode(&t->tokenizers.target, tgt, (size_t)arrlen(tgt));
-        maps->source_tokens = calloc((size_t)S, sizeof(char *));
-        maps->target_inputs = calloc((size_t)T, sizeof(char *));
-        maps->target_outputs = calloc((size_t)T, sizeof(char *));
-        for (int i = 0; i < S; i++) maps->source_tokens[i] = label(&t->tokenizers.source, src[i]);
-        for (int i = 0; i < T; i++) {
-            maps->target_inputs[i] = label(&t->tokenizers.target, tgt_in[i]);
-            maps->target_outputs[i] = label(&t->tokenizers.target, tgt_out[i]);
-        }
-        for (int k = 0; k < ATTENTION_KINDS; k++) {
-            AttentionKind kind = (AttentionKind)k;
-            size_t size = (size_t)maps->H * attention_rows(maps, kind) * attention_cols(maps, kind);
-            maps->weights[k] = calloc((size_t)maps->n_layers[k], sizeof(float *));
-            for (int l = 0; l < maps->n_layers[k]; l++) {
-                const float *w = kind == ATTENTION_ENCODER ? m->acts.encoder[l].self_attn.weights
-                                 : kind == ATTENTION_DECODER ? m->acts.decoder[l].self_attn.weights
-                                                             : m->acts.decoder[l].cross_attn.weights;
-                maps->weights[k][l] = malloc(size * sizeof(float));
-                memcpy(maps->weights[k][l], w, size * sizeof(float));
-            }
-        }
+    if (tgt_in && tgt_out) {
+        tgt_in[0] = TOKEN_BOS;
+        for (int i = 0; i < T - 1; i++) tgt_in[i + 1] = tgt_out[i] = tgt[i];
+        tgt_out[T - 1] = TOKEN_EOS;
     }
+    Workspace ws;
+    workspace_init(&ws, WORKSPACE_INSPECTING);
+    int status = tgt_in && tgt_out ? model_forward(m, &ws, src, tgt_in, tgt_out, 1, S, T, false, 0, err)
+                                   : error_out_of_memory(err, "the target", (size_t)T * 8);
+    if (status == 0) status = keep_maps(maps, t, &ws, src, tgt, tgt_in, tgt_out, err);
+    if (status < 0) attention_maps_free(maps);
+    workspace_free(&ws);
     free(tgt_in);
     free(tgt_out);
     arrfree(src);
@@ -98,10 +133,17 @@ void attention_maps_free(AttentionMaps *maps) {
     free(maps->target_outputs);
     free(maps->translation);
     for (int k = 0; k < ATTENTION_KINDS; k++) {
-        for (int l = 0; l < maps->n_layers[k] && maps->weights[k]; l++) free(maps->weights[k][l]);
-        free(maps->weights[k]);
+        float **all[] = {maps->weights[k], maps->queries[k], maps->keys[k], maps->values[k], maps->contexts[k]};
+        for (size_t a = 0; a < sizeof all / sizeof all[0]; a++) {
+            for (int l = 0; l < maps->n_layers[k] && all[a]; l++) free(all[a][l]);
+            free(all[a]);
+        }
     }
     memset(maps, 0, sizeof *maps);
+}
+
+bool attention_visible(const AttentionMaps *maps, AttentionKind kind, int i, int j) {
+    return attention_key_visible(&maps->shapes[kind], 0, i, j);
 }
 
 int attention_rows(const AttentionMaps *maps, AttentionKind kind) {

@@ -8,8 +8,6 @@
 
 #include "infer/translator.h"
 
-typedef enum { ATTENTION_ENCODER, ATTENTION_DECODER, ATTENTION_CROSS, ATTENTION_KINDS } AttentionKind;
-
 const char *attention_kind_name(AttentionKind kind);
 
 typedef struct {
@@ -19,9 +17,17 @@ typedef struct {
     int S, T;
     int n_layers[ATTENTION_KINDS];
     int H;
+    int C;                  // d_model: the heads' channels side by side
     char *translation;      // the target text
-    // weights[kind][layer] (H, rows, cols): copied out of the model's activations
+    // Per kind and layer, copied out of the forward pass through the model's
+    // attention view: weights[kind][layer] (H, rows, cols), and what they
+    // were computed from and into, for the step-by-step explanation:
+    // queries (rows, C), keys and values (cols, C), contexts (rows, C).
     float **weights[ATTENTION_KINDS];
+    float **queries[ATTENTION_KINDS], **keys[ATTENTION_KINDS], **values[ATTENTION_KINDS];
+    float **contexts[ATTENTION_KINDS];
+    AttentionShape shapes[ATTENTION_KINDS];  // the masking rule each kind ran with (no padding:
+                                             // one sentence); see attention_key_visible
 } AttentionMaps;
 
 // Runs the model on `source` with `target` teacher-forced, or (target NULL)
@@ -29,6 +35,9 @@ typedef struct {
 int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *source,
                            const char *target, Error *err);
 void attention_maps_free(AttentionMaps *maps);
+
+// Whether query row i could see key column j (the decoder's future is masked).
+bool attention_visible(const AttentionMaps *maps, AttentionKind kind, int i, int j);
 
 // The rows and columns of a kind: encoder S × S, decoder T × T, cross T × S.
 int attention_rows(const AttentionMaps *maps, AttentionKind kind);

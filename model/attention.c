@@ -7,10 +7,10 @@
 
 #include "model/ops.h"
 
-static inline size_t kv_rows(const AttentionShape *s) { return (size_t)(s->kv_rows ? s->kv_rows : s->Tk); }
+static inline size_t kv_rows(const AttentionShape *s) { return attention_kv_rows(s); }
 
 static inline int is_masked(const AttentionShape *s, int b, int i, int j) {
-    return (s->causal && j > i) || (s->key_masked && s->key_masked[(size_t)b * kv_rows(s) + j]);
+    return !attention_key_visible(s, b, i, j);
 }
 
 void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,

@@ -8,10 +8,11 @@
 enum { CHUNKS = 256 };
 
 double cross_entropy_forward(float *probs, const float *logits, const int32_t *targets, int N,
-                             int V, float smoothing, int32_t ignore, int *counted) {
+                             int V, float smoothing, int32_t ignore, int *counted,
+                             double *mean_nll) {
     // Rows are summed in fixed chunks, then the chunks in order, so the loss
     // is the same bit for bit whatever the number of threads.
-    double partial[CHUNKS] = {0};
+    double partial[CHUNKS] = {0}, partial_nll[CHUNKS] = {0};
     int partial_count[CHUNKS] = {0};
     const int rows_per_chunk = (N + CHUNKS - 1) / CHUNKS;
     #pragma omp parallel for schedule(static)
@@ -34,19 +35,22 @@ double cross_entropy_forward(float *probs, const float *logits, const int32_t *t
                 // -log p_y = log Z - x_y; the uniform part averages -log p_j over j.
                 partial[chunk] += (1.0 - smoothing) * (log_z - x[y]) +
                                   smoothing * (log_z - sum_logits / V);
+                partial_nll[chunk] += log_z - x[y];
                 partial_count[chunk]++;
             }
             const float shift = (float)(log_z - max_logit);
             for (int j = 0; j < V; j++) p[j] = expf(x[j] - max_logit - shift);
         }
     }
-    double loss = 0.0;
+    double loss = 0.0, nll = 0.0;
     int count = 0;
     for (int chunk = 0; chunk < CHUNKS; chunk++) {
         loss += partial[chunk];
+        nll += partial_nll[chunk];
         count += partial_count[chunk];
     }
     *counted = count;
+    if (mean_nll) *mean_nll = count > 0 ? nll / count : 0.0;
     return count > 0 ? loss / count : 0.0;
 }
 

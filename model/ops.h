@@ -71,11 +71,14 @@ void positional_encoding(float *row, int position, int C);
 // for each of H heads, head h using channels [h·C/H, (h+1)·C/H) of q, k, v.
 //   q (B, Tq, C); k, v (B, Tk, C)
 //   key_masked (B, Tk): 1 where a key is padding and must not be attended to (or NULL)
-//   causal: query i may not see keys j > i (decoder self-attention)
 //   weights (B, H, Tq, Tk): the softmax output, what the attention inspector shows;
 //     masked entries are 0, and a row with nothing to attend to is all 0
 //   dropped (B, H, Tq, Tk): weights after dropout (used for the sum)
 //   out (B, Tq, C): the heads' weighted sums of values, side by side
+//   causal: query i may not see later positions.  The Tq queries are the last
+//     Tq of the Tk positions, so query i sits at position i + Tk - Tq: in
+//     training (Tq = Tk) that is i, and a decoder fed one new position at a
+//     time (Tq = 1) sees every key it has cached.
 typedef struct {
     int B, Tq, Tk, C, H;
     float scale;               // 1/sqrt(C/H) in the Transformer
@@ -86,6 +89,17 @@ typedef struct {
     float dropout;
     uint64_t seed, stream;
 } AttentionShape;
+
+static inline size_t attention_kv_rows(const AttentionShape *s) {
+    return (size_t)(s->kv_rows ? s->kv_rows : s->Tk);
+}
+
+// Whether query i of batch entry b may attend to key j: the one masking rule,
+// which the inspector reads too.
+static inline bool attention_key_visible(const AttentionShape *s, int b, int i, int j) {
+    if (s->causal && j > i + s->Tk - s->Tq) return false;
+    return !(s->key_masked && s->key_masked[(size_t)b * attention_kv_rows(s) + j]);
+}
 
 void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
                        const float *v, const AttentionShape *s);
@@ -100,8 +114,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
 // is (1-ε)·one-hot(target) + ε/V, positions whose target is `ignore` count for
 // nothing, and the loss is the mean over the positions that count.
 //   logits (N, V) → probs (N, V) (may be the same buffer); returns the mean loss.
+// mean_nll (may be NULL) receives the plain mean -log p(target), without the
+// smoothing: exp of it is the perplexity.
 double cross_entropy_forward(float *probs, const float *logits, const int32_t *targets, int N,
-                             int V, float smoothing, int32_t ignore, int *counted);
+                             int V, float smoothing, int32_t ignore, int *counted,
+                             double *mean_nll);
 // dlogits (N, V) = (probs - target distribution) / counted; may alias probs.
 void cross_entropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N,
                             int V, float smoothing, int32_t ignore, int counted);

@@ -1,6 +1,7 @@
 #include "model/optimizer.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <stb/stb_ds.h>
@@ -10,7 +11,25 @@ AdamWConfig adamw_defaults(void) {
     return c;
 }
 
-void adamw_update(Model *m, const AdamWConfig *c, float lr, long step) {
+int adam_state_build(AdamState *s, const Model *m, Error *err) {
+    s->n = m->n_params;
+    s->m = calloc(s->n ? s->n : 1, sizeof(float));
+    s->v = calloc(s->n ? s->n : 1, sizeof(float));
+    if (!s->m || !s->v) {
+        adam_state_free(s);
+        return error_out_of_memory(err, "the optimiser's moments", 2 * m->n_params * sizeof(float));
+    }
+    return 0;
+}
+
+void adam_state_free(AdamState *s) {
+    free(s->m);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+void adamw_update(Model *m, const Gradients *grads, AdamState *s, const AdamWConfig *c, float lr,
+                  long step) {
     const double correction1 = 1.0 - pow(c->beta1, (double)step);
     const double correction2 = 1.0 - pow(c->beta2, (double)step);
     for (ptrdiff_t t = 0; t < arrlen(m->tensors); t++) {
@@ -18,8 +37,9 @@ void adamw_update(Model *m, const AdamWConfig *c, float lr, long step) {
         // Decay pulls weights towards zero; biases and LayerNorm gains are
         // left alone, as is usual.
         const float decay = info->ndim == 2 ? c->weight_decay : 0.0f;
-        float *p = m->params + info->offset, *g = m->grads + info->offset;
-        float *mom = m->adam_m + info->offset, *vel = m->adam_v + info->offset;
+        float *p = info->data;
+        const float *g = grads->grads + info->offset;
+        float *mom = s->m + info->offset, *vel = s->v + info->offset;
         #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < info->size; i++) {
             mom[i] = c->beta1 * mom[i] + (1.0f - c->beta1) * g[i];

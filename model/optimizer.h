@@ -13,9 +13,20 @@ typedef struct {
 
 AdamWConfig adamw_defaults(void);
 
-// One AdamW step (step counts from 1) on every parameter, with the moments in
-// m->adam_m and m->adam_v, as torch.optim.AdamW does it.
-void adamw_update(Model *m, const AdamWConfig *config, float lr, long step);
+// The optimiser's state: Adam's two moments of every parameter, in the
+// model's layout.  The trainer owns it; it is saved for --resume.
+typedef struct {
+    size_t n;
+    float *m, *v;   // (n_params) each: first and second moments
+} AdamState;
+
+int adam_state_build(AdamState *s, const Model *m, Error *err);
+void adam_state_free(AdamState *s);
+
+// One AdamW step (step counts from 1) on every parameter of m (its own
+// weights, not a mapped file's), as torch.optim.AdamW does it.
+void adamw_update(Model *m, const Gradients *g, AdamState *s, const AdamWConfig *config, float lr,
+                  long step);
 
 // The L2 norm of all gradients together; if it exceeds max_norm (> 0) they are
 // scaled down to it, as torch.nn.utils.clip_grad_norm_.  Returns the norm

@@ -1,9 +1,15 @@
 #include "model/safetensors.h"
 #include "cli/report.h"  // TODO(layers): die() goes
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <stb/stb_ds.h>
 
@@ -40,10 +46,38 @@ static int fail(SafetensorsFile *f, Error *err, const char *path, const char *wh
     return error_set(err, "%s", inner.message);
 }
 
+// Maps path when it is a regular file; otherwise reads it whole.
+static int open_file(SafetensorsFile *f, const char *path, Error *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return error_set(err, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int saved = errno;
+        close(fd);
+        return error_set(err, "cannot read %s: %s", path, strerror(saved));
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size == 0) {  // a pipe, a device, an empty file: read it
+        close(fd);
+        f->buffer = read_whole_file(path, MAX_FILE_BYTES, &f->size, err);
+        return f->buffer ? 0 : -1;
+    }
+    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
+        close(fd);
+        return error_set(err, "%s is larger than %zu bytes", path, MAX_FILE_BYTES);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int saved = errno;
+    close(fd);
+    if (p == MAP_FAILED) return error_set(err, "cannot map %s: %s", path, strerror(saved));
+    f->buffer = p;
+    f->size = (size_t)st.st_size;
+    f->mapped = true;
+    return 0;
+}
+
 int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
     memset(f, 0, sizeof *f);
-    f->buffer = read_whole_file(path, MAX_FILE_BYTES, &f->size, err);
-    if (!f->buffer) return -1;
+    if (open_file(f, path, err) < 0) return -1;
     if (f->size < 8) return fail(f, err, path, "truncated: shorter than the 8-byte header length", NULL);
     uint64_t header_length = 0;
     for (int i = 7; i >= 0; i--) header_length = header_length << 8 | (unsigned char)f->buffer[i];
@@ -128,7 +162,8 @@ int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
 }
 
 void safetensors_free(SafetensorsFile *f) {
-    free(f->buffer);
+    if (f->mapped) munmap(f->buffer, f->size);
+    else free(f->buffer);
     cJSON_Delete(f->header);
     arrfree(f->tensors);
     memset(f, 0, sizeof *f);

@@ -8,6 +8,7 @@
 #ifndef AZUL_SAFETENSORS_H
 #define AZUL_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,14 +27,17 @@ typedef struct {
     size_t bytes;
 } SafetensorsTensor;
 
-typedef struct {
-    char *buffer;                       // the whole file
+typedef struct SafetensorsFile {
+    char *buffer;                       // the whole file: mapped read-only, or read into memory
     size_t size;
+    bool mapped;
     cJSON *header;
     SafetensorsTensor *tensors;         // stb_ds array
     const cJSON *metadata;              // the "__metadata__" object, or NULL
 } SafetensorsFile;
 
+// Maps a regular file read-only (its pages are read when first touched and
+// never copied); anything else (a pipe, say) is read into memory.
 int safetensors_read(SafetensorsFile *f, const char *path, Error *err);
 void safetensors_free(SafetensorsFile *f);
 const SafetensorsTensor *safetensors_find(const SafetensorsFile *f, const char *name);

@@ -9,10 +9,13 @@
 //   post-LN (the paper, default):  y = LN(x + dropout(F(x)))
 //   pre-LN (option):               y = x + dropout(F(LN(x))), and a final LN
 //
-// Parameters, their gradients and the two Adam moments are four contiguous
-// arrays of n_params floats with one layout, described by the tensor table
-// (names as in the weights file).  Activations are one more array, sized for
-// the largest batch shape seen; nothing is allocated inside a training step.
+// A Model is its config and its weights: n_params floats with one layout,
+// described by the tensor table (names as in the weights file).  Everything a
+// forward pass writes lives in a Workspace, which its user owns: the trainer
+// one sized for its batches (with room for the backward), the translator one
+// for a sentence.  Gradients (same layout as the weights) and the optimiser's
+// moments belong to the trainer alone; a model loaded to translate has none.
+// Nothing is allocated inside a training step.
 #ifndef AZUL_TRANSFORMER_H
 #define AZUL_TRANSFORMER_H
 
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/special_tokens.h"
 #include "model/config.h"
 #include "model/ops.h"
 
@@ -77,6 +81,7 @@ typedef struct {
     int shape[2];
     size_t offset;    // in floats, from the start of the parameter array
     size_t size;      // in floats
+    float *data;      // where this model's values are (in params, or in a mapped file)
 } TensorInfo;
 
 // ---------------------------------------------------------------- activations
@@ -132,6 +137,7 @@ typedef struct {
     const float *decoded;     // (B, T, C) the decoder's output
     float *logits;            // (B, T, Vt)
     float *probs;             // (B, T, Vt) softmax of the logits; dlogits in backward
+                              // (training workspaces only)
 } Activations;
 
 // Gradients of activations, reused layer after layer during backward.
@@ -147,26 +153,13 @@ typedef struct {
 
 typedef struct {
     ModelConfig config;
-
     size_t n_params;
-    float *params, *grads, *adam_m, *adam_v;  // (n_params) each
-    Weights w, dw;                            // named views into params and grads
-    TensorInfo *tensors;                      // stb_ds array, in storage order
-
-    // The batch the activations hold.
-    int B, S, T;
-    int32_t *src, *tgt_in, *tgt_out;          // (B, S), (B, T), (B, T)
-    uint8_t *src_masked, *tgt_masked;         // (B, S), (B, T): 1 at padding
-    bool training;
-    uint64_t dropout_seed;
-    double loss;                              // mean label-smoothed loss of the last forward
-    int loss_tokens;                          // target positions it averaged over
-
-    int capacity_B, capacity_S, capacity_T;   // shape the activation memory fits
-    float *activation_memory;
-    void *batch_memory;
-    Activations acts;
-    GradientScratch scratch;
+    float *params;           // (n_params) the weights in table order, when built or copied;
+                             // NULL when they are read in place from a mapped file
+    Weights w;               // named views of the weights
+    TensorInfo *tensors;     // stb_ds array, in storage order
+    struct SafetensorsFile *file;  // the model file the weights were loaded from (model_file.h),
+                                   // mapped read-only: the weights may live in it
 } Model;
 
 // Allocates a model for config and initialises the weights from seed
@@ -177,26 +170,102 @@ void model_free(Model *m);
 // How many floats the parameters of a model of this config take.
 size_t model_parameter_count(const ModelConfig *config);
 
-// Runs the network on a batch of B sentence pairs, padded with TOKEN_PAD:
-// src (B, S), tgt_in (B, T) = <bos> y₁ … and tgt_out (B, T) = y₁ … <eos>.
-// With tgt_out it also computes the loss (NULL: logits only).  training turns
-// dropout on, with masks drawn from dropout_seed.  Fails if S or T exceeds
-// max_len or a token id is out of range.
-int model_forward(Model *m, const int32_t *src, const int32_t *tgt_in, const int32_t *tgt_out,
-                  int B, int S, int T, bool training, uint64_t dropout_seed, Error *err);
+// The tensor table entry with this name, or NULL.
+const TensorInfo *model_find_tensor(const Model *m, const char *name);
 
-// Runs only the encoder on B padded sources (B, S), training off; afterwards
-// m->acts.memory (B, S, C) and m->src_masked (B, S) describe them.  For decoding.
-int model_encode(Model *m, const int32_t *src, int B, int S, Error *err);
+// Builds a model whose weights are somebody else's (the model file, mapped):
+// source returns the floats of each tensor the table lists, or NULL with err.
+typedef const float *(*TensorSource)(void *context, const TensorInfo *wanted, Error *err);
+int model_build_from(Model *m, const ModelConfig *config, TensorSource source, void *context,
+                     Error *err);
 
 // The LayerNorm epsilon the network uses everywhere (as torch.nn.LayerNorm).
 #define MODEL_LAYERNORM_EPS 1e-5f
 
-// Gradients of the last forward's loss, added to m->grads (zero them first).
-void model_zero_grad(Model *m);
-void model_backward(Model *m);
+// ---------------------------------------------------------------- a forward pass
 
-// The tensor table entry with this name, or NULL.
-const TensorInfo *model_find_tensor(const Model *m, const char *name);
+// What a workspace keeps: everything the backward pass reads (training);
+// every layer's activations but no gradient scratch (looking at attention);
+// or only what the next layer reads, two layers' worth reused in turn
+// (translating: memory that does not grow with depth).
+typedef enum { WORKSPACE_TRAINING, WORKSPACE_INSPECTING, WORKSPACE_DECODING } WorkspaceUse;
+
+typedef struct {
+    // The batch: src (B, S), tgt_in (B, T) = <bos> y₁ …, tgt_out (B, T) = y₁ … <eos>.
+    int B, S, T;
+    int32_t *src, *tgt_in, *tgt_out;
+    uint8_t *src_masked, *tgt_masked;         // (B, S), (B, T): 1 at padding
+    bool training;                            // dropout on, masks drawn from dropout_seed
+    uint64_t dropout_seed;
+    double loss;                              // mean label-smoothed loss of the last forward
+    double nll;                               // its plain mean -log p (no smoothing)
+    int loss_tokens;                          // target positions they averaged over
+
+    Activations acts;
+    GradientScratch scratch;                  // WORKSPACE_TRAINING only
+    WorkspaceUse use;
+    int self_keys;                            // decoder self-attention keys per row (T, or a cache's capacity)
+    float *activation_memory;                 // (activation_floats)
+    size_t activation_floats;
+    void *batch_memory;                       // the batch's ids and masks
+    size_t batch_bytes;
+    int n_encoder_layers, n_decoder_layers;   // of the model the layer tables were made for
+} Workspace;
+
+// The memory grows to the largest batch seen and is then reused.
+void workspace_init(Workspace *ws, WorkspaceUse use);
+void workspace_free(Workspace *ws);
+
+// Makes room for batches up to (B, S, T) now (a trainer, once per epoch), so
+// that no forward pass of the epoch has to grow the memory.
+int workspace_reserve(Workspace *ws, const Model *m, int B, int S, int T, Error *err);
+
+// Runs the network on a batch of B sentence pairs, padded with TOKEN_PAD.
+// With tgt_out it also computes the loss (NULL: logits only).  training turns
+// dropout on, with masks drawn from dropout_seed.  Fails if S or T exceeds
+// max_len, a token id is out of range, or memory runs out.
+int model_forward(const Model *m, Workspace *ws, const int32_t *src, const int32_t *tgt_in,
+                  const int32_t *tgt_out, int B, int S, int T, bool training,
+                  uint64_t dropout_seed, Error *err);
+
+// Runs only the encoder on B padded sources (B, S), training off; afterwards
+// ws->acts.memory (B, S, C) and ws->src_masked (B, S) describe them.  For decoding.
+int model_encode(const Model *m, Workspace *ws, const int32_t *src, int B, int S, Error *err);
+
+// ---------------------------------------------------------------- the backward pass
+
+// The gradients of every weight: the same layout as the model's parameters.
+typedef struct {
+    size_t n;
+    float *grads;   // (n_params)
+    Weights dw;     // named views
+} Gradients;
+
+int gradients_build(Gradients *g, const Model *m, Error *err);
+void gradients_free(Gradients *g);
+void gradients_zero(Gradients *g);
+
+// Gradients of the last forward's loss (a WORKSPACE_TRAINING ws), added to g.
+void model_backward(const Model *m, Workspace *ws, Gradients *g);
+
+// ---------------------------------------------------------------- looking inside
+
+typedef enum { ATTENTION_ENCODER, ATTENTION_DECODER, ATTENTION_CROSS, ATTENTION_KINDS } AttentionKind;
+
+// One attention sublayer of the last forward: its inputs and outputs and the
+// shape (masks included) it ran with, so attention_key_visible tells which
+// keys each query could see.
+typedef struct {
+    AttentionShape shape;
+    const float *q;        // (B, Tq, C)
+    const float *k, *v;    // (B, kv_rows, C)
+    const float *weights;  // (B, H, Tq, Tk)
+    const float *context;  // (B, Tq, C) the heads' weighted sums, before W_O
+} AttentionView;
+
+// layer counts from 0.  The workspace must keep every layer (training or
+// inspecting).
+AttentionView model_attention_view(const Model *m, const Workspace *ws, AttentionKind kind,
+                                   int layer);
 
 #endif

@@ -75,10 +75,12 @@ static void padding_gets_no_attention(void **state) {
     memcpy(src, a, (size_t)S * sizeof *src);
     memcpy(src + S, b, (size_t)Sb * sizeof *src);
     int32_t tgt_in[2 * 3] = {TOKEN_BOS, 10, 11, TOKEN_BOS, 12, 0};
-    assert_int_equal(model_forward(&t.model, src, tgt_in, NULL, 2, S, 3, false, 0, &err), 0);
+    Workspace ws;
+    workspace_init(&ws, WORKSPACE_INSPECTING);
+    assert_int_equal(model_forward(&t.model, &ws, src, tgt_in, NULL, 2, S, 3, false, 0, &err), 0);
     const int H = t.model.config.n_heads;
     for (int l = 0; l < t.model.config.n_encoder_layers; l++) {
-        const float *w = t.model.acts.encoder[l].self_attn.weights;
+        const float *w = model_attention_view(&t.model, &ws, ATTENTION_ENCODER, l).weights;
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < S; i++) {
                 for (int j = Sb; j < S; j++) assert_true(w[(((size_t)1 * H + h) * S + i) * S + j] == 0.0f);
@@ -86,19 +88,20 @@ static void padding_gets_no_attention(void **state) {
         }
     }
     for (int l = 0; l < t.model.config.n_decoder_layers; l++) {
-        const float *w = t.model.acts.decoder[l].cross_attn.weights;
+        const float *w = model_attention_view(&t.model, &ws, ATTENTION_CROSS, l).weights;
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < 3; i++) {
                 for (int j = Sb; j < S; j++) assert_true(w[(((size_t)1 * H + h) * 3 + i) * S + j] == 0.0f);
             }
         }
         // and the padded target position is no key for the decoder's self-attention
-        const float *d = t.model.acts.decoder[l].self_attn.weights;
+        const float *d = model_attention_view(&t.model, &ws, ATTENTION_DECODER, l).weights;
         for (int h = 0; h < H; h++) assert_true(d[(((size_t)1 * H + h) * 3 + 2) * 3 + 2] == 0.0f);
     }
     free(src);
     arrfree(a);
     arrfree(b);
+    workspace_free(&ws);
     translator_free(&t);
 }
 

@@ -21,21 +21,27 @@ static void overfits_one_fixed_batch(void **state) {
     assert_int_equal(model_build(&m, &c, 1, &err), 0);
     ExampleBatch b = example_batch(21, c.src_vocab, c.tgt_vocab);
     AdamWConfig adam = adamw_defaults();
+    ModelRun run;
+    model_run_start(&run, &m);
+    AdamState moments;
+    assert_int_equal(adam_state_build(&moments, &m, &err), 0);
     double first = 0, last = 0;
     for (int step = 1; step <= 150; step++) {
-        assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, EXAMPLE_B, EXAMPLE_S,
+        assert_int_equal(model_forward(&m, &run.ws, b.src, b.tgt_in, b.tgt_out, EXAMPLE_B, EXAMPLE_S,
                                        EXAMPLE_T, true, (uint64_t)step, &err),
                          0);
-        if (step == 1) first = m.loss;
-        last = m.loss;
-        model_zero_grad(&m);
-        model_backward(&m);
-        clip_gradient_norm(m.grads, m.n_params, 1.0);
-        adamw_update(&m, &adam, 1e-3f, step);
+        if (step == 1) first = run.ws.loss;
+        last = run.ws.loss;
+        gradients_zero(&run.g);
+        model_backward(&m, &run.ws, &run.g);
+        clip_gradient_norm(run.g.grads, run.g.n, 1.0);
+        adamw_update(&m, &run.g, &moments, &adam, 1e-3f, step);
     }
     printf("  one batch: loss %.4f → %.4f in 150 steps\n", first, last);
     assert_true(first > 2.0);
     assert_true(last < 0.02);
+    model_run_free(&run);
+    adam_state_free(&moments);
     model_free(&m);
 }
 
@@ -108,16 +114,20 @@ static void learns_to_reverse_sequences(void **state) {
     size_t *order = malloc(p.n * sizeof *order);
     for (size_t i = 0; i < p.n; i++) order[i] = i;
     AdamWConfig adam = adamw_defaults();
+    ModelRun run;
+    model_run_start(&run, &m);
+    AdamState moments;
+    assert_int_equal(adam_state_build(&moments, &m, &err), 0);
     Schedule schedule = {SCHEDULE_INVERSE_SQRT, 2e-3f, 100, STEPS, 0, c.d_model};
     double loss = 0;
     for (int step = 1; step <= STEPS; step++) {
         make_batch(&p, order, (size_t)(step - 1) * B, B, S, T, src, tgt_in, tgt_out);
-        assert_int_equal(model_forward(&m, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step, &err), 0);
-        loss = m.loss;
-        model_zero_grad(&m);
-        model_backward(&m);
-        clip_gradient_norm(m.grads, m.n_params, 1.0);
-        adamw_update(&m, &adam, schedule_lr(&schedule, step), step);
+        assert_int_equal(model_forward(&m, &run.ws, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step, &err), 0);
+        loss = run.ws.loss;
+        gradients_zero(&run.g);
+        model_backward(&m, &run.ws, &run.g);
+        clip_gradient_norm(run.g.grads, run.g.n, 1.0);
+        adamw_update(&m, &run.g, &moments, &adam, schedule_lr(&schedule, step), step);
     }
     size_t exact = 0;
     for (size_t i = 0; i < d.n; i++) {
@@ -136,6 +146,8 @@ static void learns_to_reverse_sequences(void **state) {
     free(order);
     free_pairs(&p);
     free_pairs(&d);
+    model_run_free(&run);
+    adam_state_free(&moments);
     model_free(&m);
     tokenizer_pair_free(&tok);
     corpus_free(&train);

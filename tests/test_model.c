@@ -13,6 +13,10 @@
 #include "tests/test.h"
 #include "tokenizer/tokenizer.h"
 
+// The workspace every forward pass of these tests writes (a training one:
+// it keeps every layer and the probabilities).
+static Workspace ws;
+
 static Model build(bool pre_ln, bool tie, float dropout) {
     ModelConfig c = fixture_config(pre_ln, tie, dropout);
     Model m;
@@ -23,15 +27,15 @@ static Model build(bool pre_ln, bool tie, float dropout) {
 
 static void forward(Model *m, const ExampleBatch *b) {
     Error err;
-    assert_int_equal(model_forward(m, b->src, b->tgt_in, b->tgt_out, EXAMPLE_B, EXAMPLE_S,
+    assert_int_equal(model_forward(m, &ws, b->src, b->tgt_in, b->tgt_out, EXAMPLE_B, EXAMPLE_S,
                                    EXAMPLE_T, false, 0, &err),
                      0);
 }
 
 static float *copy_logits(const Model *m) {
-    size_t n = (size_t)m->B * m->T * m->config.tgt_vocab;
+    size_t n = (size_t)ws.B * ws.T * m->config.tgt_vocab;
     float *copy = malloc(n * sizeof *copy);
-    memcpy(copy, m->acts.logits, n * sizeof *copy);
+    memcpy(copy, ws.acts.logits, n * sizeof *copy);
     return copy;
 }
 
@@ -93,7 +97,7 @@ static void padded_source_tokens_change_nothing(void **state) {
     // The padding was turned into real tokens: sentence 2 now attends to them...
     // so restore the mask by comparing only sentences 0 and 1, which did not change.
     size_t per_sentence = (size_t)EXAMPLE_T * m.config.tgt_vocab;
-    assert_memory_equal(before, m.acts.logits, 2 * per_sentence * sizeof(float));
+    assert_memory_equal(before, ws.acts.logits, 2 * per_sentence * sizeof(float));
     free(before);
 
     // With the positions still padding, a different padding *value* is not possible
@@ -103,7 +107,7 @@ static void padded_source_tokens_change_nothing(void **state) {
     forward(&m, &b);
     const int H = m.config.n_heads;
     for (int l = 0; l < m.config.n_decoder_layers; l++) {
-        const float *w = m.acts.decoder[l].cross_attn.weights;
+        const float *w = ws.acts.decoder[l].cross_attn.weights;
         for (int s = 0; s < EXAMPLE_B; s++) {
             for (int h = 0; h < H; h++) {
                 for (int t = 0; t < EXAMPLE_T; t++) {
@@ -128,10 +132,10 @@ static void a_source_token_changes_only_its_own_sentence(void **state) {
     b.src[1 * EXAMPLE_S + 2] = b.src[1 * EXAMPLE_S + 2] == 20 ? 21 : 20;  // a real token of sentence 1
     forward(&m, &b);
     size_t per_sentence = (size_t)EXAMPLE_T * m.config.tgt_vocab;
-    assert_memory_equal(before, m.acts.logits, per_sentence * sizeof(float));
-    assert_memory_equal(before + 2 * per_sentence, m.acts.logits + 2 * per_sentence,
+    assert_memory_equal(before, ws.acts.logits, per_sentence * sizeof(float));
+    assert_memory_equal(before + 2 * per_sentence, ws.acts.logits + 2 * per_sentence,
                         per_sentence * sizeof(float));
-    assert_memory_not_equal(before + per_sentence, m.acts.logits + per_sentence,
+    assert_memory_not_equal(before + per_sentence, ws.acts.logits + per_sentence,
                             per_sentence * sizeof(float));
     free(before);
     model_free(&m);
@@ -148,10 +152,10 @@ static void future_target_tokens_change_no_earlier_output(void **state) {
         b.tgt_in[0 * EXAMPLE_T + t] = b.tgt_in[t] == 20 ? 21 : 20;  // sentence 0, position 3
         forward(&m, &b);
         // positions 0..2 of sentence 0 are untouched, position 3 changes
-        assert_memory_equal(before, m.acts.logits, (size_t)t * V * sizeof(float));
-        assert_memory_not_equal(before + t * V, m.acts.logits + t * V, (size_t)V * sizeof(float));
+        assert_memory_equal(before, ws.acts.logits, (size_t)t * V * sizeof(float));
+        assert_memory_not_equal(before + t * V, ws.acts.logits + t * V, (size_t)V * sizeof(float));
         // causal self-attention weights are zero above the diagonal
-        const float *w = m.acts.decoder[0].self_attn.weights;
+        const float *w = ws.acts.decoder[0].self_attn.weights;
         for (int i = 0; i < EXAMPLE_T; i++) {
             for (int j = i + 1; j < EXAMPLE_T; j++) assert_true(w[i * EXAMPLE_T + j] == 0.0f);
         }
@@ -165,15 +169,15 @@ static void forward_is_deterministic_and_dropout_is_seeded(void **state) {
     Model m = build(false, false, 0.3f);
     ExampleBatch b = example_batch(15, m.config.src_vocab, m.config.tgt_vocab);
     Error err;
-    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 99, &err), 0);
-    double loss = m.loss;
+    assert_int_equal(model_forward(&m, &ws, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 99, &err), 0);
+    double loss = ws.loss;
     float *first = copy_logits(&m);
-    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 99, &err), 0);
-    assert_true(m.loss == loss);
-    assert_memory_equal(first, m.acts.logits, (size_t)3 * 6 * 31 * sizeof(float));
-    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 100, &err), 0);
-    assert_true(m.loss != loss);  // another dropout mask
-    assert_int_equal(m.loss_tokens, 6 + 4 + 2);
+    assert_int_equal(model_forward(&m, &ws, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 99, &err), 0);
+    assert_true(ws.loss == loss);
+    assert_memory_equal(first, ws.acts.logits, (size_t)3 * 6 * 31 * sizeof(float));
+    assert_int_equal(model_forward(&m, &ws, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, true, 100, &err), 0);
+    assert_true(ws.loss != loss);  // another dropout mask
+    assert_int_equal(ws.loss_tokens, 6 + 4 + 2);
     free(first);
     model_free(&m);
 }
@@ -184,10 +188,10 @@ static void bad_batches_are_refused(void **state) {
     ExampleBatch b = example_batch(16, m.config.src_vocab, m.config.tgt_vocab);
     Error err;
     b.src[0] = 29;  // one past the source vocabulary
-    assert_int_equal(model_forward(&m, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, false, 0, &err), -1);
+    assert_int_equal(model_forward(&m, &ws, b.src, b.tgt_in, b.tgt_out, 3, 7, 6, false, 0, &err), -1);
     assert_non_null(strstr(err.message, "outside the vocabulary"));
     int32_t long_src[17] = {5}, long_tgt[17] = {2};
-    assert_int_equal(model_forward(&m, long_src, long_tgt, NULL, 1, 17, 17, false, 0, &err), -1);
+    assert_int_equal(model_forward(&m, &ws, long_src, long_tgt, NULL, 1, 17, 17, false, 0, &err), -1);
     assert_non_null(strstr(err.message, "max_len"));
     model_free(&m);
 }
@@ -217,9 +221,10 @@ static void save_then_load_gives_identical_logits(void **state) {
         Error err;
         assert_int_equal(model_load(&loaded, NULL, dir, &err), 0);  // a directory works too
         assert_int_equal(loaded.n_params, m.n_params);
-        assert_memory_equal(loaded.params, m.params, m.n_params * sizeof(float));
+        assert_same_weights(&loaded, &m);
+        assert_null(loaded.params);  // read in place from the mapped file, not copied
         forward(&loaded, &b);
-        assert_memory_equal(before, loaded.acts.logits, (size_t)3 * 6 * 31 * sizeof(float));
+        assert_memory_equal(before, ws.acts.logits, (size_t)3 * 6 * 31 * sizeof(float));
         free(before);
         model_free(&m);
         model_free(&loaded);

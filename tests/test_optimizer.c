@@ -57,15 +57,21 @@ static void adamw_first_step_by_hand(void **state) {
     const TensorInfo *b = model_find_tensor(&m, "encoder.0.ffn.b1");
     float w_before = m.params[w->offset], b_before = 0.5f;
     m.params[b->offset] = b_before;
-    m.grads[w->offset] = 0.25f;
-    m.grads[b->offset] = -2.0f;
+    Gradients g;
+    AdamState moments;
+    assert_int_equal(gradients_build(&g, &m, &err), 0);
+    assert_int_equal(adam_state_build(&moments, &m, &err), 0);
+    g.grads[w->offset] = 0.25f;
+    g.grads[b->offset] = -2.0f;
     AdamWConfig adam = adamw_defaults();
-    adamw_update(&m, &adam, 0.01f, 1);
+    adamw_update(&m, &g, &moments, &adam, 0.01f, 1);
     float w_expected = w_before - 0.01f * 0.01f * w_before - 0.01f * 0.25f / (0.25f + 1e-9f);
     assert_float_equal(m.params[w->offset], w_expected, 1e-7);
     assert_float_equal(m.params[b->offset], b_before + 0.01f, 1e-7);  // no decay on biases
-    assert_float_equal(m.adam_m[b->offset], 0.1f * -2.0f, 1e-7);
-    assert_float_equal(m.adam_v[b->offset], 0.02f * 4.0f, 1e-7);
+    assert_float_equal(moments.m[b->offset], 0.1f * -2.0f, 1e-7);
+    assert_float_equal(moments.v[b->offset], 0.02f * 4.0f, 1e-7);
+    gradients_free(&g);
+    adam_state_free(&moments);
     model_free(&m);
 }
 

@@ -11,6 +11,7 @@
 
 #include "model/optimizer.h"
 #include "model/safetensors.h"
+#include "tests/model_fixture.h"
 #include "tests/test.h"
 
 typedef struct {
@@ -76,25 +77,27 @@ static void forward_and_backward_match(const char *file) {
     load_reference(&r, file);
     Model *m = &r.model;
     Error err;
-    assert_int_equal(model_forward(m, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, false, 0, &err), 0);
+    ModelRun run;
+    model_run_start(&run, m);
+    assert_int_equal(model_forward(m, &run.ws, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, false, 0, &err), 0);
     size_t n_logits = (size_t)r.B * r.T * m->config.tgt_vocab;
     double ref_max;
-    double logits_diff = max_abs_difference(m->acts.logits, tensor_data(&r, "logits", n_logits),
+    double logits_diff = max_abs_difference(run.ws.acts.logits, tensor_data(&r, "logits", n_logits),
                                             n_logits, &ref_max);
     double ref_loss = tensor_data(&r, "loss", 1)[0];
     printf("  %s: logits max |diff| %.2e (max |logit| %.2f); loss %.7f vs PyTorch %.7f\n", file,
-           logits_diff, ref_max, m->loss, ref_loss);
+           logits_diff, ref_max, run.ws.loss, ref_loss);
     assert_true(logits_diff <= 1e-4 * fmax(ref_max, 1.0));
-    assert_true(fabs(m->loss - ref_loss) <= 1e-4 * fabs(ref_loss));
+    assert_true(fabs(run.ws.loss - ref_loss) <= 1e-4 * fabs(ref_loss));
 
-    model_zero_grad(m);
-    model_backward(m);
+    gradients_zero(&run.g);
+    model_backward(m, &run.ws, &run.g);
     for (ptrdiff_t i = 0; i < arrlen(m->tensors); i++) {
         const TensorInfo *t = &m->tensors[i];
         char name[96];
         snprintf(name, sizeof name, "grad.%s", t->name);
         double largest;
-        double diff = max_abs_difference(m->grads + t->offset, tensor_data(&r, name, t->size),
+        double diff = max_abs_difference(run.g.grads + t->offset, tensor_data(&r, name, t->size),
                                          t->size, &largest);
         printf("  %s: %-34s max |diff| %.2e  (max |grad| %.2e)\n", file, t->name, diff, largest);
         // ∂L/∂b_K is zero in exact arithmetic (softmax ignores a shift shared
@@ -105,6 +108,7 @@ static void forward_and_backward_match(const char *file) {
                      t->name, diff, tolerance);
         }
     }
+    model_run_free(&run);
     free_reference(&r);
 }
 
@@ -125,19 +129,25 @@ static void training_steps_match(const char *file) {
     cJSON_Delete(opt);
     const float *expected = tensor_data(&r, "adamw.losses", (size_t)steps);
     Error err;
+    ModelRun run;
+    model_run_start(&run, m);
+    AdamState moments;
+    assert_int_equal(adam_state_build(&moments, m, &err), 0);
     printf("  %s: AdamW losses", file);
     for (int step = 1; step <= steps; step++) {
-        assert_int_equal(model_forward(m, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, true, 0, &err), 0);
-        printf(" %.5f/%.5f", m->loss, expected[step - 1]);
-        if (!(fabs(m->loss - expected[step - 1]) <= 1e-3 * expected[step - 1])) {
-            fail_msg("%s: step %d loss %.6f, PyTorch %.6f", file, step, m->loss, expected[step - 1]);
+        assert_int_equal(model_forward(m, &run.ws, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, true, 0, &err), 0);
+        printf(" %.5f/%.5f", run.ws.loss, expected[step - 1]);
+        if (!(fabs(run.ws.loss - expected[step - 1]) <= 1e-3 * expected[step - 1])) {
+            fail_msg("%s: step %d loss %.6f, PyTorch %.6f", file, step, run.ws.loss, expected[step - 1]);
         }
-        model_zero_grad(m);
-        model_backward(m);
-        clip_gradient_norm(m->grads, m->n_params, clip);
-        adamw_update(m, &adam, lr, step);
+        gradients_zero(&run.g);
+        model_backward(m, &run.ws, &run.g);
+        clip_gradient_norm(run.g.grads, run.g.n, clip);
+        adamw_update(m, &run.g, &moments, &adam, lr, step);
     }
     printf("\n");
+    model_run_free(&run);
+    adam_state_free(&moments);
     free_reference(&r);
 }
 

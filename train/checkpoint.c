@@ -1,5 +1,6 @@
 #include "train/checkpoint.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,11 +8,12 @@
 
 static const char FORMAT[] = "azul-training-state";
 
-int checkpoint_save(const char *path, const Model *m, const TokenizerPair *tokenizers,
-                    const TrainingProgress *p, const cJSON *options, Error *err) {
+int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
+                    const TokenizerPair *tokenizers, const TrainingProgress *p,
+                    const cJSON *options, Error *err) {
     SafetensorsOutput tensors[3];
     const char *names[3] = {"params", "adam_m", "adam_v"};
-    const float *data[3] = {m->params, m->adam_m, m->adam_v};
+    const float *data[3] = {m->params, adam->m, adam->v};
     for (int i = 0; i < 3; i++) {
         tensors[i] = (SafetensorsOutput){names[i], "F32", 1, {(int64_t)m->n_params}, data[i],
                                          m->n_params * sizeof(float)};
@@ -46,9 +48,10 @@ static double number(const cJSON *object, const char *key, bool *ok) {
     return cJSON_IsNumber(item) ? item->valuedouble : 0.0;
 }
 
-int checkpoint_load(const char *path, Model *m, TokenizerPair *tokenizers, TrainingProgress *p,
-                    cJSON **options, Error *err) {
+int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *tokenizers,
+                    TrainingProgress *p, cJSON **options, Error *err) {
     memset(m, 0, sizeof *m);
+    memset(adam, 0, sizeof *adam);
     memset(tokenizers, 0, sizeof *tokenizers);
     *options = NULL;
     SafetensorsFile f;
@@ -75,8 +78,8 @@ int checkpoint_load(const char *path, Model *m, TokenizerPair *tokenizers, Train
         error_set(&inner, "the config is larger than the file");
         goto fail;
     }
-    if (model_build(m, &config, 0, &inner) < 0) goto fail;
-    float *targets[3] = {m->params, m->adam_m, m->adam_v};
+    if (model_build(m, &config, 0, &inner) < 0 || adam_state_build(adam, m, &inner) < 0) goto fail;
+    float *targets[3] = {m->params, adam->m, adam->v};
     const char *names[3] = {"params", "adam_m", "adam_v"};
     for (int i = 0; i < 3; i++) {
         const SafetensorsTensor *t = safetensors_find(&f, names[i]);
@@ -85,8 +88,19 @@ int checkpoint_load(const char *path, Model *m, TokenizerPair *tokenizers, Train
             goto fail;
         }
         memcpy(targets[i], t->data, t->bytes);
+        for (size_t k = 0; k < m->n_params; k++) {
+            if (!isfinite(targets[i][k])) {
+                error_set(&inner, "tensor \"%s\" holds a NaN or infinite value", names[i]);
+                goto fail;
+            }
+        }
     }
     if (tokenizer_pair_from_json(tokenizers, tok_json, &inner) < 0) goto fail;
+    if ((int)tokenizer_vocab_size(&tokenizers->source) != config.src_vocab ||
+        (int)tokenizer_vocab_size(&tokenizers->target) != config.tgt_vocab) {
+        error_set(&inner, "the tokenizers' vocabulary sizes differ from the config's");
+        goto fail;
+    }
     bool ok = true;
     p->step = (long)number(progress, "step", &ok);
     p->epoch = (long)number(progress, "epoch", &ok);
@@ -108,6 +122,7 @@ fail:
     safetensors_free(&f);
     if (status < 0) {
         model_free(m);
+        adam_state_free(adam);
         tokenizer_pair_free(tokenizers);
         cJSON_Delete(*options);
         *options = NULL;

@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "model/transformer.h"
+#include "model/optimizer.h"
 #include "tokenizer/tokenizer_pair.h"
 
 typedef struct {
@@ -27,12 +27,13 @@ typedef struct {
     double tokens;             // target tokens trained on so far
 } TrainingProgress;
 
-int checkpoint_save(const char *path, const Model *m, const TokenizerPair *tokenizers,
-                    const TrainingProgress *progress, const cJSON *options, Error *err);
+int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
+                    const TokenizerPair *tokenizers, const TrainingProgress *progress,
+                    const cJSON *options, Error *err);
 
 // Restores the model (built from the stored config), tokenizers, progress,
 // and a copy of the stored options (free with cJSON_Delete).
-int checkpoint_load(const char *path, Model *m, TokenizerPair *tokenizers,
+int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *tokenizers,
                     TrainingProgress *progress, cJSON **options, Error *err);
 
 #endif

@@ -1,5 +1,4 @@
 #include "train/trainer.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include "core/clock.h"
 
@@ -15,6 +14,7 @@
 #include <stb/stb_ds.h>
 
 #include "eval/bleu.h"
+#include "model/rng.h"
 #include "infer/search.h"
 #include "model/model_file.h"
 #include "train/batcher.h"
@@ -27,73 +27,83 @@ static void on_signal(int signal_number) {
     interrupted = 1;
 }
 
-static char *path_in(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (!p) die("out of memory");
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
+// DIR/NAME into a buffer of PATH_BYTES.
+enum { PATH_BYTES = 4096 };
+static int path_in(char *out, const char *dir, const char *name, Error *err) {
+    if ((size_t)snprintf(out, PATH_BYTES, "%s/%s", dir, name) >= PATH_BYTES) {
+        return error_set(err, "the path %s/%s is too long", dir, name);
+    }
+    return 0;
 }
 
 // ---------------------------------------------------------------- validation
 
+enum { VALID_ROWS = 64 };  // dev pairs per forward pass
+
+// Greedy translations of the pairs in rows[0 .. count) whose index is below
+// valid_sentences: counts exact matches and keeps the decoded text for BLEU.
+static int translate_for_validation(Trainer *t, const int32_t *src, const uint32_t *rows,
+                                    int count, int S, size_t first, Validation *v, long *exact,
+                                    char ***hyps, const char ***refs, Error *err) {
+    const Dataset *d = t->valid;
+    size_t wanted = (size_t)t->options.valid_sentences;
+    int n = (int)(wanted > first ? wanted - first : 0);
+    if (n > count) n = count;
+    if (n <= 0) return 0;
+    Hypothesis out[VALID_ROWS];
+    if (greedy_translate(t->model, src, n, S, out, err) < 0) return -1;
+    int status = 0;
+    for (int i = 0; i < n; i++) {
+        const EncodedPair *p = &d->pairs[rows[i]];
+        *exact += out[i].length == p->tgt_len &&
+                  memcmp(out[i].tokens, d->ids + p->tgt_offset,
+                         (size_t)p->tgt_len * sizeof(int32_t)) == 0;
+        v->translated++;
+        if (t->valid_corpus && status == 0) {
+            char *text = tokenizer_decode(&t->tokenizers->target, out[i].tokens, (size_t)out[i].length);
+            if (!text) status = error_out_of_memory(err, "a dev translation", (size_t)out[i].length);
+            else arrput(*hyps, text);
+            arrput(*refs, t->valid_corpus->pairs[p->corpus_index].target);
+        }
+    }
+    for (int i = 0; i < n; i++) hypothesis_free(&out[i]);
+    return status;
+}
+
+// Dev loss (the plain negative log-likelihood, without label smoothing, so
+// that exp(loss) is the perplexity), exact matches, BLEU and chrF.
 int trainer_validate(Trainer *t, Validation *v, Error *err) {
-    Model *m = t->model;
+    const Model *m = t->model;
     const Dataset *d = t->valid;
     const size_t n = dataset_size(d);
     memset(v, 0, sizeof *v);
     if (n == 0) return 0;
-    // Dev loss: the plain negative log-likelihood, without label smoothing, so
-    // that exp(loss) is the perplexity.
-    const float smoothing = m->config.label_smoothing;
-    m->config.label_smoothing = 0.0f;
-    enum { VALID_ROWS = 64 };
-    int32_t *src = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *src);
-    int32_t *tgt_in = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *tgt_in);
-    int32_t *tgt_out = malloc((size_t)VALID_ROWS * m->config.max_len * sizeof *tgt_out);
+    const size_t ids = (size_t)VALID_ROWS * m->config.max_len;
+    int32_t *src = malloc(ids * sizeof *src), *tgt_in = malloc(ids * sizeof *tgt_in);
+    int32_t *tgt_out = malloc(ids * sizeof *tgt_out);
     uint32_t rows[VALID_ROWS];
     double loss_sum = 0;
     long tokens = 0, exact = 0;
     char **hyps = NULL;           // stb_ds arrays: decoded translations and their references
     const char **refs = NULL;
-    int status = 0;
+    int status = src && tgt_in && tgt_out ? 0 : error_out_of_memory(err, "validation", 3 * ids * sizeof *src);
     for (size_t first = 0; first < n && status == 0; first += VALID_ROWS) {
         int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
         for (int i = 0; i < count; i++) rows[i] = (uint32_t)(first + (size_t)i);
         int S, T;
         batch_fill_pairs(d, rows, count, src, tgt_in, tgt_out, &S, &T);
-        status = model_forward(m, src, tgt_in, tgt_out, count, S, T, false, 0, err);
+        status = model_forward(m, &t->workspace, src, tgt_in, tgt_out, count, S, T, false, 0, err);
         if (status < 0) break;
-        loss_sum += m->loss * m->loss_tokens;
-        tokens += m->loss_tokens;
-        // exact match on the first valid_sentences pairs, by greedy decoding
-        int to_translate = (int)((size_t)t->options.valid_sentences > first
-                                     ? (size_t)t->options.valid_sentences - first : 0);
-        if (to_translate > count) to_translate = count;
-        if (to_translate <= 0) continue;
-        Hypothesis out[VALID_ROWS];
-        status = greedy_translate(m, src, to_translate, S, out, err);
-        for (int i = 0; i < to_translate && status == 0; i++) {
-            const EncodedPair *p = &d->pairs[rows[i]];
-            exact += out[i].length == p->tgt_len &&
-                     memcmp(out[i].tokens, d->ids + p->tgt_offset,
-                            (size_t)p->tgt_len * sizeof(int32_t)) == 0;
-            v->translated++;
-            if (t->valid_corpus) {
-                arrput(hyps, tokenizer_decode(&t->tokenizers->target, out[i].tokens,
-                                              (size_t)out[i].length));
-                arrput(refs, t->valid_corpus->pairs[p->corpus_index].target);
-            }
-        }
-        for (int i = 0; i < to_translate && status == 0; i++) hypothesis_free(&out[i]);
+        loss_sum += t->workspace.nll * t->workspace.loss_tokens;
+        tokens += t->workspace.loss_tokens;
+        status = translate_for_validation(t, src, rows, count, S, first, v, &exact, &hyps, &refs, err);
     }
-    m->config.label_smoothing = smoothing;
     free(src);
     free(tgt_in);
     free(tgt_out);
     v->loss = tokens ? loss_sum / (double)tokens : 0.0;
     v->exact_match = v->translated ? (double)exact / v->translated : 0.0;
-    if (arrlen(hyps) > 0) {
+    if (status == 0 && arrlen(hyps) > 0) {
         const char *const *ref_sets[1] = {refs};
         BleuScore bleu;
         ChrfScore chrf;
@@ -110,16 +120,25 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
 
 // ---------------------------------------------------------------- saving
 
-static int save_checkpoint(Trainer *t, Error *err) {
-    char *last = path_in(t->options.out_dir, "last.safetensors");
-    char *state = path_in(t->options.out_dir, "training_state.safetensors");
-    int status = model_save(t->model, t->tokenizers, last, err);
-    if (status == 0) {
-        status = checkpoint_save(state, t->model, t->tokenizers, &t->progress, t->options_json, err);
-    }
-    free(last);
-    free(state);
+// Saves the model (weights, config, tokenizers) as DIR/name.
+static int save_model(Trainer *t, const char *name, Error *err) {
+    char path[PATH_BYTES];
+    if (path_in(path, t->options.out_dir, name, err) < 0) return -1;
+    cJSON *json = tokenizer_pair_to_json(t->tokenizers);
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    int status = text ? model_save(t->model, text, path, err)
+                      : error_out_of_memory(err, "saving the tokenizers", 0);
+    cJSON_free(text);
     return status;
+}
+
+static int save_checkpoint(Trainer *t, Error *err) {
+    char state[PATH_BYTES];
+    if (save_model(t, "last.safetensors", err) < 0) return -1;
+    if (path_in(state, t->options.out_dir, "training_state.safetensors", err) < 0) return -1;
+    return checkpoint_save(state, t->model, &t->adam, t->tokenizers, &t->progress,
+                           t->options_json, err);
 }
 
 // Validates, keeps the best model, checkpoints; returns 1 when patience has
@@ -133,10 +152,7 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
         p->best = v.loss;
         p->best_step = p->step;
         p->evaluations_without_improvement = 0;
-        char *best = path_in(t->options.out_dir, "model.safetensors");
-        int status = model_save(t->model, t->tokenizers, best, err);
-        free(best);
-        if (status < 0) return -1;
+        if (save_model(t, "model.safetensors", err) < 0) return -1;
     } else {
         p->evaluations_without_improvement++;
     }
@@ -147,17 +163,111 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
 
 // ---------------------------------------------------------------- the loop
 
-int trainer_run(Trainer *t, Error *err) {
-    Model *m = t->model;
-    TrainerOptions *o = &t->options;
-    TrainingProgress *p = &t->progress;
-    char *log_path = path_in(o->out_dir, "train.log");
+// What one call of trainer_run works with beside the trainer.
+typedef struct {
+    Batcher batcher;
+    int32_t *src, *tgt_in, *tgt_out;   // the batch being trained on
     TrainingLog log;
-    if (training_log_open(&log, log_path, o, p->step, err) < 0) {
-        free(log_path);
+    double session_start, elapsed_before;
+    const char *stop_reason;
+} Run;
+
+// Plans the epoch's batches and makes room for the largest of them now, not
+// inside a step.
+static int plan_epoch(Trainer *t, Run *r, Error *err) {
+    const TrainerOptions *o = &t->options;
+    batcher_plan_epoch(&r->batcher, t->train, o->seed, t->progress.epoch, o->batch_tokens);
+    const size_t rows = (size_t)r->batcher.max_rows;
+    int32_t *src = realloc(r->src, rows * (size_t)r->batcher.max_src * sizeof *src);
+    if (src) r->src = src;
+    int32_t *tgt_in = realloc(r->tgt_in, rows * (size_t)r->batcher.max_tgt * sizeof *tgt_in);
+    if (tgt_in) r->tgt_in = tgt_in;
+    int32_t *tgt_out = realloc(r->tgt_out, rows * (size_t)r->batcher.max_tgt * sizeof *tgt_out);
+    if (tgt_out) r->tgt_out = tgt_out;
+    if (!src || !tgt_in || !tgt_out) return error_out_of_memory(err, "the epoch's batches", rows);
+    return workspace_reserve(&t->workspace, t->model, r->batcher.max_rows, r->batcher.max_src,
+                             r->batcher.max_tgt, err);
+}
+
+// One optimiser step on the epoch's next batch.
+static int train_step(Trainer *t, Run *r, Error *err) {
+    const TrainerOptions *o = &t->options;
+    TrainingProgress *p = &t->progress;
+    Workspace *ws = &t->workspace;
+    int S, T;
+    int B = batcher_fill(&r->batcher, t->train, (size_t)p->batch, r->src, r->tgt_in, r->tgt_out, &S, &T);
+    long step = p->step + 1;
+    uint64_t dropout_seed = rng_mix(o->seed ^ (uint64_t)step * 0x9E3779B97F4A7C15ull);
+    if (model_forward(t->model, ws, r->src, r->tgt_in, r->tgt_out, B, S, T, true, dropout_seed,
+                      err) < 0) {
         return -1;
     }
-    free(log_path);
+    if (!isfinite(ws->loss)) {
+        return error_set(err, "the loss became %s at step %ld (try a lower --lr or more --warmup); "
+                              "the best model so far was left as it was",
+                         isnan(ws->loss) ? "NaN" : "infinite", step);
+    }
+    gradients_zero(&t->gradients);
+    model_backward(t->model, ws, &t->gradients);
+    clip_gradient_norm(t->gradients.grads, t->gradients.n, o->clip_norm);
+    float lr = schedule_lr(&o->schedule, step);
+    adamw_update(t->model, &t->gradients, &t->adam, &o->adam, lr, step);
+    p->step = step;
+    p->batch++;  // this batch is done: a resume starts after it
+    p->tokens += ws->loss_tokens;
+    p->elapsed = r->elapsed_before + (monotonic_seconds() - r->session_start);
+    training_log_step(&r->log, p, ws->loss, ws->loss_tokens, lr, (long)batcher_count(&r->batcher));
+    return 0;
+}
+
+// The stopping rule that holds before the next step, or NULL.
+static const char *limit_reached(const Trainer *t) {
+    const TrainerOptions *o = &t->options;
+    const TrainingProgress *p = &t->progress;
+    if (o->max_steps > 0 && p->step >= o->max_steps) return "the step limit";
+    if (o->time_budget > 0 && p->elapsed >= o->time_budget) return "the time budget";
+    if (interrupted) return "an interrupt";
+    return NULL;
+}
+
+// Trains epoch after epoch until a stopping rule fires; 0, or -1 with err.
+static int train_epochs(Trainer *t, Run *r, Error *err) {
+    const TrainerOptions *o = &t->options;
+    TrainingProgress *p = &t->progress;
+    for (;;) {
+        if (o->max_epochs > 0 && p->epoch >= o->max_epochs) {
+            r->stop_reason = "the epoch limit";
+            return 0;
+        }
+        if (plan_epoch(t, r, err) < 0) return -1;
+        while (p->batch < (long)batcher_count(&r->batcher)) {
+            if ((r->stop_reason = limit_reached(t))) return 0;
+            if (train_step(t, r, err) < 0) return -1;
+            if (o->valid_every > 0 && p->step % o->valid_every == 0) {
+                int v = validate_and_save(t, &r->log, err);
+                if (v < 0) return -1;
+                if (v == 1) {
+                    r->stop_reason = "early stopping (no improvement)";
+                    return 0;
+                }
+            }
+        }
+        p->epoch++;
+        p->batch = 0;
+    }
+}
+
+int trainer_run(Trainer *t, Error *err) {
+    TrainerOptions *o = &t->options;
+    TrainingProgress *p = &t->progress;
+    Run r = {0};
+    r.stop_reason = "the step limit";
+    char log_path[PATH_BYTES];
+    if (path_in(log_path, o->out_dir, "train.log", err) < 0) return -1;
+    workspace_init(&t->workspace, WORKSPACE_TRAINING);
+    if (gradients_build(&t->gradients, t->model, err) < 0) return -1;
+    if (!t->adam.m && adam_state_build(&t->adam, t->model, err) < 0) return -1;
+    if (training_log_open(&r.log, log_path, o, p->step, err) < 0) return -1;
 
     struct sigaction action = {0}, old_int, old_term;
     action.sa_handler = on_signal;
@@ -166,90 +276,35 @@ int trainer_run(Trainer *t, Error *err) {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
 
-    Batcher batcher = {0};
-    int32_t *src = NULL, *tgt_in = NULL, *tgt_out = NULL;
-    int status = 0;
-    const char *stop_reason = "the step limit";
-    double session_start = monotonic_seconds(), elapsed_before = p->elapsed;
-    bool stop = false;
-
-    while (!stop) {
-        if (o->max_epochs > 0 && p->epoch >= o->max_epochs) { stop_reason = "the epoch limit"; break; }
-        batcher_plan_epoch(&batcher, t->train, o->seed, p->epoch, o->batch_tokens);
-        // Buffers for the largest batch of the epoch: allocated here, not per step.
-        size_t rows = (size_t)batcher.max_rows;
-        src = realloc(src, rows * (size_t)batcher.max_src * sizeof *src);
-        tgt_in = realloc(tgt_in, rows * (size_t)batcher.max_tgt * sizeof *tgt_in);
-        tgt_out = realloc(tgt_out, rows * (size_t)batcher.max_tgt * sizeof *tgt_out);
-        if (!src || !tgt_in || !tgt_out) die("out of memory");
-
-        for (; p->batch < (long)batcher_count(&batcher); p->batch++) {
-            if (o->max_steps > 0 && p->step >= o->max_steps) { stop = true; stop_reason = "the step limit"; break; }
-            if (o->time_budget > 0 && p->elapsed >= o->time_budget) { stop = true; stop_reason = "the time budget"; break; }
-            if (interrupted) { stop = true; break; }
-
-            int S, T;
-            int B = batcher_fill(&batcher, t->train, (size_t)p->batch, src, tgt_in, tgt_out, &S, &T);
-            long step = p->step + 1;
-            if (model_forward(m, src, tgt_in, tgt_out, B, S, T, true,
-                              rng_mix(o->seed ^ (uint64_t)step * 0x9E3779B97F4A7C15ull), err) < 0) {
-                status = -1;
-                stop = true;
-                break;
-            }
-            if (!isfinite(m->loss)) {
-                error_set(err, "the loss became %s at step %ld (try a lower --lr or more --warmup); "
-                               "the best model so far was left as it was", isnan(m->loss) ? "NaN" : "infinite", step);
-                status = -1;
-                stop = true;
-                break;
-            }
-            model_zero_grad(m);
-            model_backward(m);
-            clip_gradient_norm(m->grads, m->n_params, o->clip_norm);
-            float lr = schedule_lr(&o->schedule, step);
-            adamw_update(m, &o->adam, lr, step);
-
-            p->step = step;
-            p->tokens += m->loss_tokens;
-            p->elapsed = elapsed_before + (monotonic_seconds() - session_start);
-            training_log_step(&log, p, m->loss, m->loss_tokens, lr, (long)batcher_count(&batcher));
-
-            if (o->valid_every > 0 && p->step % o->valid_every == 0) {
-                p->batch++;  // this batch is done: a resume starts after it
-                int r = validate_and_save(t, &log, err);
-                p->batch--;
-                if (r < 0) { status = -1; stop = true; break; }
-                if (r == 1) { stop = true; stop_reason = "early stopping (no improvement)"; p->batch++; break; }
-            }
-        }
-        if (!stop) {
-            p->epoch++;
-            p->batch = 0;
-        }
-    }
-
+    r.session_start = monotonic_seconds();
+    r.elapsed_before = p->elapsed;
+    int status = train_epochs(t, &r, err);
     if (status == 0) {
-        // A last validation and checkpoint, unless one was just made.
         bool just_validated = o->valid_every > 0 && p->step % o->valid_every == 0 && p->step > 0 && !interrupted;
         if (!just_validated) {
-            int r = interrupted ? save_checkpoint(t, err) : validate_and_save(t, &log, err);
-            if (r < 0) status = -1;
+            int v = interrupted ? save_checkpoint(t, err) : validate_and_save(t, &r.log, err);
+            if (v < 0) status = -1;
         }
     }
-    training_log_finish(&log, p, status < 0 ? NULL : interrupted ? "an interrupt" : stop_reason);
+    training_log_finish(&r.log, p, status < 0 ? NULL : interrupted ? "an interrupt" : r.stop_reason);
     if (status == 0) {
         struct rusage usage;
         getrusage(RUSAGE_SELF, &usage);
-        training_log_summary(&log, p, t->options.out_dir, (double)usage.ru_maxrss / 1024.0);
+        training_log_summary(&r.log, p, o->out_dir, (double)usage.ru_maxrss / 1024.0);
     }
-    training_log_close(&log);
-    batcher_free(&batcher);
-    free(src);
-    free(tgt_in);
-    free(tgt_out);
+    training_log_close(&r.log);
+    batcher_free(&r.batcher);
+    free(r.src);
+    free(r.tgt_in);
+    free(r.tgt_out);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (status < 0) return -1;
     return interrupted ? 130 : 0;
+}
+
+void trainer_free(Trainer *t) {
+    workspace_free(&t->workspace);
+    gradients_free(&t->gradients);
+    adam_state_free(&t->adam);
 }

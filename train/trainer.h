@@ -29,18 +29,24 @@ typedef struct {
 
 typedef struct {
     Model *model;
+    AdamState adam;            // the optimiser's moments: loaded on --resume, else made by trainer_run
     TokenizerPair *tokenizers;
     const Dataset *train, *valid;
     const Corpus *valid_corpus;  // the dev pairs' text, the references for BLEU
     TrainerOptions options;
     cJSON *options_json;       // stored in checkpoints, for --resume
     TrainingProgress progress;
+    // what training needs beside the model, allocated by trainer_run
+    Workspace workspace;       // activations, with room for the backward pass
+    Gradients gradients;
 } Trainer;
 
 // Runs until a stopping rule fires.  Returns 0 when training ended normally,
 // 130 when interrupted (a checkpoint was saved), -1 with err on failure
 // (a NaN loss, an unwritable directory).
 int trainer_run(Trainer *t, Error *err);
+// Frees what training allocated (the workspace, gradients, moments).
+void trainer_free(Trainer *t);
 
 typedef struct {
     double loss;               // mean per-token negative log-likelihood (no smoothing)

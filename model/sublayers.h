@@ -1,0 +1,69 @@
+// Inside the model: the sublayers the encoder and decoder stacks are made of,
+// and what a pass through them works with.  Only model/ includes this.
+#ifndef AZUL_SUBLAYERS_H
+#define AZUL_SUBLAYERS_H
+
+#include "model/decoder_cache.h"
+#include "model/transformer.h"
+
+// One forward (and, training, backward) pass: the weights it reads, the
+// workspace it writes, the gradients it adds to, the cache it decodes with.
+typedef struct {
+    const ModelConfig *c;
+    const Weights *w;
+    Workspace *ws;
+    Weights *dw;          // backward only
+    DecoderCache *cache;  // decoding one position at a time only
+    float dropout;        // the rate in force: the config's when training, else 0
+} Pass;
+
+// ---------------------------------------------------------------- residual + LayerNorm
+// A sublayer F in its residual connection (see ResidualActivations):
+// residual_begin records x and returns what F reads (x, or LN(x) in pre-LN);
+// residual_end forms x + dropout(F) and returns the sublayer's output.
+const float *residual_begin(Pass *p, ResidualActivations *r, const LayerNormWeights *ln,
+                            const float *x, int N);
+const float *residual_end(Pass *p, ResidualActivations *r, const LayerNormWeights *ln,
+                          const float *branch, int N, uint64_t stream);
+// From dy, the gradient of the output: adds the residual path into dx and
+// leaves the branch's gradient in scratch.dbranch.
+void residual_end_backward(Pass *p, const ResidualActivations *r, const LayerNormWeights *ln,
+                           LayerNormWeights *dln, float *dx, const float *dy, int N,
+                           uint64_t stream);
+// Where F's backward puts the gradient of what F read (then passed on by
+// residual_begin_backward).
+float *sublayer_input_gradient(Pass *p, float *dx, int N);
+void residual_begin_backward(Pass *p, const ResidualActivations *r, const LayerNormWeights *ln,
+                             LayerNormWeights *dln, float *dx, int N);
+
+// ---------------------------------------------------------------- multi-head attention
+
+AttentionShape attention_shape(const Pass *p, int Tq, int Tk, const uint8_t *key_masked,
+                               bool causal, uint64_t stream);
+
+// Keys and values kept from earlier steps: k, v (B, kv_rows, C); new ones go
+// at row `first`.
+typedef struct {
+    float *k, *v;
+    int first;
+} CachedKeys;
+
+// k, v (N, C) = x W_Kᵀ + b_K, x W_Vᵀ + b_V
+void project_keys_values(float *k, float *v, const AttentionWeights *w, const float *x, int N,
+                         int C);
+void multi_head_forward(AttentionActivations *a, const AttentionWeights *w, const float *xq,
+                        const float *xkv, const AttentionShape *s, const CachedKeys *cached);
+// dxq += ∂loss/∂xq and dxkv += ∂loss/∂xkv (the same buffer for self-attention).
+void multi_head_backward(Pass *p, const AttentionActivations *a, const AttentionWeights *w,
+                         AttentionWeights *dw, float *dxq, float *dxkv, const float *dout,
+                         const float *xq, const float *xkv, const AttentionShape *s);
+
+// ---------------------------------------------------------------- feed-forward
+
+void feed_forward_forward(FeedForwardActivations *f, const FeedForwardWeights *w, const float *x,
+                          int N, int C, int F);
+void feed_forward_backward(Pass *p, const FeedForwardActivations *f, const FeedForwardWeights *w,
+                           FeedForwardWeights *dw, float *dx, const float *dout, const float *x,
+                           int N, int C, int F);
+
+#endif
