@@ -6,6 +6,7 @@
 #   make demo       train the toy en→es model and open the translator
 #   make bench      benchmarks (speed figures are quoted from here, never from tests)
 #   make layers     check that every #include looks down the layers (`make test` runs it first)
+#   make function-length  list the functions longer than 100 lines (not part of `make test` yet)
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
@@ -18,7 +19,7 @@ SANITIZE ?=
 
 # Every public target first makes sure the Debian packages are there, then
 # re-runs make, so that the compiler checks below see the installed compiler.
-.PHONY: all deps build test run-tests sanitize demo bench layers clean help
+.PHONY: all deps build test run-tests sanitize demo bench layers function-length clean help
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -66,6 +67,9 @@ bench: deps
 # is at the top of tools/check_layers.sh); an upward include fails `make test`.
 layers:
 	@sh tools/check_layers.sh
+
+function-length:
+	@sh tools/check_function_length.sh
 
 help:
 	@sed -n '3,/^$$/p' Makefile

@@ -1,5 +1,6 @@
-// tools/check_layers.sh: includes look down the layers, on the real tree and
-// on small fake trees with known faults.
+// The source checks in tools/: includes that look down the layers
+// (check_layers.sh) and the length of functions (check_function_length.sh),
+// on the real tree and on small fake trees with known faults.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,10 +134,47 @@ static void a_tree_whose_includes_look_down_passes_and_counts_its_files(void **s
     free(root);
 }
 
+// A function definition whose body, brace line to closing brace, has `lines` lines.
+static void append_function(char *text, size_t size, const char *signature, int lines) {
+    size_t used = strlen(text);
+    used += (size_t)snprintf(text + used, size - used, "%s {\n", signature);
+    for (int i = 0; i < lines - 2; i++)
+        used += (size_t)snprintf(text + used, size - used, "    x += %d;\n", i);
+    snprintf(text + used, size - used, "}\n\n");
+}
+
+static void functions_over_100_lines_are_reported_with_their_start_and_length(void **state) {
+    (void)state;
+    char *root = make_temp_dir();
+    static char text[1 << 16];
+    text[0] = '\0';
+    strcat(text, "// a file\nstatic const int table[] = {\n    1, 2,\n};\n\n");  // line 5 is blank
+    append_function(text, sizeof text, "static int exactly_the_limit(int x)", 100);  // line 6
+    append_function(text, sizeof text, "int one_too_many(int x)", 101);              // line 107
+    strcat(text, "static inline __attribute__((always_inline)) int\n"                 // line 209
+                 "multi_line_signature(int x,\n"
+                 "                     int y)");
+    append_function(text, sizeof text, "", 150);
+    put_file(root, "model/long.c", text);
+    put_file(root, "tests/test_long.c", text);  // tests/ is outside the check
+    char command[1024], *out;
+    snprintf(command, sizeof command, "sh tools/check_function_length.sh %s", root);
+    assert_int_equal(run_shell(command, &out), 1);
+    expect_contains(out, "model/long.c:107: one_too_many() is 101 lines (limit 100)\n");
+    expect_contains(out, "model/long.c:209: multi_line_signature() is 150 lines (limit 100)\n");
+    expect_contains(out, "check_function_length: 2 functions longer than 100 lines (1 file checked)");
+    expect_absent(out, "exactly_the_limit");
+    expect_absent(out, "tests/");
+    free(out);
+    remove_tree(root);
+    free(root);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(the_real_tree_includes_only_its_own_folder_and_lower_layers),
     cmocka_unit_test(upward_and_sideways_includes_are_reported_with_file_line_and_header),
     cmocka_unit_test(an_include_from_a_folder_that_is_not_a_layer_is_reported),
     cmocka_unit_test(a_tree_whose_includes_look_down_passes_and_counts_its_files),
+    cmocka_unit_test(functions_over_100_lines_are_reported_with_their_start_and_length),
 };
 TEST_GROUP(layer_tests, tests);
