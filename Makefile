@@ -5,6 +5,8 @@
 #   make sanitize   the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       train the toy en→es model and open the translator
 #   make bench      benchmarks (speed figures are quoted from here, never from tests)
+#   make layers     check that every #include looks down the layers (`make test` runs it first)
+#   make function-length  list the functions longer than 100 lines (not part of `make test` yet)
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
@@ -17,7 +19,7 @@ SANITIZE ?=
 
 # Every public target first makes sure the Debian packages are there, then
 # re-runs make, so that the compiler checks below see the installed compiler.
-.PHONY: all deps build test run-tests sanitize demo bench clean help
+.PHONY: all deps build test run-tests sanitize demo bench layers function-length clean help
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -61,8 +63,16 @@ bench: deps
 	$(BINDIR)/azul bench --preset small --steps 10
 	$(BINDIR)/azul bench --preset toy --batch 64 --steps 20
 
+# A file includes headers of its own folder or of lower layers only (the table
+# is at the top of tools/check_layers.sh); an upward include fails `make test`.
+layers:
+	@sh tools/check_layers.sh
+
+function-length:
+	@sh tools/check_function_length.sh
+
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,/^$$/p' Makefile
 
 clean:
 	rm -rf build bin
@@ -138,5 +148,5 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-run-tests: $(AZUL) $(AZUL_TESTS)
+run-tests: layers $(AZUL) $(AZUL_TESTS)
 	@$(AZUL_TESTS)
