@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 #include "model/ops.h"
 
 typedef float vec16 __attribute__((vector_size(64)));
@@ -76,14 +75,32 @@ static void tile_column(float *out, size_t out_row, const float *a, size_t a_row
 static float *panel;
 static size_t panel_capacity;
 
+// NULL when memory runs out: the product is then computed without packing.
 static float *panel_of_size(size_t n) {
     if (n > panel_capacity) {
         free(panel);
+        panel_capacity = 0;
         panel = malloc(n * sizeof(float));
-        if (!panel) die("out of memory (%zu floats)", n);
+        if (!panel) return NULL;
         panel_capacity = n;
     }
     return panel;
+}
+
+// The same product element by element, in the same order of k: the slow
+// path for when there is no memory for the panel (the results are rounded
+// identically only up to the fused multiply-adds the compiler chooses).
+static void gemm_unpacked(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
+                          const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
+                          const float *bias, bool accumulate) {
+    #pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        for (int j = 0; j < Ncols; j++) {
+            float sum = accumulate ? out[(size_t)m * out_row + j] : bias ? bias[j] : 0.0f;
+            for (int k = 0; k < K; k++) sum += a[(size_t)m * a_row + (size_t)k * a_k] * b[(size_t)k * b_k + (size_t)j * b_j];
+            out[(size_t)m * out_row + j] = sum;
+        }
+    }
 }
 
 // out (M, Ncols) (+)= A (M, K) · B (K, Ncols) + bias, A and B given by strides
@@ -96,6 +113,10 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
                  const float *bias, bool accumulate) {
     const int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
     float *packed = panel_of_size((size_t)K * TILE_COLS);
+    if (!packed) {
+        gemm_unpacked(out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, bias, accumulate);
+        return;
+    }
     for (int j0 = 0; j0 < Ncols; j0 += TILE_COLS) {
         const int cols = Ncols - j0 < TILE_COLS ? Ncols - j0 : TILE_COLS;
         #pragma omp parallel for schedule(static)

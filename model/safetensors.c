@@ -1,5 +1,4 @@
 #include "model/safetensors.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,7 +146,10 @@ int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
     // No two tensors may share bytes.
     size_t n = (size_t)arrlen(f->tensors);
     SafetensorsTensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) die("out of memory");
+    if (!sorted) {
+        safetensors_free(f);
+        return error_out_of_memory(err, "checking the tensors' byte ranges", n * sizeof *sorted);
+    }
     memcpy(sorted, f->tensors, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, by_offset);
     for (size_t i = 1; i < n; i++) {
@@ -206,12 +208,15 @@ int safetensors_write(const char *path, const SafetensorsOutput *tensors, size_t
     }
     char *json = cJSON_PrintUnformatted(header);
     cJSON_Delete(header);
-    if (!json) die("out of memory");
+    if (!json) return error_out_of_memory(err, "the safetensors header", offset / 1024);
     // Pad the header with spaces to a multiple of 8 so that the data is aligned.
     size_t json_length = strlen(json), padded = (json_length + 7) / 8 * 8;
     size_t total = 8 + padded + offset;
     char *buffer = malloc(total);
-    if (!buffer) die("out of memory (%zu bytes for %s)", total, path);
+    if (!buffer) {
+        cJSON_free(json);
+        return error_out_of_memory(err, path, total);
+    }
     for (int i = 0; i < 8; i++) buffer[i] = (char)((uint64_t)padded >> (8 * i) & 0xFF);
     memcpy(buffer + 8, json, json_length);
     memset(buffer + 8 + json_length, ' ', padded - json_length);
