@@ -64,6 +64,37 @@ static void incremental_decoding_matches_recomputation(void **state) {
     free(sources);
 }
 
+// The same for untrained models of both kinds, post-LN and pre-LN with tied
+// output, in batches with padding: the cached decoder is the training
+// decoder, so every variant must agree to rounding.
+static void cached_decoding_matches_recomputation_for_every_variant(void **state) {
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        ModelConfig c = fixture_config(variant, variant, 0.1f);  // dropout: off when decoding
+        c.max_len = 24;
+        Model m;
+        Error err;
+        assert_int_equal(model_build(&m, &c, 40 + (uint64_t)variant, &err), 0);
+        ExampleBatch b = example_batch(41, c.src_vocab, c.tgt_vocab);
+        Hypothesis fast[EXAMPLE_B];
+        assert_int_equal(greedy_translate(&m, b.src, EXAMPLE_B, EXAMPLE_S, fast, &err), 0);
+        for (int i = 0; i < EXAMPLE_B; i++) {
+            int32_t *slow = NULL;
+            // alone, with its padding (so that the length limit is the same)
+            double slow_log_prob = reference_greedy(&m, b.src + i * EXAMPLE_S, EXAMPLE_S, &slow);
+            assert_int_equal(fast[i].length, arrlen(slow));
+            assert_memory_equal(fast[i].tokens, slow, (size_t)fast[i].length * sizeof(int32_t));
+            if (fabs(fast[i].log_prob - slow_log_prob) > 1e-4) {
+                fail_msg("variant %d, sentence %d: log-probability %.6f cached, %.6f recomputed",
+                         variant, i, fast[i].log_prob, slow_log_prob);
+            }
+            hypothesis_free(&fast[i]);
+            arrfree(slow);
+        }
+        model_free(&m);
+    }
+}
+
 static int32_t *encode_batch(Translator *t, char **sources, size_t n, int *S) {
     int32_t **ids = calloc(n, sizeof *ids);
     *S = 1;
@@ -220,6 +251,7 @@ static void cleanup_toy_model(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(incremental_decoding_matches_recomputation),
+    cmocka_unit_test(cached_decoding_matches_recomputation_for_every_variant),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(translate_keeps_lines_in_step),
     cmocka_unit_test(translate_answers_each_line_as_it_comes),
