@@ -1,4 +1,5 @@
 // azul train end to end, as a user runs it.
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "infer/translator.h"
 #include "model/model_file.h"
+#include "train/checkpoint.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 
@@ -266,11 +268,54 @@ static void interrupts_leave_usable_files(void **state) {
     free(dir);
 }
 
+// A run interrupted before its first validation has no best dev loss yet;
+// its training state must still load (JSON has no infinity).
+static void a_state_saved_before_any_validation_resumes(void **state) {
+    (void)state;
+    ModelConfig c = fixture_config(false, false, 0.1f);
+    const char *sides[] = {"the ball is blue", "la bola es azul"};
+    TokenizerConfig word = {TOKENIZER_WORD, 100, 1, {false}};
+    TokenizerPair tokenizers;
+    Error err;
+    assert_int_equal(tokenizer_pair_learn(&tokenizers, &word, false, sides, sides + 1, 1, &err), 0);
+    c.src_vocab = (int)tokenizer_vocab_size(&tokenizers.source);
+    c.tgt_vocab = (int)tokenizer_vocab_size(&tokenizers.target);
+    Model m, loaded;
+    AdamState adam, loaded_adam;
+    assert_int_equal(model_build(&m, &c, 5, &err), 0);
+    assert_int_equal(adam_state_build(&adam, &m, &err), 0);
+    adam.v[3] = 0.25f;
+    TrainingProgress p = {.step = 2, .epoch = 0, .batch = 2, .best = INFINITY}, back;
+    char *dir = make_temp_dir(), *path = join(dir, "training_state.safetensors");
+    cJSON *options = cJSON_CreateObject(), *loaded_options;
+    assert_int_equal(checkpoint_save(path, &m, &adam, &tokenizers, &p, options, &err), 0);
+    TokenizerPair loaded_tokenizers;
+    if (checkpoint_load(path, &loaded, &loaded_adam, &loaded_tokenizers, &back, &loaded_options, &err) < 0) {
+        fail_msg("%s", err.message);
+    }
+    assert_true(isinf(back.best) && back.best > 0);
+    assert_int_equal(back.step, 2);
+    assert_same_weights(&loaded, &m);
+    assert_true(loaded_adam.v[3] == 0.25f);
+    cJSON_Delete(options);
+    cJSON_Delete(loaded_options);
+    tokenizer_pair_free(&tokenizers);
+    tokenizer_pair_free(&loaded_tokenizers);
+    adam_state_free(&adam);
+    adam_state_free(&loaded_adam);
+    model_free(&m);
+    model_free(&loaded);
+    remove_tree(dir);
+    free(dir);
+    free(path);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(toy_training_translates_every_training_pair),
     cmocka_unit_test(resume_is_bit_identical),
     cmocka_unit_test(malformed_lines_are_reported_and_training_goes_on),
     cmocka_unit_test(bad_commands_get_clear_errors),
     cmocka_unit_test(interrupts_leave_usable_files),
+    cmocka_unit_test(a_state_saved_before_any_validation_resumes),
 };
 TEST_GROUP(train_tests, tests);

@@ -22,7 +22,9 @@ int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
     cJSON_AddNumberToObject(progress, "step", (double)p->step);
     cJSON_AddNumberToObject(progress, "epoch", (double)p->epoch);
     cJSON_AddNumberToObject(progress, "batch", (double)p->batch);
-    cJSON_AddNumberToObject(progress, "best", p->best);
+    // JSON has no infinity: a run not yet validated has no best, written null
+    if (isfinite(p->best)) cJSON_AddNumberToObject(progress, "best", p->best);
+    else cJSON_AddNullToObject(progress, "best");
     cJSON_AddNumberToObject(progress, "best_step", (double)p->best_step);
     cJSON_AddNumberToObject(progress, "evaluations_without_improvement",
                             p->evaluations_without_improvement);
@@ -105,7 +107,8 @@ int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *
     p->step = (long)number(progress, "step", &ok);
     p->epoch = (long)number(progress, "epoch", &ok);
     p->batch = (long)number(progress, "batch", &ok);
-    p->best = number(progress, "best", &ok);
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(progress, "best");
+    p->best = cJSON_IsNull(best) ? INFINITY : number(progress, "best", &ok);
     p->best_step = (long)number(progress, "best_step", &ok);
     p->evaluations_without_improvement = (int)number(progress, "evaluations_without_improvement", &ok);
     p->elapsed = number(progress, "elapsed", &ok);
