@@ -59,8 +59,11 @@ static int parse_kind(const char *text, unsigned *kinds) {
 static void print_alignment(Translator *t, const char *source, const AttentionMaps *maps) {
     int32_t *src = NULL, *tgt = NULL;
     Error err;
-    translator_encode_source(t, source, &src, &err);
-    tokenizer_encode(&t->tokenizers.target, maps->translation, strlen(maps->translation), &tgt, &err);
+    if (translator_encode_source(t, source, &src, &err) < 0 ||
+        tokenizer_encode(&t->tokenizers.target, maps->translation, strlen(maps->translation), &tgt,
+                         &err) < 0) {
+        die("%s", err.message);
+    }
     // the mean over heads of the last layer's cross-attention, as translate --alignment
     Hypothesis h = {tgt, (int)arrlen(tgt), 0, 0, malloc((size_t)maps->T * maps->S * sizeof(float)), maps->S};
     attention_matrix(maps, ATTENTION_CROSS, maps->n_layers[ATTENTION_CROSS] - 1, -1, h.attention);

@@ -11,7 +11,7 @@
 #include "cli/report.h"
 #include "cli/options.h"
 #include "eval/bleu.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 static const char usage[] =
     "usage: azul bleu --ref REF.txt [--ref REF2.txt ...] [HYP.txt]\n"
@@ -54,7 +54,7 @@ int bleu_command(int argc, char **argv) {
     size_t length;
     const char *hyp_name = optind < argc ? argv[optind] : "<stdin>";
     char *hyp_text = optind < argc ? read_whole_file(argv[optind], MAX_TEXT_BYTES, &length, &err)
-                                   : read_whole_stream(stdin, &length);
+                                   : read_whole_stream(stdin, hyp_name, &length, &err);
     if (!hyp_text) die("%s", err.message);
     char **hyps = lines_of(hyp_text, length, hyp_name);
     size_t n_refs = (size_t)arrlen(ref_paths);

@@ -1,5 +1,6 @@
 // `azul tokenize`: learn tokenizers from a corpus, and show how text is cut
 // into tokens, so that a learner can see what the model will see.
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,7 @@ static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
                 tokenize_one(o, t, "<stdin>", number, line, (size_t)length, &totals);
             }
             free(line);
+            if (ferror(stdin)) die("cannot read <stdin>: %s", strerror(errno));  // not an end
         }
         if (o->stats) {
             print_totals(o->target_side ? "target" : "source", &totals);

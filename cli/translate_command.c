@@ -20,7 +20,7 @@
 #include "inspect/attention_maps.h"
 #include "inspect/attention_render.h"
 #include "infer/translator.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 static const char usage[] =
     "usage: azul translate --model DIR|FILE [--beam K] [--n-best N] [--alignment] [FILE]\n"
@@ -106,15 +106,18 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
 
 // Translates lines in batches of up to s->batch, but never waits for more
 // input while lines are ready to be answered: fed one line at a time through
-// a pipe, it answers each line at once.
+// a pipe, it answers each line at once.  A read error ends the command with
+// status 1, after the lines read before it are translated.
 static void run_stream(Session *s, int fd) {
     LineReader reader;
-    line_reader_init(&reader, fd);
+    Error err;
+    if (line_reader_init(&reader, fd, s->where, &err) < 0) die("%s", err.message);
     char **lines = NULL;  // stb_ds
     size_t first = 1;
     char *line;
     bool too_long;
-    while ((line = line_reader_next(&reader, MAX_LINE_BYTES, &too_long)) != NULL) {
+    int status;
+    while ((status = line_reader_next(&reader, MAX_LINE_BYTES, &line, &too_long, &err)) > 0) {
         s->line++;
         if (too_long) {
             report_warning("%s:%zu: line longer than %d bytes; left untranslated", s->where, s->line,
@@ -132,6 +135,7 @@ static void run_stream(Session *s, int fd) {
     for (ptrdiff_t i = 0; i < arrlen(lines); i++) free(lines[i]);
     arrfree(lines);
     line_reader_free(&reader);
+    if (status < 0) die("%s", err.message);
 }
 
 // ---------------------------------------------------------------- the prompt

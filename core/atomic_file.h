@@ -12,11 +12,13 @@
 int atomic_write_file(const char *path, const void *data, size_t length, Error *err);
 
 // Reads a whole file into a malloc'd, NUL-terminated buffer of at most
-// max_length bytes; fails with a message naming the file otherwise.
+// max_length bytes; NULL with a message naming the file when it cannot be
+// opened or read, is too large, or memory runs out.
 char *read_whole_file(const char *path, size_t max_length, size_t *length, Error *err);
 
-// Reads a whole stream (a pipe too) into a malloc'd, NUL-terminated buffer.
-// Check ferror(f) afterwards for read errors.
-char *read_whole_stream(FILE *f, size_t *length);
+// Reads a whole stream (a pipe too) into a malloc'd, NUL-terminated buffer;
+// NULL with a message naming the stream (`name`, as the user knows it) when
+// reading fails or memory runs out.
+char *read_whole_stream(FILE *f, const char *name, size_t *length, Error *err);
 
 #endif

@@ -7,22 +7,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/error.h"
+
 typedef struct {
     int fd;
+    const char *name;       // the input as the user knows it, for messages
     char *buffer;
     size_t start, end, capacity;
+    size_t lines;           // lines returned so far
     bool at_end;
+    int read_errno;         // what ended the input when reading failed, else 0
 } LineReader;
 
-void line_reader_init(LineReader *r, int fd);
+// Prepares to read fd; `name` (kept, not copied) names it in messages.
+int line_reader_init(LineReader *r, int fd, const char *name, Error *err);
 void line_reader_free(LineReader *r);
 
-// The next line without its "\n" or "\r\n" (malloc'd), or NULL at the end.
-// A line longer than max_bytes is consumed but returned empty, with
-// *too_long set.
-char *line_reader_next(LineReader *r, size_t max_bytes, bool *too_long);
+// Reads the next line, without its "\n" or "\r\n", into *line (malloc'd).
+// Returns 1 for a line, 0 at the end of the input, and -1 with err set when
+// reading fails (the input is a directory, an I/O error) or memory runs out:
+// a failed read is never taken for the end.  A line longer than max_bytes is
+// consumed but returned empty, with *too_long set.
+int line_reader_next(LineReader *r, size_t max_bytes, char **line, bool *too_long, Error *err);
 
-// True when the next line (or the end) can be had without waiting.
+// True when the next line (or the end, or a failure) can be had without waiting.
 bool line_reader_ready(LineReader *r);
 
 #endif

@@ -10,7 +10,7 @@
 #include <utf8proc.h>
 
 #include "core/error.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 // ---------------------------------------------------------------- white space, as Python sees it
 

@@ -6,7 +6,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 // Calls fn for every selected (kind, layer, head); head -1 means the mean.
 typedef void (*MapVisitor)(void *ctx, AttentionKind kind, int layer, int head);

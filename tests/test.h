@@ -26,7 +26,7 @@ typedef struct {
 #define TEST_GROUP_UNLESS(name, array, unavailable) \
     const TestGroup name = {#name, array, sizeof(array) / sizeof(array[0]), unavailable}
 
-extern const TestGroup utf8_tests, normalize_tests, pretokenize_tests, tokenizer_tests,
+extern const TestGroup core_tests, utf8_tests, normalize_tests, pretokenize_tests, tokenizer_tests,
     corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests,
     learning_tests, optimizer_tests, train_tests, bleu_vector_tests, bleu_rule_tests,
     decoding_tests, attention_tests, browser_tests, layer_tests;

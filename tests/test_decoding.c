@@ -176,6 +176,18 @@ static void translate_keeps_lines_in_step(void **state) {
     free(out); free(err);
 }
 
+// A read error (here: the input is a directory) is an error with status 1,
+// not an empty input translated into an empty output.
+static void translate_reports_an_input_it_cannot_read(void **state) {
+    (void)state;
+    toy_model();
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "translate", "--model", toy_dir, "data"), 1);
+    expect_contains(err, "azul: error: cannot read data: Is a directory");
+    assert_string_equal(out, "");
+    free(out); free(err);
+}
+
 // Fed one line at a time through a pipe, translate answers each line before
 // the next one arrives (it does not wait to fill a batch).
 static void translate_answers_each_line_as_it_comes(void **state) {
@@ -254,6 +266,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(cached_decoding_matches_recomputation_for_every_variant),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(translate_keeps_lines_in_step),
+    cmocka_unit_test(translate_reports_an_input_it_cannot_read),
     cmocka_unit_test(translate_answers_each_line_as_it_comes),
     cmocka_unit_test(the_prompt_handles_commands_bad_input_and_end_of_file),
     cmocka_unit_test(cleanup_toy_model),

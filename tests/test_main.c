@@ -4,7 +4,7 @@
 #include "tests/test.h"
 
 int main(void) {
-    const TestGroup *groups[] = {&utf8_tests,     &normalize_tests, &pretokenize_tests,
+    const TestGroup *groups[] = {&core_tests,     &utf8_tests,     &normalize_tests, &pretokenize_tests,
                                  &tokenizer_tests, &corpus_tests,   &real_corpus_tests,
                                  &cli_tests,      &op_gradient_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests,
                                  &bleu_vector_tests, &bleu_rule_tests, &decoding_tests,

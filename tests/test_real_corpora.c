@@ -40,8 +40,9 @@ static size_t round_trip_side(Tokenizer *t, const Corpus *corpus, int target_sid
         with_unknown += (size_t)unknown;
         if (unknown) continue;
         char *decoded = tokenizer_decode(t, ids, (size_t)arrlen(ids));
-        Utf8Problem problem;
-        char *expected = normalize_text(text, strlen(text), t->normalize, NULL, &problem);
+        char *expected = normalize_text(text, strlen(text), t->normalize, NULL, &err);
+        assert_non_null(decoded);
+        assert_non_null(expected);
         if (strcmp(decoded, expected) != 0) {
             fail_msg("line %zu does not round-trip:\n  normal:  %s\n  decoded: %s",
                      corpus->pairs[i].line, expected, decoded);

@@ -26,9 +26,9 @@ static Tokenizer learn(TokenizerKind kind, int vocab_size, int min_count) {
 }
 
 static char *normal(const char *text) {
-    Utf8Problem problem;
+    Error err;
     NormalizeOptions options = {false};
-    char *out = normalize_text(text, strlen(text), options, NULL, &problem);
+    char *out = normalize_text(text, strlen(text), options, NULL, &err);
     assert_non_null(out);
     return out;
 }
@@ -39,6 +39,7 @@ static size_t expect_round_trip(Tokenizer *t, const char *text) {
     Error err;
     assert_int_equal(tokenizer_encode(t, text, strlen(text), &ids, &err), 0);
     char *decoded = tokenizer_decode(t, ids, (size_t)arrlen(ids));
+    assert_non_null(decoded);
     char *expected = normal(text);
     assert_string_equal(decoded, expected);
     size_t n = (size_t)arrlen(ids);
@@ -155,8 +156,8 @@ static void word_vocabulary_round_trips_known_words_and_marks_unknown(void **sta
 static void word_vocabulary_honours_min_count_and_size(void **state) {
     (void)state;
     Tokenizer t = learn(TOKENIZER_WORD, 0, 2);
-    assert_true(tokenizer_lookup(&t, " ball", 5) >= 0);     // 2 occurrences
-    assert_int_equal(tokenizer_lookup(&t, " drank", 6), -1); // 1 occurrence
+    assert_true(tokenizer_lookup(&t, " ball") >= 0);     // 2 occurrences
+    assert_int_equal(tokenizer_lookup(&t, " drank"), -1); // 1 occurrence
     tokenizer_free(&t);
     Tokenizer small = learn(TOKENIZER_WORD, 10, 1);
     assert_int_equal(tokenizer_vocab_size(&small), 10);
@@ -178,9 +179,10 @@ static void decode_repairs_what_a_model_may_emit(void **state) {
     (void)state;
     Tokenizer t = learn(TOKENIZER_BPE, 300, 1);
     // A lone lead byte, specials in the middle, an out-of-range id.
-    int32_t a = tokenizer_lookup(&t, "a", 1);
+    int32_t a = tokenizer_lookup(&t, "a");
     int32_t ids[] = {TOKEN_BOS, a, TOKEN_FIRST_BYTE + 0xC3, TOKEN_PAD, a, TOKEN_EOS, 999999};
     char *text = tokenizer_decode(&t, ids, 7);
+    assert_non_null(text);
     assert_string_equal(text, "a\xEF\xBF\xBD" "a");
     free(text);
     tokenizer_free(&t);
@@ -252,6 +254,38 @@ static void bpe_refuses_a_vocabulary_too_small_for_its_bytes(void **state) {
     Error err;
     assert_int_equal(tokenizer_learn(&t, &config, training_text, TRAINING_COUNT, &err), -1);
     assert_non_null(strstr(err.message, "too small"));
+    tokenizer_free(&t);
+}
+
+static void learning_refuses_invalid_utf8_naming_the_sentence(void **state) {
+    (void)state;
+    const char *const sentences[] = {"La bola es azul", "bola \xC3( mala", "El gato"};
+    for (int kind = 0; kind < 2; kind++) {
+        TokenizerConfig config = {kind ? TOKENIZER_BPE : TOKENIZER_WORD, kind ? 300 : 0, 1, {false}};
+        Tokenizer t;
+        Error err;
+        assert_int_equal(tokenizer_learn(&t, &config, sentences, 3, &err), -1);
+        assert_string_equal(err.message, "sentence 2: invalid UTF-8 at byte 5: truncated multi-byte sequence");
+        tokenizer_free(&t);  // a failed learner leaves nothing behind
+    }
+}
+
+static void word_vocabulary_knows_words_longer_than_any_buffer(void **state) {
+    (void)state;
+    char *word = repeat("abc", 200);  // 600 bytes: one piece, one token
+    const char *const sentences[] = {word, "the end"};
+    TokenizerConfig config = {TOKENIZER_WORD, 0, 1, {false}};
+    Tokenizer t;
+    Error err;
+    assert_int_equal(tokenizer_learn(&t, &config, sentences, 2, &err), 0);
+    int32_t *ids = NULL;
+    assert_int_equal(tokenizer_encode(&t, word, strlen(word), &ids, &err), 0);
+    assert_int_equal(arrlen(ids), 1);
+    assert_true(ids[0] != TOKEN_UNK);
+    assert_int_equal(expect_round_trip(&t, word), 1);
+    arrfree(ids);
+    free(word);
+    tokenizer_free(&t);
 }
 
 static const struct CMUnitTest tests[] = {
@@ -267,5 +301,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(saved_form_gives_back_the_same_tokenizer),
     cmocka_unit_test(damaged_saved_forms_are_refused),
     cmocka_unit_test(bpe_refuses_a_vocabulary_too_small_for_its_bytes),
+    cmocka_unit_test(learning_refuses_invalid_utf8_naming_the_sentence),
+    cmocka_unit_test(word_vocabulary_knows_words_longer_than_any_buffer),
 };
 TEST_GROUP(tokenizer_tests, tests);

@@ -16,6 +16,8 @@
 #include "train/checkpoint.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
+#include "train/curves.h"
+#include "train/training_log.h"
 
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -310,6 +312,29 @@ static void a_state_saved_before_any_validation_resumes(void **state) {
     free(path);
 }
 
+// A log that cannot be read when resuming is an error, not a history quietly
+// lost; one that cannot be written is an error naming it.
+static void training_log_and_curves_name_the_file_they_cannot_use(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *log_path = join(dir, "train.log");
+    assert_int_equal(mkdir(log_path, 0755), 0);  // a directory where the log should be
+    TrainerOptions options = {0};
+    TrainingLog log;
+    Error err;
+    assert_int_equal(training_log_open(&log, log_path, &options, 5, &err), -1);
+    expect_contains(err.message, "train.log is not a regular file");
+    assert_int_equal(training_log_open(&log, log_path, &options, 0, &err), -1);
+    expect_contains(err.message, "train.log: Is a directory");
+    CurvePoint points[] = {{1, 2.5}, {2, 2.0}};
+    CurveSeries series[] = {{"loss", "#000", points, 2, false}};
+    assert_int_equal(curves_write_svg("/nonexistent/curves.svg", "t", series, 1, &err), -1);
+    expect_contains(err.message, "cannot write /nonexistent/curves.svg");
+    remove_tree(dir);
+    free(log_path);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(toy_training_translates_every_training_pair),
     cmocka_unit_test(resume_is_bit_identical),
@@ -317,5 +342,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bad_commands_get_clear_errors),
     cmocka_unit_test(interrupts_leave_usable_files),
     cmocka_unit_test(a_state_saved_before_any_validation_resumes),
+    cmocka_unit_test(training_log_and_curves_name_the_file_they_cannot_use),
 };
 TEST_GROUP(train_tests, tests);

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "tests/test.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 static void expect_invalid(const char *text, size_t length, size_t offset, const char *reason) {
     Utf8Problem problem = {999, NULL};

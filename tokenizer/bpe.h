@@ -7,7 +7,7 @@
 // Learns a BPE vocabulary of config->vocab_size ids: specials, the 256 byte
 // tokens, every character seen at least config->min_count times (the rarest
 // are dropped if they do not fit), then merges until the size is reached or
-// no pair occurs twice.
+// no pair occurs twice.  On failure t holds nothing.
 int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *sentences, size_t n,
               Error *err);
 

@@ -1,15 +1,20 @@
 #include "tokenizer/bpe.h"
 
+#include <string.h>
+
 #include <stb/stb_ds.h>
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 void bpe_split_characters(const Tokenizer *t, const char *piece, size_t length,
                           int32_t **symbols) {
     for (size_t i = 0; i < length;) {
         int32_t cp;
         int n = utf8_decode(piece + i, &cp);
-        int32_t id = tokenizer_lookup(t, piece + i, (size_t)n);
+        char character[5];
+        memcpy(character, piece + i, (size_t)n);
+        character[n] = '\0';
+        int32_t id = tokenizer_lookup(t, character);
         if (id >= 0) {
             arrput(*symbols, id);
         } else {  // byte fallback

@@ -9,7 +9,6 @@
 // place: a popped entry whose count is out of date is pushed back with the
 // current count ("lazy deletion"), and pairs whose count grew are pushed anew.
 #include "tokenizer/bpe.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@
 #include <stb/stb_ds.h>
 
 #include "tokenizer/piece_counts.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 typedef struct {
     int32_t *symbols;    // stb_ds array of token ids
@@ -128,9 +127,9 @@ static int by_count_then_codepoint(const void *x, const void *y) {
 }
 
 // Gives a token to each character seen at least min_count times, most
-// frequent first, as many as max_chars allows.
-static void add_alphabet(Tokenizer *t, const PieceCount *sorted, size_t n_pieces, int64_t min_count,
-                         size_t max_chars) {
+// frequent first, as many as max_chars allows.  Fails only when memory runs out.
+static int add_alphabet(Tokenizer *t, const PieceCount *sorted, size_t n_pieces, int64_t min_count,
+                        size_t max_chars, Error *err) {
     CharCount *chars = NULL;
     for (size_t p = 0; p < n_pieces; p++) {
         for (const char *s = sorted[p].key; *s;) {
@@ -143,18 +142,24 @@ static void add_alphabet(Tokenizer *t, const PieceCount *sorted, size_t n_pieces
     }
     size_t n_chars = (size_t)hmlen(chars);
     qsort(chars, n_chars, sizeof *chars, by_count_then_codepoint);  // the map is discarded after
+    int status = 0;
     for (size_t i = 0; i < n_chars && i < max_chars && chars[i].value >= min_count; i++) {
         char text[4];
         int length = utf8_encode(chars[i].key, text);
-        tokenizer_add_token(t, text, (size_t)length, -1, -1);
+        if (tokenizer_add_token(t, text, (size_t)length, -1, -1, err) < 0) {
+            status = -1;
+            break;
+        }
     }
     hmfree(chars);
+    return status;
 }
 
 // ---------------------------------------------------------------- learning
 
 int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *sentences, size_t n,
               Error *err) {
+    memset(t, 0, sizeof *t);  // so that a failure leaves nothing to free
     const int first_free_id = TOKEN_SPECIAL_COUNT + 256;
     if (config->vocab_size <= first_free_id) {
         return error_set(err, "vocabulary size %d is too small for bpe: it needs more than %d ids "
@@ -163,33 +168,43 @@ int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *se
     PieceCount *counts;
     if (count_pieces(sentences, n, config->normalize, &counts, err) < 0) return -1;
     size_t n_pieces = (size_t)shlen(counts);
-    PieceCount *sorted = piece_counts_sorted(counts);
-
-    tokenizer_init_specials(t, TOKENIZER_BPE, config->normalize);
-    add_alphabet(t, sorted, n_pieces, config->min_count > 0 ? config->min_count : 1,
-                 (size_t)(config->vocab_size - first_free_id));
-
-    Word *words = calloc(n_pieces ? n_pieces : 1, sizeof *words);
-    if (!words) die("out of memory");
+    PieceCount *sorted = NULL;
+    Word *words = NULL;
     PairMap *pairs = NULL;
+    HeapEntry *heap = NULL;
+    uint64_t *grown = NULL;
+    char *text = NULL;  // stb_ds array: the merged token's text
+    int status = -1;
+
+    sorted = piece_counts_sorted(counts, err);
+    if (!sorted) goto done;
+    if (tokenizer_init_specials(t, TOKENIZER_BPE, config->normalize, err) < 0) goto done;
+    if (add_alphabet(t, sorted, n_pieces, config->min_count > 0 ? config->min_count : 1,
+                     (size_t)(config->vocab_size - first_free_id), err) < 0) {
+        goto done;
+    }
+
+    words = calloc(n_pieces ? n_pieces : 1, sizeof *words);
+    if (!words) {
+        error_out_of_memory(err, "learning bpe merges", (n_pieces ? n_pieces : 1) * sizeof *words);
+        goto done;
+    }
     for (size_t i = 0; i < n_pieces; i++) {
         bpe_split_characters(t, sorted[i].key, strlen(sorted[i].key), &words[i].symbols);
         words[i].count = sorted[i].value;
         words[i].last_round = -1;
         count_word_pairs(t, &pairs, &words[i], (int32_t)i, +1, -1, NULL);
     }
-    free(sorted);
+    free(sorted);  // the words hold all that is needed from here on
+    sorted = NULL;
     shfree(counts);
 
-    HeapEntry *heap = NULL;
     for (ptrdiff_t i = 0; i < hmlen(pairs); i++) {
         if (pairs[i].value.count > 0) {
             heap_push(&heap, (HeapEntry){pairs[i].value.count, pairs[i].key});
         }
     }
 
-    uint64_t *grown = NULL;
-    char *text = NULL;  // stb_ds array: the merged token's text
     while (tokenizer_vocab_size(t) < (size_t)config->vocab_size && arrlen(heap) > 0) {
         HeapEntry top = heap_pop(&heap);
         PairStats *stats = &hmgetp(pairs, top.pair)->value;
@@ -204,7 +219,8 @@ int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *se
         arrsetlen(text, la + lb);
         memcpy(text, t->tokens[a].text, la);
         memcpy(text + la, t->tokens[b].text, lb);
-        int32_t merged = tokenizer_add_token(t, text, la + lb, a, b);
+        int32_t merged = tokenizer_add_token(t, text, la + lb, a, b, err);
+        if (merged < 0) goto done;
         int32_t round = (int32_t)arrlen(t->merges);
         BpeMerge merge = {a, b, merged};
         arrput(t->merges, merge);
@@ -229,13 +245,18 @@ int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *se
             if (g->count > 0) heap_push(&heap, (HeapEntry){g->count, grown[k]});
         }
     }
+    status = 0;
 
+done:
     arrfree(text);
     arrfree(grown);
     arrfree(heap);
     for (ptrdiff_t i = 0; i < hmlen(pairs); i++) arrfree(pairs[i].value.words);
     hmfree(pairs);
-    for (size_t i = 0; i < n_pieces; i++) arrfree(words[i].symbols);
+    for (size_t i = 0; words && i < n_pieces; i++) arrfree(words[i].symbols);
     free(words);
-    return 0;
+    free(sorted);
+    shfree(counts);
+    if (status < 0) tokenizer_free(t);
+    return status;
 }

@@ -1,5 +1,4 @@
 #include "tokenizer/normalize.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,19 +31,21 @@ static int32_t map_codepoint(int32_t cp) {
     return cp;
 }
 
-static void *checked_malloc(size_t size) {
-    void *p = malloc(size ? size : 1);
-    if (!p) die("out of memory (%zu bytes)", size);
-    return p;
-}
-
 char *normalize_text(const char *text, size_t length, NormalizeOptions options,
-                     size_t *out_length, Utf8Problem *problem) {
-    if (!utf8_validate(text, length, problem)) return NULL;
+                     size_t *out_length, Error *err) {
+    Utf8Problem problem;
+    if (!utf8_validate(text, length, &problem)) {
+        error_set(err, "invalid UTF-8 at byte %zu: %s", problem.offset, problem.reason);
+        return NULL;
+    }
 
     // Steps 1–3, character by character.  Replacements are never longer than
     // what they replace, so the input length bounds the output.
-    char *mapped = checked_malloc(length + 1);
+    char *mapped = malloc(length + 1);
+    if (!mapped) {
+        error_out_of_memory(err, "normalising text", length + 1);
+        return NULL;
+    }
     size_t n = 0;
     for (size_t i = 0; i < length;) {
         int32_t cp;
@@ -63,12 +64,18 @@ char *normalize_text(const char *text, size_t length, NormalizeOptions options,
     free(mapped);
     if (composed_length < 0) {
         // Validation above makes this unreachable except when memory runs out.
-        die("Unicode normalisation failed: %s", utf8proc_errmsg(composed_length));
+        error_set(err, "Unicode normalisation failed: %s", utf8proc_errmsg(composed_length));
+        return NULL;
     }
 
     // Step 1's second half: collapse runs of spaces, trim both ends.  This runs
     // after NFC so that a space created by composition cannot slip through.
-    char *out = checked_malloc((size_t)composed_length + 1);
+    char *out = malloc((size_t)composed_length + 1);
+    if (!out) {
+        free(composed);
+        error_out_of_memory(err, "normalising text", (size_t)composed_length + 1);
+        return NULL;
+    }
     size_t m = 0;
     bool pending_space = false;
     for (utf8proc_ssize_t i = 0; i < composed_length; i++) {

@@ -18,16 +18,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tokenizer/utf8.h"
+#include "core/error.h"
+#include "core/utf8.h"
 
 typedef struct {
     bool casefold;
 } NormalizeOptions;
 
 // Returns the normal form of text[0..length) as a NUL-terminated malloc'd
-// string (its length in *out_length), or NULL with *problem set when the text
-// is not valid UTF-8.  Aborts only if memory runs out.
+// string (its length in *out_length), or NULL with err set when the text is
+// not valid UTF-8 ("invalid UTF-8 at byte N: why") or memory runs out.
 char *normalize_text(const char *text, size_t length, NormalizeOptions options,
-                     size_t *out_length, Utf8Problem *problem);
+                     size_t *out_length, Error *err);
 
 #endif

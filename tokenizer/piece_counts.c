@@ -1,5 +1,4 @@
 #include "tokenizer/piece_counts.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +14,15 @@ int count_pieces(const char *const *sentences, size_t n, NormalizeOptions normal
     Piece *pieces = NULL;
     char *spaced = NULL;  // stb_ds array: " " + normal form + NUL
     for (size_t s = 0; s < n; s++) {
-        Utf8Problem problem;
         size_t length;
+        Error inner;
         char *normal = normalize_text(sentences[s], strlen(sentences[s]), normalize, &length,
-                                      &problem);
+                                      &inner);
         if (!normal) {
             arrfree(pieces);
             arrfree(spaced);
             shfree(*counts);
-            return error_set(err, "sentence %zu: invalid UTF-8 at byte %zu: %s", s + 1,
-                             problem.offset, problem.reason);
+            return error_set(err, "sentence %zu: %s", s + 1, inner.message);
         }
         arrsetlen(spaced, length + 2);
         spaced[0] = ' ';
@@ -53,10 +51,13 @@ static int by_count_then_text(const void *a, const void *b) {
     return strcmp(x->key, y->key);
 }
 
-PieceCount *piece_counts_sorted(PieceCount *counts) {
+PieceCount *piece_counts_sorted(PieceCount *counts, Error *err) {
     size_t n = (size_t)shlen(counts);
     PieceCount *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) die("out of memory");
+    if (!sorted) {
+        error_out_of_memory(err, "sorting the pieces of the corpus", (n ? n : 1) * sizeof *sorted);
+        return NULL;
+    }
     memcpy(sorted, counts, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, by_count_then_text);
     return sorted;

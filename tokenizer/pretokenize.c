@@ -3,7 +3,7 @@
 #include <stb/stb_ds.h>
 #include <utf8proc.h>
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 typedef enum { CLASS_SPACE, CLASS_LETTER, CLASS_NUMBER, CLASS_OTHER } CharClass;
 

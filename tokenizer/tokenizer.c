@@ -1,5 +1,4 @@
 #include "tokenizer/tokenizer.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,10 @@
 static const char *const special_names[TOKEN_SPECIAL_COUNT] = {"<pad>", "<unk>", "<bos>", "<eos>"};
 enum { CACHE_PIECE_MAX_BYTES = 64, CACHE_MAX_ENTRIES = 1 << 19 };
 
+// A NUL-terminated copy, or NULL when memory runs out.
 static char *copy_text(const char *text, size_t length) {
     char *s = malloc(length + 1);
-    if (!s) die("out of memory");
+    if (!s) return NULL;
     memcpy(s, text, length);
     s[length] = '\0';
     return s;
@@ -24,45 +24,57 @@ static char *copy_text(const char *text, size_t length) {
 
 // ---------------------------------------------------------------- vocabulary
 
-void tokenizer_init_specials(Tokenizer *t, TokenizerKind kind, NormalizeOptions normalize) {
+// Appends a token that no map knows (a special or a byte) with the given name.
+static int add_named_token(Tokenizer *t, const char *name, Error *err) {
+    Token token = {copy_text(name, strlen(name)), -1, -1};
+    if (!token.text) return error_out_of_memory(err, "creating a tokenizer", strlen(name) + 1);
+    arrput(t->tokens, token);
+    return 0;
+}
+
+int tokenizer_init_specials(Tokenizer *t, TokenizerKind kind, NormalizeOptions normalize,
+                            Error *err) {
     memset(t, 0, sizeof *t);
     t->kind = kind;
     t->normalize = normalize;
     sh_new_arena(t->id_of_text);
     sh_new_strdup(t->cache);
     for (int i = 0; i < TOKEN_SPECIAL_COUNT; i++) {
-        Token token = {copy_text(special_names[i], strlen(special_names[i])), -1, -1};
-        arrput(t->tokens, token);
+        if (add_named_token(t, special_names[i], err) < 0) goto fail;
     }
     if (kind == TOKENIZER_BPE) {
         for (int b = 0; b < 256; b++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", b);
-            Token token = {copy_text(name, strlen(name)), -1, -1};
-            arrput(t->tokens, token);
+            if (add_named_token(t, name, err) < 0) goto fail;
         }
     }
+    return 0;
+fail:
+    tokenizer_free(t);
+    return -1;
 }
 
 // Adds an ordinary token, or returns the id it already has.
 int32_t tokenizer_add_token(Tokenizer *t, const char *text, size_t length, int32_t left,
-                            int32_t right) {
-    int32_t existing = tokenizer_lookup(t, text, length);
-    if (existing >= 0) return existing;
+                            int32_t right, Error *err) {
+    char *copy = copy_text(text, length);  // the lookup wants a C string too
+    if (!copy) return error_out_of_memory(err, "adding a token to the vocabulary", length + 1);
+    int32_t existing = tokenizer_lookup(t, copy);
+    if (existing >= 0) {
+        free(copy);
+        return existing;
+    }
     int32_t id = (int32_t)arrlen(t->tokens);
-    Token token = {copy_text(text, length), left, right};
+    Token token = {copy, left, right};
     arrput(t->tokens, token);
     shput(t->id_of_text, token.text, id);
     return id;
 }
 
-int32_t tokenizer_lookup(const Tokenizer *t, const char *text, size_t length) {
-    char small[128];
-    char *key = length < sizeof small ? small : copy_text(text, length);
-    if (key == small) { memcpy(small, text, length); small[length] = '\0'; }
+int32_t tokenizer_lookup(const Tokenizer *t, const char *text) {
     TextToId *ids = t->id_of_text;  // stb_ds lookups assign to the map variable
-    ptrdiff_t index = shgeti(ids, key);
-    if (key != small) free(key);
+    ptrdiff_t index = shgeti(ids, (char *)text);
     return index < 0 ? -1 : ids[index].value;
 }
 
@@ -79,7 +91,6 @@ static void clear_cache(Tokenizer *t) {
 }
 
 void tokenizer_free(Tokenizer *t) {
-    if (!t->tokens) return;
     for (ptrdiff_t i = 0; i < arrlen(t->tokens); i++) free(t->tokens[i].text);
     arrfree(t->tokens);
     shfree(t->id_of_text);
@@ -98,9 +109,13 @@ int tokenizer_learn(Tokenizer *t, const TokenizerConfig *config, const char *con
 
 // ---------------------------------------------------------------- encode
 
-static void encode_piece(Tokenizer *t, const char *piece, size_t length, int32_t **ids) {
+// piece[length] is written to and restored: the map wants a C string key.
+static void encode_piece(Tokenizer *t, char *piece, size_t length, int32_t **ids) {
     if (t->kind == TOKENIZER_WORD) {
-        int32_t id = tokenizer_lookup(t, piece, length);
+        char saved = piece[length];
+        piece[length] = '\0';
+        int32_t id = tokenizer_lookup(t, piece);
+        piece[length] = saved;
         arrput(*ids, id >= 0 ? id : TOKEN_UNK);
         return;
     }
@@ -124,15 +139,15 @@ static void encode_piece(Tokenizer *t, const char *piece, size_t length, int32_t
 }
 
 int tokenizer_encode(Tokenizer *t, const char *text, size_t length, int32_t **ids, Error *err) {
-    Utf8Problem problem;
     size_t normal_length;
-    char *normal = normalize_text(text, length, t->normalize, &normal_length, &problem);
-    if (!normal) {
-        return error_set(err, "invalid UTF-8 at byte %zu: %s", problem.offset, problem.reason);
-    }
+    char *normal = normalize_text(text, length, t->normalize, &normal_length, err);
+    if (!normal) return -1;
     // One space in front, so that the first word is marked like every other.
     char *spaced = malloc(normal_length + 2);
-    if (!spaced) die("out of memory");
+    if (!spaced) {
+        free(normal);
+        return error_out_of_memory(err, "encoding text", normal_length + 2);
+    }
     spaced[0] = ' ';
     memcpy(spaced + 1, normal, normal_length + 1);
     free(normal);
@@ -167,7 +182,10 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n) {
     // the space that marks the first word.
     size_t length = (size_t)arrlen(bytes);
     char *out = malloc(length * 3 + 1);
-    if (!out) die("out of memory");
+    if (!out) {
+        arrfree(bytes);
+        return NULL;
+    }
     size_t m = 0;
     for (size_t i = 0; i < length;) {
         Utf8Problem problem;

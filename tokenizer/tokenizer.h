@@ -62,7 +62,8 @@ typedef struct {
 } TokenizerConfig;
 
 // Learns a vocabulary from n sentences (raw text; normalised here).  Fails,
-// naming the sentence, on invalid UTF-8 or an impossible configuration.
+// naming the sentence, on invalid UTF-8, an impossible configuration or when
+// memory runs out; t then holds nothing (tokenizer_free on it is harmless).
 int tokenizer_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *sentences,
                     size_t n, Error *err);
 void tokenizer_free(Tokenizer *t);
@@ -70,23 +71,29 @@ void tokenizer_free(Tokenizer *t);
 size_t tokenizer_vocab_size(const Tokenizer *t);
 
 // Appends the ids of text's tokens (no <bos>/<eos>) to the stb_ds array *ids.
-// Fails on invalid UTF-8, giving the byte offset.
+// Fails on invalid UTF-8, giving the byte offset, or when memory runs out.
 int tokenizer_encode(Tokenizer *t, const char *text, size_t length, int32_t **ids, Error *err);
 
 // The text of a sequence of ids: a malloc'd, NUL-terminated, valid UTF-8
-// string.  Specials other than <unk> are skipped; bytes that do not form
-// valid UTF-8 (only a model can produce those) become U+FFFD.
+// string, or NULL when memory runs out.  Specials other than <unk> are
+// skipped; bytes that do not form valid UTF-8 (only a model can produce
+// those) become U+FFFD.
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n);
 
 // How a token is shown to people: the leading space as ▁, bytes as <0xC3>,
 // specials by name.  Writes at most size bytes (NUL included) to out.
 void tokenizer_token_display(const Tokenizer *t, int32_t id, char *out, size_t size);
 
-// Internal steps, exposed for the learning code and the tests.
-void tokenizer_init_specials(Tokenizer *t, TokenizerKind kind, NormalizeOptions normalize);
+// Internal steps, exposed for the learning code and the tests.  These fail
+// only when memory runs out: init then leaves t holding nothing, add_token
+// returns -1 and leaves t as it was.
+int tokenizer_init_specials(Tokenizer *t, TokenizerKind kind, NormalizeOptions normalize,
+                            Error *err);
+// The new token's id, or the id it already has.
 int32_t tokenizer_add_token(Tokenizer *t, const char *text, size_t length, int32_t left,
-                            int32_t right);
-int32_t tokenizer_lookup(const Tokenizer *t, const char *text, size_t length);
+                            int32_t right, Error *err);
+// The id of the ordinary token whose text is the C string `text`, or -1.
+int32_t tokenizer_lookup(const Tokenizer *t, const char *text);
 bool tokenizer_is_byte(const Tokenizer *t, int32_t id);
 
 #endif

@@ -1,5 +1,4 @@
 #include "tokenizer/tokenizer_json.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +6,7 @@
 #include <stb/stb_ds.h>
 
 #include "tokenizer/bpe.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 enum { MAX_SAVED_TOKENS = 10 * 1000 * 1000 };
 
@@ -91,7 +90,7 @@ int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
         return error_set(err, "tokenizer: \"tokens\" must be an array of at most %d strings",
                          MAX_SAVED_TOKENS);
     }
-    tokenizer_init_specials(t, k, normalize);
+    if (tokenizer_init_specials(t, k, normalize, err) < 0) return -1;
     const cJSON *min_count = cJSON_GetObjectItemCaseSensitive(json, "min_count");
     t->min_count = 1;
     if (cJSON_IsNumber(min_count) && min_count->valuedouble >= 1 && min_count->valuedouble <= 1e9) {
@@ -108,10 +107,13 @@ int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
         if (!utf8_validate(item->valuestring, length, NULL)) {
             return fail(t, err, "a token is not valid UTF-8", index);
         }
-        if (tokenizer_lookup(t, item->valuestring, length) >= 0) {
+        if (tokenizer_lookup(t, item->valuestring) >= 0) {
             return fail(t, err, "a token appears twice", index);
         }
-        tokenizer_add_token(t, item->valuestring, length, -1, -1);
+        if (tokenizer_add_token(t, item->valuestring, length, -1, -1, err) < 0) {
+            tokenizer_free(t);
+            return -1;
+        }
         index++;
     }
 
@@ -134,10 +136,13 @@ int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
             const char *a = t->tokens[left].text, *b = t->tokens[right].text;
             size_t la = strlen(a), lb = strlen(b);
             char *joined = malloc(la + lb + 1);
-            if (!joined) die("out of memory");
+            if (!joined) {
+                tokenizer_free(t);
+                return error_out_of_memory(err, "reading a tokenizer's merges", la + lb + 1);
+            }
             memcpy(joined, a, la);
             memcpy(joined + la, b, lb + 1);
-            int32_t result = tokenizer_lookup(t, joined, la + lb);
+            int32_t result = tokenizer_lookup(t, joined);
             free(joined);
             uint64_t key = bpe_pair_key(left, right);
             if (result < 0) return fail(t, err, "a merge makes a token missing from \"tokens\"", index);

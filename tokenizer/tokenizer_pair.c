@@ -1,5 +1,4 @@
 #include "tokenizer/tokenizer_pair.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +92,7 @@ int tokenizer_pair_save(const TokenizerPair *pair, const char *path, Error *err)
     cJSON *json = tokenizer_pair_to_json(pair);
     char *text = cJSON_Print(json);
     cJSON_Delete(json);
-    if (!text) die("out of memory");
+    if (!text) return error_set(err, "cannot write %s: out of memory formatting the tokenizers as JSON", path);
     int status = atomic_write_file(path, text, strlen(text), err);
     cJSON_free(text);
     return status;

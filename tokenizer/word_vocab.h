@@ -6,6 +6,7 @@
 
 // Keeps the most frequent pieces with count >= config->min_count, up to
 // config->vocab_size ids in all (0: no limit); the rest will be <unk>.
+// On failure t holds nothing.
 int word_vocab_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *sentences,
                      size_t n, Error *err);
 

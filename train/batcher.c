@@ -1,5 +1,4 @@
 #include "train/batcher.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,12 @@ static void shuffle(uint32_t *items, size_t n, Rng *rng) {
     }
 }
 
-void batcher_plan_epoch(Batcher *b, const Dataset *d, uint64_t seed, long epoch, int max_tokens) {
+int batcher_plan_epoch(Batcher *b, const Dataset *d, uint64_t seed, long epoch, int max_tokens,
+                       Error *err) {
     size_t n = dataset_size(d);
+    size_t bytes = (n ? n : 1) * sizeof(Keyed);
+    Keyed *keyed = malloc(bytes);
+    if (!keyed) return error_out_of_memory(err, "planning the batches of an epoch", bytes);
     arrsetlen(b->order, n);
     arrsetlen(b->batches, 0);
     b->max_rows = b->max_src = b->max_tgt = 0;
@@ -46,8 +49,6 @@ void batcher_plan_epoch(Batcher *b, const Dataset *d, uint64_t seed, long epoch,
     rng_seed(&rng, seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch);
     shuffle(b->order, n, &rng);
 
-    Keyed *keyed = malloc((n ? n : 1) * sizeof *keyed);
-    if (!keyed) die("out of memory");
     for (size_t i = 0; i < n; i++) keyed[i] = (Keyed){b->order[i], (uint32_t)i};
     sort_dataset = d;
     qsort(keyed, n, sizeof *keyed, by_length_then_position);
@@ -84,6 +85,7 @@ void batcher_plan_epoch(Batcher *b, const Dataset *d, uint64_t seed, long epoch,
         b->batches[i - 1] = b->batches[j];
         b->batches[j] = t;
     }
+    return 0;
 }
 
 size_t batcher_count(const Batcher *b) { return (size_t)arrlen(b->batches); }

@@ -8,6 +8,7 @@
 #ifndef AZUL_BATCHER_H
 #define AZUL_BATCHER_H
 
+#include "core/error.h"
 #include "train/dataset.h"
 
 typedef struct {
@@ -21,7 +22,10 @@ typedef struct {
     int max_rows, max_src, max_tgt;  // the largest batch shape of the epoch
 } Batcher;
 
-void batcher_plan_epoch(Batcher *b, const Dataset *d, uint64_t seed, long epoch, int max_tokens);
+// Plans the batches of an epoch.  Fails only when memory runs out, and then
+// leaves b as it was.
+int batcher_plan_epoch(Batcher *b, const Dataset *d, uint64_t seed, long epoch, int max_tokens,
+                       Error *err);
 size_t batcher_count(const Batcher *b);
 void batcher_free(Batcher *b);
 

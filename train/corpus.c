@@ -1,5 +1,4 @@
 #include "train/corpus.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,7 +7,7 @@
 #include <stb/stb_ds.h>
 
 #include "core/atomic_file.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 static int is_blank(const char *s, size_t length) {
     for (size_t i = 0; i < length; i++) {
@@ -35,19 +34,21 @@ int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings
     int from_stdin = strcmp(path, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f) return error_set(err, "cannot open corpus %s: %s", path, strerror(errno));
-    size_t length;
-    errno = 0;
-    c->text = read_whole_stream(f, &length);
-    int failed = ferror(f), read_errno = errno;
-    if (!from_stdin) fclose(f);
-    if (failed) {
-        free(c->text);
-        c->text = NULL;
-        return error_set(err, "cannot read corpus %s: %s", path,
-                         read_errno ? strerror(read_errno) : "read error");
+    const char *name = from_stdin ? "<stdin>" : path;
+    c->path = strdup(name);
+    if (!c->path) {
+        if (!from_stdin) fclose(f);
+        return error_out_of_memory(err, "reading a corpus", strlen(name) + 1);
     }
-    c->path = strdup(from_stdin ? "<stdin>" : path);
-    if (!c->path) die("out of memory");
+    char described[600];  // for the messages: "cannot read corpus FILE: ..."
+    snprintf(described, sizeof described, "corpus %s", name);
+    size_t length;
+    c->text = read_whole_stream(f, described, &length, err);
+    if (!from_stdin) fclose(f);
+    if (!c->text) {
+        corpus_free(c);
+        return -1;
+    }
 
     char *p = c->text, *end = c->text + length;
     char reason[128];

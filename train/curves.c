@@ -1,5 +1,4 @@
 #include "train/curves.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
 #include <math.h>
 #include <stdarg.h>
@@ -14,12 +13,13 @@ enum { WIDTH = 720, HEIGHT = 420, LEFT = 64, RIGHT = 64, TOP = 40, BOTTOM = 48 }
 typedef struct {
     char *text;
     size_t length, capacity;
+    size_t failed;  // when memory ran out: the size that could not be had; then nothing more is put
 } Svg;
 
 static void put(Svg *s, const char *format, ...) __attribute__((format(printf, 2, 3)));
 static void put(Svg *s, const char *format, ...) {
     va_list args;
-    for (;;) {
+    while (!s->failed) {
         va_start(args, format);
         int n = vsnprintf(s->text + s->length, s->capacity - s->length, format, args);
         va_end(args);
@@ -27,9 +27,14 @@ static void put(Svg *s, const char *format, ...) {
             s->length += (size_t)n;
             return;
         }
-        s->capacity = s->capacity * 2 + (size_t)(n > 0 ? n : 256) + 1;
-        s->text = realloc(s->text, s->capacity);
-        if (!s->text) die("out of memory");
+        size_t capacity = s->capacity * 2 + (size_t)(n > 0 ? n : 256) + 1;
+        char *larger = realloc(s->text, capacity);
+        if (!larger) {
+            s->failed = capacity;
+            return;
+        }
+        s->text = larger;
+        s->capacity = capacity;
     }
 }
 
@@ -87,7 +92,8 @@ int curves_write_svg(const char *path, const char *title, const CurveSeries *ser
         put(&s, "<text x=\"%d\" y=\"%d\">%s</text>\n", LEFT + 30 + (int)k * 150, TOP + 16, c->name);
     }
     put(&s, "</svg>\n");
-    int status = atomic_write_file(path, s.text, s.length, err);
+    int status = s.failed ? error_out_of_memory(err, "drawing the training curves", s.failed)
+                          : atomic_write_file(path, s.text, s.length, err);
     free(s.text);
     return status;
 }

@@ -176,7 +176,9 @@ typedef struct {
 // inside a step.
 static int plan_epoch(Trainer *t, Run *r, Error *err) {
     const TrainerOptions *o = &t->options;
-    batcher_plan_epoch(&r->batcher, t->train, o->seed, t->progress.epoch, o->batch_tokens);
+    if (batcher_plan_epoch(&r->batcher, t->train, o->seed, t->progress.epoch, o->batch_tokens, err) < 0) {
+        return -1;
+    }
     const size_t rows = (size_t)r->batcher.max_rows;
     int32_t *src = realloc(r->src, rows * (size_t)r->batcher.max_src * sizeof *src);
     if (src) r->src = src;

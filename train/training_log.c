@@ -1,9 +1,10 @@
 #include "train/training_log.h"
-#include "cli/report.h"  // TODO(layers): die() goes
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -21,14 +22,24 @@ static void format_duration(double seconds, char *out, size_t size) {
 }
 
 // Collects the curve points of an earlier session's log and returns the
-// lines to keep (malloc'd).
-static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_step) {
-    Error ignored;
+// lines to keep (malloc'd), or NULL with err set when the log is there but
+// cannot be read: a resumed run must not lose its history.
+static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_step, Error *err) {
+    struct stat st;
+    if (resume_step == 0 || (stat(path, &st) < 0 && errno == ENOENT)) {
+        char *nothing = calloc(1, 1);  // a fresh run, or a log that is gone
+        if (!nothing) error_out_of_memory(err, "opening the training log", 1);
+        return nothing;
+    }
     size_t length;
-    char *text = read_whole_file(path, (size_t)1 << 30, &length, &ignored);
-    char *kept = calloc(1, (text ? length : 0) + 1);
-    if (!kept) die("out of memory");
-    if (!text) return kept;
+    char *text = read_whole_file(path, (size_t)1 << 30, &length, err);
+    if (!text) return NULL;
+    char *kept = calloc(1, length + 1);
+    if (!kept) {
+        free(text);
+        error_out_of_memory(err, "reading the training log", length + 1);
+        return NULL;
+    }
     size_t used = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line);
@@ -54,18 +65,27 @@ int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *
                       long resume_step, Error *err) {
     memset(log, 0, sizeof *log);
     log->options = options;
-    char *kept = keep_earlier_lines(log, path, resume_step);
+    size_t n = strlen(path) + 16;
+    log->curves_path = malloc(n);
+    if (!log->curves_path) return error_out_of_memory(err, "opening the training log", n);
+    const char *slash = strrchr(path, '/');  // curves.svg goes beside the log
+    if (slash) snprintf(log->curves_path, n, "%.*s/curves.svg", (int)(slash - path), path);
+    else snprintf(log->curves_path, n, "curves.svg");
+    char *kept = keep_earlier_lines(log, path, resume_step, err);
+    if (!kept) {
+        training_log_close(log);
+        return -1;
+    }
     log->file = fopen(path, "w");
     if (!log->file) {
+        int e = errno;
         free(kept);
-        return error_set(err, "cannot write %s", path);
+        training_log_close(log);
+        return error_set(err, "cannot write %s: %s", path, strerror(e));
     }
     fputs(kept, log->file);
     fflush(log->file);
     free(kept);
-    size_t n = strlen(path) + 16;
-    log->curves_path = malloc(n);
-    snprintf(log->curves_path, n, "%.*s/curves.svg", (int)(strrchr(path, '/') - path), path);
     log->window_start = monotonic_seconds();
     return 0;
 }

@@ -26,7 +26,9 @@ typedef struct {
 
 // Opens DIR/train.log; lines for steps after `resume_step` (left by a run
 // killed after its last checkpoint) are dropped, and the rest are kept
-// for the curves.  A fresh run (resume_step 0) starts an empty log.
+// for the curves.  A fresh run (resume_step 0) starts an empty log.  Fails
+// when the log cannot be written or, on a resume, cannot be read (its
+// history would be lost), or when memory runs out.
 int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *options,
                       long resume_step, Error *err);
 void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,

@@ -1,4 +1,4 @@
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 // Length of the sequence a lead byte announces, 0 for bytes that cannot lead.
 static int sequence_length(unsigned char lead) {

@@ -1,0 +1,129 @@
+// What every layer uses: whole-file reading and line reading, and how they
+// fail: each failure is an error naming the input, never a silent end.
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/atomic_file.h"
+#include "core/line_reader.h"
+#include "tests/test.h"
+
+static void read_whole_file_names_a_missing_file(void **state) {
+    (void)state;
+    Error err;
+    size_t length;
+    assert_null(read_whole_file("/nonexistent/notes.txt", 1 << 20, &length, &err));
+    expect_contains(err.message, "/nonexistent/notes.txt");
+    expect_contains(err.message, "No such file");
+    assert_null(read_whole_file("data", 1 << 20, &length, &err));
+    expect_contains(err.message, "data is not a regular file");
+}
+
+static void read_whole_file_refuses_a_file_over_its_limit(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *path = write_temp_file(dir, "big.txt", "0123456789", 10);
+    Error err;
+    size_t length;
+    assert_null(read_whole_file(path, 9, &length, &err));
+    expect_contains(err.message, "big.txt is too large (10 bytes; at most 9 expected)");
+    char *text = read_whole_file(path, 10, &length, &err);
+    assert_non_null(text);
+    assert_int_equal(length, 10);
+    assert_string_equal(text, "0123456789");
+    free(text);
+    remove_tree(dir);
+    free(path);
+    free(dir);
+}
+
+static void read_whole_stream_reports_a_read_error_naming_the_stream(void **state) {
+    (void)state;
+    FILE *f = fopen("data", "r");  // opening a directory succeeds; reading it fails
+    assert_non_null(f);
+    Error err;
+    size_t length;
+    assert_null(read_whole_stream(f, "the data folder", &length, &err));
+    expect_contains(err.message, "cannot read the data folder: Is a directory");
+    fclose(f);
+}
+
+// Every line of a file through a LineReader, joined with "|"; "!" marks a
+// line reported too long.
+static char *read_lines(const char *text, size_t max_bytes) {
+    char *dir = make_temp_dir();
+    char *path = write_temp_file(dir, "lines.txt", text, strlen(text));
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    LineReader r;
+    Error err;
+    assert_int_equal(line_reader_init(&r, fd, path, &err), 0);
+    char *joined = calloc(1, strlen(text) + 64);
+    char *line;
+    bool too_long;
+    int status;
+    while ((status = line_reader_next(&r, max_bytes, &line, &too_long, &err)) > 0) {
+        strcat(joined, too_long ? "!" : line);
+        strcat(joined, "|");
+        free(line);
+    }
+    assert_int_equal(status, 0);
+    line_reader_free(&r);
+    close(fd);
+    remove_tree(dir);
+    free(path);
+    free(dir);
+    return joined;
+}
+
+static void line_reader_gives_every_line_and_flags_long_ones(void **state) {
+    (void)state;
+    char *lines = read_lines("one\r\ntwo\n\nthree", 10);
+    assert_string_equal(lines, "one|two||three|");
+    free(lines);
+    lines = read_lines("short\nmuch too long for it\nok\nlast one too long", 8);
+    assert_string_equal(lines, "short|!|ok|!|");
+    free(lines);
+    lines = read_lines("", 8);
+    assert_string_equal(lines, "");
+    free(lines);
+}
+
+static void line_reader_reports_a_read_error_instead_of_an_end(void **state) {
+    (void)state;
+    int fd = open("data", O_RDONLY);
+    assert_true(fd >= 0);
+    LineReader r;
+    Error err;
+    assert_int_equal(line_reader_init(&r, fd, "data", &err), 0);
+    char *line;
+    bool too_long;
+    assert_int_equal(line_reader_next(&r, 100, &line, &too_long, &err), -1);
+    assert_null(line);
+    assert_string_equal(err.message, "cannot read data: Is a directory");
+    // Asked again, it still fails: an error is never forgotten into an end.
+    assert_true(line_reader_ready(&r));
+    assert_int_equal(line_reader_next(&r, 100, &line, &too_long, &err), -1);
+    line_reader_free(&r);
+    close(fd);
+}
+
+static void atomic_write_names_the_file_it_cannot_write(void **state) {
+    (void)state;
+    Error err;
+    assert_int_equal(atomic_write_file("/nonexistent/model.json", "{}", 2, &err), -1);
+    expect_contains(err.message, "cannot write /nonexistent/model.json");
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(read_whole_file_names_a_missing_file),
+    cmocka_unit_test(read_whole_file_refuses_a_file_over_its_limit),
+    cmocka_unit_test(read_whole_stream_reports_a_read_error_naming_the_stream),
+    cmocka_unit_test(line_reader_gives_every_line_and_flags_long_ones),
+    cmocka_unit_test(line_reader_reports_a_read_error_instead_of_an_end),
+    cmocka_unit_test(atomic_write_names_the_file_it_cannot_write),
+};
+TEST_GROUP(core_tests, tests);
