@@ -16,6 +16,20 @@
 #include "model/threads.h"
 #include "train/trainer.h"
 
+// Everything one `azul train` holds, freed together at the end.
+typedef struct {
+    TrainOptions o;
+    ModelConfig config;
+    Model model;
+    TokenizerPair tokenizers;
+    Trainer trainer;
+    cJSON *stored_options;     // a resumed run's options; o's strings may point into them
+    Corpus corpus, valid;
+    Dataset train_data, valid_data;
+} TrainRun;
+
+static const char cmd[] = "train";
+
 // Splits a held-out dev set off the corpus: a seeded choice of pairs.
 static void hold_out(Corpus *train, Corpus *valid, uint64_t seed) {
     size_t n = corpus_size(train), k = n / 20;
@@ -58,121 +72,152 @@ static bool file_exists(const char *dir, const char *name) {
     return access(path, F_OK) == 0;
 }
 
-int train_command(int argc, char **argv) {
-    TrainOptions o;
-    if (!train_options_parse(&o, argc, argv)) return 0;  // --help
-    const char *cmd = "train";
-    if (!o.out) die_usage(cmd, "--out DIR is required (where the model and logs go)");
-    if (!o.corpus && !o.resume) die_usage(cmd, "--corpus FILE.tsv is required");
-    train_options_complete(&o);
-    if (o.threads) omp_set_num_threads(o.threads);
+// The command line, completed; false when it asked for --help.
+static bool parse_options(TrainOptions *o, int argc, char **argv) {
+    if (!train_options_parse(o, argc, argv)) return false;
+    if (!o->out) die_usage(cmd, "--out DIR is required (where the model and logs go)");
+    if (!o->corpus && !o->resume) die_usage(cmd, "--corpus FILE.tsv is required");
+    train_options_complete(o);
+    if (o->threads) omp_set_num_threads(o->threads);
+    return true;
+}
 
+// Checks --out; with --resume, loads the run's checkpoint and takes its options.
+static void prepare_run(TrainRun *r) {
     Error err;
-    ModelConfig config = {0};
-    if (!o.resume && model_config_preset(&config, o.preset, &err) < 0) die_usage(cmd, "%s", err.message);
-    ensure_writable_dir(o.out);
-
-    Model model;
-    TokenizerPair tokenizers;
-    Trainer trainer = {0};
-    cJSON *stored_options = NULL;
-    if (o.resume) {
+    if (!r->o.resume && model_config_preset(&r->config, r->o.preset, &err) < 0) die_usage(cmd, "%s", err.message);
+    ensure_writable_dir(r->o.out);
+    if (r->o.resume) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/training_state.safetensors", o.out);
-        if (access(path, F_OK) != 0) die("--resume: %s has no training_state.safetensors to continue from", o.out);
-        if (checkpoint_load(path, &model, &tokenizers, &trainer.progress, &stored_options, &err) < 0) {
+        snprintf(path, sizeof path, "%s/training_state.safetensors", r->o.out);
+        if (access(path, F_OK) != 0) die("--resume: %s has no training_state.safetensors to continue from", r->o.out);
+        if (checkpoint_load(path, &r->model, &r->tokenizers, &r->trainer.progress, &r->stored_options, &err) < 0) {
             die("%s", err.message);
         }
-        if (train_options_resume(&o, stored_options, &err) < 0) die("%s: %s", path, err.message);
-        printf("resuming %s at step %ld (epoch %ld)\n", o.out, trainer.progress.step, trainer.progress.epoch + 1);
-    } else if (file_exists(o.out, "training_state.safetensors") || file_exists(o.out, "model.safetensors")) {
-        die("--out %s already holds a trained model; use --resume to continue it, or another directory", o.out);
+        if (train_options_resume(&r->o, r->stored_options, &err) < 0) die("%s: %s", path, err.message);
+        printf("resuming %s at step %ld (epoch %ld)\n", r->o.out, r->trainer.progress.step, r->trainer.progress.epoch + 1);
+    } else if (file_exists(r->o.out, "training_state.safetensors") || file_exists(r->o.out, "model.safetensors")) {
+        die("--out %s already holds a trained model; use --resume to continue it, or another directory", r->o.out);
     }
+}
 
-    Corpus corpus, valid;
-    if (corpus_read(&corpus, o.corpus, stderr, 10, &err) < 0) die("%s", err.message);
-    if (corpus_size(&corpus) == 0) die("%s holds no usable sentence pairs", o.corpus);
-    if (o.valid) {
-        if (corpus_read(&valid, o.valid, stderr, 10, &err) < 0) die("%s", err.message);
+// The training pairs, and the dev pairs: --valid, or held out of the corpus.
+static void read_data(TrainRun *r) {
+    Error err;
+    if (corpus_read(&r->corpus, r->o.corpus, stderr, 10, &err) < 0) die("%s", err.message);
+    if (corpus_size(&r->corpus) == 0) die("%s holds no usable sentence pairs", r->o.corpus);
+    if (r->o.valid) {
+        if (corpus_read(&r->valid, r->o.valid, stderr, 10, &err) < 0) die("%s", err.message);
     } else {
-        hold_out(&corpus, &valid, o.seed);
+        hold_out(&r->corpus, &r->valid, r->o.seed);
         printf("held out %zu of the corpus's pairs for validation (--valid FILE to choose them)\n",
-               corpus_size(&valid));
+               corpus_size(&r->valid));
     }
+}
 
-    if (!o.resume) {
-        if (dataset_learn_tokenizers(&tokenizers, &o.tokenizer, o.joint, &corpus, &err) < 0) {
-            die("%s: %s", o.corpus, err.message);
-        }
-        config.src_vocab = (int)tokenizer_vocab_size(&tokenizers.source);
-        config.tgt_vocab = (int)tokenizer_vocab_size(&tokenizers.target);
-        config.max_len = o.max_len;
-        config.dropout = o.dropout;
-        config.label_smoothing = o.label_smoothing;
-        config.pre_ln = o.pre_ln;
-        config.tie_output = o.tie;
-        if (model_build(&model, &config, o.seed, &err) < 0) die("%s", err.message);
-        trainer.progress.best = INFINITY;
+// A new run: the tokenizers learned from the corpus, then the model.
+static void build_model(TrainRun *r) {
+    Error err;
+    const TrainOptions *o = &r->o;
+    if (dataset_learn_tokenizers(&r->tokenizers, &o->tokenizer, o->joint, &r->corpus, &err) < 0) {
+        die("%s: %s", o->corpus, err.message);
     }
-    Dataset train_data, valid_data;
-    if (dataset_encode(&train_data, &corpus, &tokenizers, model.config.max_len, &err) < 0 ||
-        dataset_encode(&valid_data, &valid, &tokenizers, model.config.max_len, &err) < 0) {
+    r->config.src_vocab = (int)tokenizer_vocab_size(&r->tokenizers.source);
+    r->config.tgt_vocab = (int)tokenizer_vocab_size(&r->tokenizers.target);
+    r->config.max_len = o->max_len;
+    r->config.dropout = o->dropout;
+    r->config.label_smoothing = o->label_smoothing;
+    r->config.pre_ln = o->pre_ln;
+    r->config.tie_output = o->tie;
+    if (model_build(&r->model, &r->config, o->seed, &err) < 0) die("%s", err.message);
+    r->trainer.progress.best = INFINITY;
+}
+
+static void encode_data(TrainRun *r) {
+    Error err;
+    if (dataset_encode(&r->train_data, &r->corpus, &r->tokenizers, r->model.config.max_len, &err) < 0 ||
+        dataset_encode(&r->valid_data, &r->valid, &r->tokenizers, r->model.config.max_len, &err) < 0) {
         die("%s", err.message);
     }
-    if (dataset_size(&train_data) == 0) die("no training pair fits in --max-len %d tokens", model.config.max_len);
-    printf("data: %zu training pairs (%zu source + %zu target tokens), %zu dev pairs",
-           dataset_size(&train_data), train_data.source_tokens, train_data.target_tokens,
-           dataset_size(&valid_data));
-    if (train_data.too_long + valid_data.too_long) {
-        printf("; left out %zu pairs longer than %d tokens", train_data.too_long + valid_data.too_long,
-               model.config.max_len);
-    }
-    if (train_data.empty + valid_data.empty) printf("; %zu pairs empty after normalisation", train_data.empty + valid_data.empty);
-    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d threads\n",
-           o.resume ? "(resumed)" : o.preset, model.config.d_model, model.config.n_heads,
-           model.config.n_encoder_layers, model.config.n_decoder_layers, model.config.d_ff,
-           model.config.src_vocab, model.config.tgt_vocab, model.n_params, omp_get_max_threads());
-    fflush(stdout);
+    if (dataset_size(&r->train_data) == 0) die("no training pair fits in --max-len %d tokens", r->model.config.max_len);
+}
 
-    trainer.model = &model;
-    trainer.tokenizers = &tokenizers;
-    trainer.train = &train_data;
-    trainer.valid = &valid_data;
-    trainer.valid_corpus = &valid;
-    TrainerOptions *t = &trainer.options;
-    t->out_dir = o.out;
-    t->max_steps = o.steps;
-    t->max_epochs = o.epochs;
-    t->time_budget = o.time_budget;
-    t->patience = o.patience;
-    t->batch_tokens = o.batch_tokens;
-    t->schedule = (Schedule){o.schedule, o.lr, o.warmup, o.steps, o.min_lr, model.config.d_model};
-    if (o.schedule == SCHEDULE_NOAM) {
+static void print_summary(const TrainRun *r) {
+    const Dataset *train_data = &r->train_data, *valid_data = &r->valid_data;
+    printf("data: %zu training pairs (%zu source + %zu target tokens), %zu dev pairs",
+           dataset_size(train_data), train_data->source_tokens, train_data->target_tokens,
+           dataset_size(valid_data));
+    if (train_data->too_long + valid_data->too_long) {
+        printf("; left out %zu pairs longer than %d tokens", train_data->too_long + valid_data->too_long,
+               r->model.config.max_len);
+    }
+    if (train_data->empty + valid_data->empty) printf("; %zu pairs empty after normalisation", train_data->empty + valid_data->empty);
+    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d threads\n",
+           r->o.resume ? "(resumed)" : r->o.preset, r->model.config.d_model, r->model.config.n_heads,
+           r->model.config.n_encoder_layers, r->model.config.n_decoder_layers, r->model.config.d_ff,
+           r->model.config.src_vocab, r->model.config.tgt_vocab, r->model.n_params, omp_get_max_threads());
+    fflush(stdout);
+}
+
+// The trainer's inputs and options, from the run and its options.
+static void set_up_trainer(TrainRun *r) {
+    const TrainOptions *o = &r->o;
+    Trainer *trainer = &r->trainer;
+    trainer->model = &r->model;
+    trainer->tokenizers = &r->tokenizers;
+    trainer->train = &r->train_data;
+    trainer->valid = &r->valid_data;
+    trainer->valid_corpus = &r->valid;
+    TrainerOptions *t = &trainer->options;
+    t->out_dir = o->out;
+    t->max_steps = o->steps;
+    t->max_epochs = o->epochs;
+    t->time_budget = o->time_budget;
+    t->patience = o->patience;
+    t->batch_tokens = o->batch_tokens;
+    t->schedule = (Schedule){o->schedule, o->lr, o->warmup, o->steps, o->min_lr, r->model.config.d_model};
+    if (o->schedule == SCHEDULE_NOAM) {
         // The paper's d^-½ · min(step^-½, step · warmup^-1.5) peaks at d^-½ · warmup^-½;
         // the factor that puts that peak at --lr:
-        t->schedule.lr = o.lr * sqrtf((float)model.config.d_model) * sqrtf((float)(o.warmup > 0 ? o.warmup : 1));
+        t->schedule.lr = o->lr * sqrtf((float)r->model.config.d_model) * sqrtf((float)(o->warmup > 0 ? o->warmup : 1));
     }
     t->adam = adamw_defaults();
-    t->adam.weight_decay = o.weight_decay;
-    t->clip_norm = o.clip_norm;
-    t->seed = o.seed;
-    t->log_every = o.log_every;
-    t->valid_every = o.valid_every;
-    t->valid_sentences = o.valid_sentences;
+    t->adam.weight_decay = o->weight_decay;
+    t->clip_norm = o->clip_norm;
+    t->seed = o->seed;
+    t->log_every = o->log_every;
+    t->valid_every = o->valid_every;
+    t->valid_sentences = o->valid_sentences;
     t->progress_bar = isatty(fileno(stderr)) && !getenv("AZUL_NO_PROGRESS");
-    trainer.options_json = train_options_to_json(&o);
+    trainer->options_json = train_options_to_json(o);
+}
 
-    int status = trainer_run(&trainer, &err);
+static void free_run(TrainRun *r) {
+    cJSON_Delete(r->trainer.options_json);
+    cJSON_Delete(r->stored_options);
+    dataset_free(&r->train_data);
+    dataset_free(&r->valid_data);
+    corpus_free(&r->corpus);
+    corpus_free(&r->valid);
+    tokenizer_pair_free(&r->tokenizers);
+    model_free(&r->model);
+}
+
+int train_command(int argc, char **argv) {
+    TrainRun run = {0};
+    TrainRun *r = &run;
+    if (!parse_options(&r->o, argc, argv)) return 0;
+    prepare_run(r);
+    read_data(r);
+    if (!r->o.resume) build_model(r);
+    encode_data(r);
+    print_summary(r);
+    set_up_trainer(r);
+
+    Error err;
+    int status = trainer_run(&r->trainer, &err);
     if (status < 0) report_error("%s", err.message);
-    if (status == 130) printf("interrupted: checkpoint saved; continue with: azul train --out %s --resume\n", o.out);
-
-    cJSON_Delete(trainer.options_json);
-    cJSON_Delete(stored_options);
-    dataset_free(&train_data);
-    dataset_free(&valid_data);
-    corpus_free(&corpus);
-    corpus_free(&valid);
-    tokenizer_pair_free(&tokenizers);
-    model_free(&model);
+    if (status == 130) printf("interrupted: checkpoint saved; continue with: azul train --out %s --resume\n", r->o.out);
+    free_run(r);
     return status < 0 ? EXIT_FAILURE_AZUL : status;
 }
