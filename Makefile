@@ -6,7 +6,7 @@
 #   make demo       train the toy en→es model and open the translator
 #   make bench      benchmarks (speed figures are quoted from here, never from tests)
 #   make layers     check that every #include looks down the layers (`make test` runs it first)
-#   make function-length  list the functions longer than 100 lines (not part of `make test` yet)
+#   make function-length  fail on any function longer than 100 lines outside tests/ (`make test` runs it)
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
@@ -60,6 +60,7 @@ bench: deps
 	@sh tools/deps.sh sentencepiece
 	@$(MAKE) --no-print-directory build
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
+	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	$(BINDIR)/azul bench --preset small --steps 10
 	$(BINDIR)/azul bench --preset toy --batch 64 --steps 20
 
@@ -148,5 +149,5 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-run-tests: layers $(AZUL) $(AZUL_TESTS)
+run-tests: layers function-length $(AZUL) $(AZUL_TESTS)
 	@$(AZUL_TESTS)

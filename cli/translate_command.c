@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -323,9 +324,11 @@ int translate_command(int argc, char **argv) {
     }
     if (verbose) {
         double took = monotonic_seconds() - start;
-        fprintf(stderr, "azul: translated %zu sentences (%zu target tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s (beam %d)\n",
+        struct rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        fprintf(stderr, "azul: translated %zu sentences (%zu target tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s (beam %d); peak memory %.1f MiB\n",
                 s.sentences, s.tokens, took, (double)s.sentences / fmax(took, 1e-9),
-                (double)s.tokens / fmax(took, 1e-9), s.search.beam);
+                (double)s.tokens / fmax(took, 1e-9), s.search.beam, (double)usage.ru_maxrss / 1024.0);
     }
     translator_free(&s.translator);
     return 0;

@@ -155,6 +155,44 @@ static int add_alphabet(Tokenizer *t, const PieceCount *sorted, size_t n_pieces,
     return status;
 }
 
+// One round of learning: the pair becomes a new token, every word that holds
+// it is rewritten, and the pairs those words gained go onto the heap.
+static int merge_most_frequent(Tokenizer *t, Word *words, PairMap **pairs, HeapEntry **heap,
+                               uint64_t **grown, char **text, uint64_t pair, Error *err) {
+    int32_t a = (int32_t)(pair >> 32), b = (int32_t)(uint32_t)pair;
+    size_t la = strlen(t->tokens[a].text), lb = strlen(t->tokens[b].text);
+    arrsetlen(*text, la + lb);
+    memcpy(*text, t->tokens[a].text, la);
+    memcpy(*text + la, t->tokens[b].text, lb);
+    int32_t merged = tokenizer_add_token(t, *text, la + lb, a, b, err);
+    if (merged < 0) return -1;
+    int32_t round = (int32_t)arrlen(t->merges);
+    BpeMerge merge = {a, b, merged};
+    arrput(t->merges, merge);
+    hmput(t->merge_rank, pair, round);
+
+    // Take the word list: after this round the pair no longer occurs.
+    PairStats *stats = &hmgetp(*pairs, pair)->value;
+    int32_t *affected = stats->words;
+    stats->words = NULL;
+    arrsetlen(*grown, 0);
+    for (ptrdiff_t k = 0; k < arrlen(affected); k++) {
+        int32_t wi = affected[k];
+        Word *w = &words[wi];
+        if (w->last_round == round) continue;
+        w->last_round = round;
+        count_word_pairs(t, pairs, w, wi, -1, -1, NULL);
+        merge_in_word(w, a, b, merged);
+        count_word_pairs(t, pairs, w, wi, +1, merged, grown);
+    }
+    arrfree(affected);
+    for (ptrdiff_t k = 0; k < arrlen(*grown); k++) {
+        PairStats *g = &hmgetp(*pairs, (*grown)[k])->value;
+        if (g->count > 0) heap_push(heap, (HeapEntry){g->count, (*grown)[k]});
+    }
+    return 0;
+}
+
 // ---------------------------------------------------------------- learning
 
 int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *sentences, size_t n,
@@ -214,36 +252,7 @@ int bpe_learn(Tokenizer *t, const TokenizerConfig *config, const char *const *se
         }
         if (top.count < 2) break;  // a pair seen once teaches nothing
 
-        int32_t a = (int32_t)(top.pair >> 32), b = (int32_t)(uint32_t)top.pair;
-        size_t la = strlen(t->tokens[a].text), lb = strlen(t->tokens[b].text);
-        arrsetlen(text, la + lb);
-        memcpy(text, t->tokens[a].text, la);
-        memcpy(text + la, t->tokens[b].text, lb);
-        int32_t merged = tokenizer_add_token(t, text, la + lb, a, b, err);
-        if (merged < 0) goto done;
-        int32_t round = (int32_t)arrlen(t->merges);
-        BpeMerge merge = {a, b, merged};
-        arrput(t->merges, merge);
-        hmput(t->merge_rank, top.pair, round);
-
-        // Take the word list: after this round the pair no longer occurs.
-        int32_t *affected = stats->words;
-        stats->words = NULL;
-        arrsetlen(grown, 0);
-        for (ptrdiff_t k = 0; k < arrlen(affected); k++) {
-            int32_t wi = affected[k];
-            Word *w = &words[wi];
-            if (w->last_round == round) continue;
-            w->last_round = round;
-            count_word_pairs(t, &pairs, w, wi, -1, -1, NULL);
-            merge_in_word(w, a, b, merged);
-            count_word_pairs(t, &pairs, w, wi, +1, merged, &grown);
-        }
-        arrfree(affected);
-        for (ptrdiff_t k = 0; k < arrlen(grown); k++) {
-            PairStats *g = &hmgetp(pairs, grown[k])->value;
-            if (g->count > 0) heap_push(&heap, (HeapEntry){g->count, grown[k]});
-        }
+        if (merge_most_frequent(t, words, &pairs, &heap, &grown, &text, top.pair, err) < 0) goto done;
     }
     status = 0;
 

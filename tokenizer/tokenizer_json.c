@@ -57,6 +57,50 @@ static int valid_merge_id(const Tokenizer *t, double v, int32_t *id) {
     return 1;
 }
 
+// The merges of a bpe tokenizer, in the order they were learned: each a pair
+// of token ids whose joined text must itself be a token.
+static int read_merges(Tokenizer *t, const cJSON *merges, Error *err) {
+    if (!cJSON_IsArray(merges)) return fail(t, err, "\"merges\" must be an array", -1);
+    long index = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, merges) {
+        int32_t left, right;
+        if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) != 2 ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(item, 0)) ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(item, 1)) ||
+            !valid_merge_id(t, cJSON_GetArrayItem(item, 0)->valuedouble, &left) ||
+            !valid_merge_id(t, cJSON_GetArrayItem(item, 1)->valuedouble, &right)) {
+            return fail(t, err, "a merge is not a pair of token ids", index);
+        }
+        if (tokenizer_is_byte(t, left) || tokenizer_is_byte(t, right)) {
+            return fail(t, err, "a merge involves a byte token", index);
+        }
+        const char *a = t->tokens[left].text, *b = t->tokens[right].text;
+        size_t la = strlen(a), lb = strlen(b);
+        char *joined = malloc(la + lb + 1);
+        if (!joined) {
+            tokenizer_free(t);
+            return error_out_of_memory(err, "reading a tokenizer's merges", la + lb + 1);
+        }
+        memcpy(joined, a, la);
+        memcpy(joined + la, b, lb + 1);
+        int32_t result = tokenizer_lookup(t, joined);
+        free(joined);
+        uint64_t key = bpe_pair_key(left, right);
+        if (result < 0) return fail(t, err, "a merge makes a token missing from \"tokens\"", index);
+        if (hmgeti(t->merge_rank, key) >= 0) return fail(t, err, "a merge appears twice", index);
+        if (t->tokens[result].left < 0) {
+            t->tokens[result].left = left;
+            t->tokens[result].right = right;
+        }
+        BpeMerge merge = {left, right, result};
+        arrput(t->merges, merge);
+        hmput(t->merge_rank, key, (int32_t)index);
+        index++;
+    }
+    return 0;
+}
+
 int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
     memset(t, 0, sizeof *t);
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(json, "format");
@@ -117,45 +161,6 @@ int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
         index++;
     }
 
-    if (k == TOKENIZER_BPE) {
-        const cJSON *merges = cJSON_GetObjectItemCaseSensitive(json, "merges");
-        if (!cJSON_IsArray(merges)) return fail(t, err, "\"merges\" must be an array", -1);
-        index = 0;
-        cJSON_ArrayForEach(item, merges) {
-            int32_t left, right;
-            if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) != 2 ||
-                !cJSON_IsNumber(cJSON_GetArrayItem(item, 0)) ||
-                !cJSON_IsNumber(cJSON_GetArrayItem(item, 1)) ||
-                !valid_merge_id(t, cJSON_GetArrayItem(item, 0)->valuedouble, &left) ||
-                !valid_merge_id(t, cJSON_GetArrayItem(item, 1)->valuedouble, &right)) {
-                return fail(t, err, "a merge is not a pair of token ids", index);
-            }
-            if (tokenizer_is_byte(t, left) || tokenizer_is_byte(t, right)) {
-                return fail(t, err, "a merge involves a byte token", index);
-            }
-            const char *a = t->tokens[left].text, *b = t->tokens[right].text;
-            size_t la = strlen(a), lb = strlen(b);
-            char *joined = malloc(la + lb + 1);
-            if (!joined) {
-                tokenizer_free(t);
-                return error_out_of_memory(err, "reading a tokenizer's merges", la + lb + 1);
-            }
-            memcpy(joined, a, la);
-            memcpy(joined + la, b, lb + 1);
-            int32_t result = tokenizer_lookup(t, joined);
-            free(joined);
-            uint64_t key = bpe_pair_key(left, right);
-            if (result < 0) return fail(t, err, "a merge makes a token missing from \"tokens\"", index);
-            if (hmgeti(t->merge_rank, key) >= 0) return fail(t, err, "a merge appears twice", index);
-            if (t->tokens[result].left < 0) {
-                t->tokens[result].left = left;
-                t->tokens[result].right = right;
-            }
-            BpeMerge merge = {left, right, result};
-            arrput(t->merges, merge);
-            hmput(t->merge_rank, key, (int32_t)index);
-            index++;
-        }
-    }
+    if (k == TOKENIZER_BPE) return read_merges(t, cJSON_GetObjectItemCaseSensitive(json, "merges"), err);
     return 0;
 }
