@@ -12,7 +12,7 @@ static const float LAYERNORM_EPS = MODEL_LAYERNORM_EPS;
 
 // Records x and returns what the sublayer reads: x itself (post-LN) or LN(x).
 const float *residual_begin(Pass *p, ResidualActivations *r, const LayerNormWeights *ln,
-                                   const float *x, int N) {
+                            const float *x, int N) {
     r->input = x;
     r->sublayer_input = x;
     if (p->c->pre_ln) {
@@ -25,7 +25,7 @@ const float *residual_begin(Pass *p, ResidualActivations *r, const LayerNormWeig
 
 // sum = x + dropout(branch); post-LN normalises the sum, pre-LN passes it on.
 const float *residual_end(Pass *p, ResidualActivations *r, const LayerNormWeights *ln,
-                                 const float *branch, int N, uint64_t stream) {
+                          const float *branch, int N, uint64_t stream) {
     const int C = p->c->d_model;
     residual_dropout_forward(r->sum, r->input, branch, (size_t)N * C, p->dropout,
                              p->ws->dropout_seed, stream);
@@ -41,8 +41,8 @@ const float *residual_end(Pass *p, ResidualActivations *r, const LayerNormWeight
 // Mirror of residual_end: from dy, the gradient of r->output, adds the
 // residual path into dx and leaves the branch's gradient in scratch.dbranch.
 void residual_end_backward(Pass *p, const ResidualActivations *r,
-                                  const LayerNormWeights *ln, LayerNormWeights *dln, float *dx,
-                                  const float *dy, int N, uint64_t stream) {
+                           const LayerNormWeights *ln, LayerNormWeights *dln, float *dx,
+                           const float *dy, int N, uint64_t stream) {
     const int C = p->c->d_model;
     const size_t n = (size_t)N * C;
     GradientScratch *g = &p->ws->scratch;
@@ -69,8 +69,8 @@ float *sublayer_input_gradient(Pass *p, float *dx, int N) {
 }
 
 void residual_begin_backward(Pass *p, const ResidualActivations *r,
-                                    const LayerNormWeights *ln, LayerNormWeights *dln, float *dx,
-                                    int N) {
+                             const LayerNormWeights *ln, LayerNormWeights *dln, float *dx,
+                             int N) {
     if (!p->c->pre_ln) return;
     // forward: sublayer_input = LN(input)
     layernorm_backward(dx, dln->weight, dln->bias, p->ws->scratch.dnormed, r->input, ln->weight,
@@ -80,7 +80,7 @@ void residual_begin_backward(Pass *p, const ResidualActivations *r,
 // ---------------------------------------------------------------- multi-head attention
 
 AttentionShape attention_shape(const Pass *p, int Tq, int Tk, const uint8_t *key_masked,
-                                      bool causal, uint64_t stream) {
+                               bool causal, uint64_t stream) {
     AttentionShape s = {p->ws->B, Tq, Tk, p->c->d_model, p->c->n_heads,
                         1.0f / sqrtf((float)model_config_head_size(p->c)), 0, key_masked,
                         causal, p->dropout, p->ws->dropout_seed, stream};
@@ -123,8 +123,8 @@ void multi_head_forward(AttentionActivations *a, const AttentionWeights *w, cons
 // dxq += ∂loss/∂xq and dxkv += ∂loss/∂xkv (the same buffer for self-attention),
 // from dout = ∂loss/∂out.
 void multi_head_backward(Pass *p, const AttentionActivations *a, const AttentionWeights *w,
-                                AttentionWeights *dw, float *dxq, float *dxkv, const float *dout,
-                                const float *xq, const float *xkv, const AttentionShape *s) {
+                         AttentionWeights *dw, float *dxq, float *dxkv, const float *dout,
+                         const float *xq, const float *xkv, const AttentionShape *s) {
     const int C = s->C, Nq = s->B * s->Tq, Nk = s->B * s->Tk;
     GradientScratch *g = &p->ws->scratch;
     memset(g->dcontext, 0, (size_t)Nq * C * sizeof(float));
@@ -146,15 +146,15 @@ void multi_head_backward(Pass *p, const AttentionActivations *a, const Attention
 
 // out = W₂ ReLU(W₁ x + b₁) + b₂ (paper §3.3)
 void feed_forward_forward(FeedForwardActivations *f, const FeedForwardWeights *w,
-                                 const float *x, int N, int C, int F) {
+                          const float *x, int N, int C, int F) {
     matmul_forward(f->hidden, x, w->w1, w->b1, N, C, F);
     relu_forward(f->hidden, f->hidden, (size_t)N * F);
     matmul_forward(f->out, f->hidden, w->w2, w->b2, N, F, C);
 }
 
 void feed_forward_backward(Pass *p, const FeedForwardActivations *f,
-                                  const FeedForwardWeights *w, FeedForwardWeights *dw, float *dx,
-                                  const float *dout, const float *x, int N, int C, int F) {
+                           const FeedForwardWeights *w, FeedForwardWeights *dw, float *dx,
+                           const float *dout, const float *x, int N, int C, int F) {
     GradientScratch *g = &p->ws->scratch;
     memset(g->dhidden, 0, (size_t)N * F * sizeof(float));
     memset(g->dpre, 0, (size_t)N * F * sizeof(float));

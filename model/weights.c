@@ -147,7 +147,8 @@ static int model_begin(Model *m, const ModelConfig *config, Error *err) {
     m->w.decoder = calloc((size_t)c->n_decoder_layers, sizeof *m->w.decoder);
     if (!m->w.encoder || !m->w.decoder) {
         model_free(m);
-        return error_out_of_memory(err, "the model's layer table", 0);
+        return error_out_of_memory(err, "the model's layer table",
+                                   (size_t)(config->n_encoder_layers + config->n_decoder_layers) * sizeof(DecoderLayerWeights));
     }
     m->n_params = lay_out_weights(&m->w, NULL, c, &m->tensors, NULL);
     return 0;
