@@ -59,6 +59,7 @@ struct BeamSearch {
     Hypothesis **finished; // [B] stb_ds arrays
     unsigned char *done;   // (B)
     unsigned char *alive;  // (R)
+    int *sentence_limit;   // (B) each sentence's longest translation (limit: the batch's)
 };
 
 static bool beams_alloc(Beams *b, int R, int limit, int S) {
@@ -90,6 +91,7 @@ void beam_search_free(BeamSearch *s) {
     free(s->finished);
     free(s->done);
     free(s->alive);
+    free(s->sentence_limit);
     free(s);
 }
 
@@ -113,9 +115,10 @@ int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B
     s->finished = calloc((size_t)B, sizeof *s->finished);
     s->done = calloc((size_t)B, 1);
     s->alive = calloc((size_t)R, 1);
+    s->sentence_limit = malloc((size_t)B * sizeof *s->sentence_limit);
     if (!beams_alloc(&s->now, R, s->limit, S) || !beams_alloc(&s->then, R, s->limit, S) ||
         !s->log_probs || !s->next || !s->parents || !s->candidates || !s->finished || !s->done ||
-        !s->alive) {
+        !s->alive || !s->sentence_limit) {
         beam_search_free(s);
         return error_out_of_memory(err, "beam search", (size_t)R * s->V * sizeof(float));
     }
@@ -125,6 +128,7 @@ int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B
         s->next[r] = TOKEN_BOS;
         s->alive[r] = r % K == 0;
     }
+    for (int b = 0; b < B; b++) s->sentence_limit[b] = sentence_length_limit(m, src + (size_t)b * S, S);
     *out = s;
     return 0;
 }
@@ -144,7 +148,7 @@ static int gather_candidates(BeamSearch *s, int b) {
         double base = s->now.log_prob[r];
         // at the length limit only <eos> may follow
         consider(mine, &count, 2 * K, (Candidate){(float)(base + lp[TOKEN_EOS]), k, TOKEN_EOS});
-        for (int32_t v = TOKEN_SPECIAL_COUNT; v < s->V && t < s->limit; v++) {
+        for (int32_t v = TOKEN_SPECIAL_COUNT; v < s->V && t < s->sentence_limit[b]; v++) {
             consider(mine, &count, 2 * K, (Candidate){(float)(base + lp[v]), k, v});
         }
         n += count;

@@ -10,6 +10,12 @@ int translation_length_limit(const Model *m, int S) {
     return limit < m->config.max_len - 1 ? limit : m->config.max_len - 1;
 }
 
+int sentence_length_limit(const Model *m, const int32_t *row, int S) {
+    int length = S;
+    while (length > 1 && row[length - 1] == TOKEN_PAD) length--;
+    return translation_length_limit(m, length);
+}
+
 void hypothesis_free(Hypothesis *h) {
     free(h->tokens);
     free(h->attention);
@@ -47,6 +53,7 @@ typedef struct {
     DecoderCache cache;
     float *log_probs;   // (B, V)
     int32_t *next;      // (B)
+    int *limit;         // (B) each sentence's longest translation
     unsigned char *done;
 } Greedy;
 
@@ -54,6 +61,7 @@ static void greedy_free(Greedy *g, Hypothesis *out, int B, bool failed) {
     decoder_cache_free(&g->cache);
     free(g->log_probs);
     free(g->next);
+    free(g->limit);
     free(g->done);
     for (int b = 0; b < B && failed; b++) hypothesis_free(&out[b]);
 }
@@ -67,12 +75,14 @@ static int greedy_start(Greedy *g, const Model *m, const int32_t *src, int B, in
     g->log_probs = malloc((size_t)B * V * sizeof *g->log_probs);
     g->next = malloc((size_t)B * sizeof *g->next);
     g->done = calloc((size_t)B, 1);
-    bool ok = g->log_probs && g->next && g->done;
+    g->limit = malloc((size_t)B * sizeof *g->limit);
+    bool ok = g->log_probs && g->next && g->done && g->limit;
     for (int b = 0; b < B && ok; b++) {
         out[b].tokens = malloc(((size_t)limit + 1) * sizeof(int32_t));
         out[b].attention = malloc(((size_t)limit + 1) * S * sizeof(float));
         out[b].S = S;
         g->next[b] = TOKEN_BOS;
+        g->limit[b] = sentence_length_limit(m, src + (size_t)b * S, S);
         ok = out[b].tokens && out[b].attention;
     }
     if (!ok) return error_out_of_memory(err, "greedy decoding", (size_t)B * V * sizeof(float));
@@ -100,7 +110,7 @@ int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesi
             const float *lp = g.log_probs + (size_t)b * V;
             Hypothesis *h = &out[b];
             int32_t best = TOKEN_EOS;  // at the length limit, the translation must end
-            for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && h->length < limit; v++) {
+            for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && h->length < g.limit[b]; v++) {
                 if (lp[v] > lp[best]) best = v;
             }
             cross_attention_of_row(&g.cache, m, b, h->attention + (size_t)h->length * S);

@@ -27,6 +27,10 @@ void hypothesis_free(Hypothesis *h);
 // The longest translation allowed for a source of S tokens: twice its length
 // plus ten, within the model's max_len.
 int translation_length_limit(const Model *m, int S);
+// The same for one padded source row (S ids, padding at the end): its own
+// length counts, not the batch's, so that a sentence is translated the same
+// whichever sentences share its batch.
+int sentence_length_limit(const Model *m, const int32_t *row, int S);
 
 // Log-probabilities of the next token from the decoder's logits (rows, V),
 // into log_probs (rows, V).  Tokens a translation may not contain (<pad>,

@@ -45,7 +45,7 @@ void assert_same_weights(const Model *a, const Model *b) {
 }
 
 double reference_greedy(const Model *m, const int32_t *src, int S, int32_t **tokens) {
-    const int limit = translation_length_limit(m, S), V = m->config.tgt_vocab;
+    const int limit = sentence_length_limit(m, src, S), V = m->config.tgt_vocab;
     int32_t *tgt_in = calloc((size_t)limit + 1, sizeof *tgt_in);
     tgt_in[0] = TOKEN_BOS;
     double log_prob = 0;

@@ -80,7 +80,7 @@ static void cached_decoding_matches_recomputation_for_every_variant(void **state
         assert_int_equal(greedy_translate(&m, b.src, EXAMPLE_B, EXAMPLE_S, fast, &err), 0);
         for (int i = 0; i < EXAMPLE_B; i++) {
             int32_t *slow = NULL;
-            // alone, with its padding (so that the length limit is the same)
+            // alone, with its padding
             double slow_log_prob = reference_greedy(&m, b.src + i * EXAMPLE_S, EXAMPLE_S, &slow);
             assert_int_equal(fast[i].length, arrlen(slow));
             assert_memory_equal(fast[i].tokens, slow, (size_t)fast[i].length * sizeof(int32_t));
@@ -93,6 +93,42 @@ static void cached_decoding_matches_recomputation_for_every_variant(void **state
         }
         model_free(&m);
     }
+}
+
+// A sentence's translation must not depend on the sentences batched with it:
+// not through padding, and not through the length limit, which is its own.
+// An untrained model babbles up to that limit, which shows it.
+static void a_sentence_translates_the_same_alone_and_in_a_batch(void **state) {
+    (void)state;
+    ModelConfig c = fixture_config(false, false, 0.0f);
+    c.max_len = 32;
+    Model m;
+    Error err;
+    assert_int_equal(model_build(&m, &c, 42, &err), 0);
+    ExampleBatch b = example_batch(43, c.src_vocab, c.tgt_vocab);  // source lengths 7, 5, 3
+    Hypothesis batched[EXAMPLE_B], beamed[EXAMPLE_B];
+    assert_int_equal(greedy_translate(&m, b.src, EXAMPLE_B, EXAMPLE_S, batched, &err), 0);
+    assert_int_equal(beam_translate(&m, b.src, EXAMPLE_B, EXAMPLE_S, 3, 1.0f, 1, beamed, &err), 0);
+    const int lengths[EXAMPLE_B] = {7, 5, 3};
+    int longest_short = 0;
+    for (int i = 0; i < EXAMPLE_B; i++) {
+        Hypothesis alone, alone_beam;
+        const int32_t *row = b.src + i * EXAMPLE_S;
+        assert_int_equal(greedy_translate(&m, row, 1, lengths[i], &alone, &err), 0);
+        assert_int_equal(beam_translate(&m, row, 1, lengths[i], 3, 1.0f, 1, &alone_beam, &err), 0);
+        assert_int_equal(batched[i].length, alone.length);
+        assert_memory_equal(batched[i].tokens, alone.tokens, (size_t)alone.length * sizeof(int32_t));
+        assert_int_equal(beamed[i].length, alone_beam.length);
+        assert_memory_equal(beamed[i].tokens, alone_beam.tokens, (size_t)alone_beam.length * sizeof(int32_t));
+        if (i == 2) longest_short = alone.length;
+        hypothesis_free(&alone);
+        hypothesis_free(&alone_beam);
+        hypothesis_free(&batched[i]);
+        hypothesis_free(&beamed[i]);
+    }
+    // the short sentence's limit (2 × 3 + 10), not the batch's (2 × 7 + 10)
+    assert_true(longest_short <= 16);
+    model_free(&m);
 }
 
 static int32_t *encode_batch(Translator *t, char **sources, size_t n, int *S) {
@@ -264,6 +300,7 @@ static void cleanup_toy_model(void **state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(incremental_decoding_matches_recomputation),
     cmocka_unit_test(cached_decoding_matches_recomputation_for_every_variant),
+    cmocka_unit_test(a_sentence_translates_the_same_alone_and_in_a_batch),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(translate_keeps_lines_in_step),
     cmocka_unit_test(translate_reports_an_input_it_cannot_read),
