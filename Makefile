@@ -63,6 +63,8 @@ bench: deps
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	$(BINDIR)/azul bench --preset small --steps 10
 	$(BINDIR)/azul bench --preset toy --batch 64 --steps 20
+	$(BINDIR)/azul bench --decode --preset small --batch 1 --src-len 16 --tgt-len 24 --steps 10
+	$(BINDIR)/azul bench --decode --preset small --batch 32 --src-len 16 --tgt-len 24 --steps 10
 
 # A file includes headers of its own folder or of lower layers only (the table
 # is at the top of tools/check_layers.sh); an upward include fails `make test`.

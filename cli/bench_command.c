@@ -1,105 +1,125 @@
-// `azul bench`: how fast one training step is (forward, backward, AdamW) for
-// a preset on a random batch — the figure speed claims are quoted from.
+// `azul bench`: how fast one training step is (forward, backward, AdamW), or
+// one greedy decoding of a batch, for a preset on random tokens — the figures
+// speed claims are quoted from.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "core/clock.h"
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "cli/options.h"
+#include "model/decoder_cache.h"
 #include "model/optimizer.h"
 #include "model/rng.h"
 #include "model/threads.h"
-#include "tokenizer/tokenizer.h"
 
 static const char usage[] =
     "usage: azul bench [--preset toy|small|base] [--batch B] [--src-len S] [--tgt-len T]\n"
-    "                  [--vocab V] [--steps N] [--threads N]\n"
+    "                  [--vocab V] [--steps N] [--threads N] [--decode] [--json]\n"
     "\n"
     "Times training steps (forward, backward, clipping, AdamW) of a model of the\n"
     "preset's shape on a random batch of B pairs, and reports the median step time\n"
     "and target tokens per second.  Defaults: small, 128 pairs of 16 + 16 tokens\n"
     "(about 2,000 target tokens), vocabularies of 8,000, 10 timed steps after 2\n"
-    "warm-up steps.\n";
+    "warm-up steps.\n"
+    "\n"
+    "  --decode   time greedy decoding instead: B random sources of S tokens are\n"
+    "             encoded and decoded for exactly T steps with the key/value cache\n"
+    "             (no sentence stops early), N times after one warm-up\n"
+    "  --json     one JSON object on standard output instead of text\n";
+
+typedef struct {
+    const char *preset;
+    int B, S, T, V, steps;
+    bool decode, json;
+} BenchOptions;
+
+// What a run measured: the median, fastest and slowest of its repetitions.
+typedef struct {
+    double median, min, max;  // seconds
+    double tokens;            // target tokens per repetition
+} Timing;
 
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-int bench_command(int argc, char **argv) {
+static Timing summarise(double *times, int n, double tokens) {
+    qsort(times, (size_t)n, sizeof *times, by_value);
+    Timing t = {n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, times[0], times[n - 1],
+                tokens};
+    return t;
+}
+
+static void parse(BenchOptions *o, int argc, char **argv) {
     static const struct option long_options[] = {
         {"preset", required_argument, 0, 'p'}, {"batch", required_argument, 0, 'b'},
         {"src-len", required_argument, 0, 's'}, {"tgt-len", required_argument, 0, 't'},
         {"vocab", required_argument, 0, 'v'},  {"steps", required_argument, 0, 'n'},
-        {"threads", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, 'j'}, {"decode", no_argument, 0, 'd'},
+        {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *preset = "small";
-    int B = 128, S = 16, T = 16, V = 8000, steps = 10;
+    *o = (BenchOptions){"small", 128, 16, 16, 8000, 10, false, false};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         switch (c) {
-        case 'p': preset = optarg; break;
-        case 'b': B = (int)parse_integer_option("bench", "--batch", optarg, 1, 100000); break;
-        case 's': S = (int)parse_integer_option("bench", "--src-len", optarg, 1, 4096); break;
-        case 't': T = (int)parse_integer_option("bench", "--tgt-len", optarg, 1, 4096); break;
-        case 'v': V = (int)parse_integer_option("bench", "--vocab", optarg, 8, 1000000); break;
-        case 'n': steps = (int)parse_integer_option("bench", "--steps", optarg, 1, 100000); break;
+        case 'p': o->preset = optarg; break;
+        case 'b': o->B = (int)parse_integer_option("bench", "--batch", optarg, 1, 100000); break;
+        case 's': o->S = (int)parse_integer_option("bench", "--src-len", optarg, 1, 4096); break;
+        case 't': o->T = (int)parse_integer_option("bench", "--tgt-len", optarg, 1, 4096); break;
+        case 'v': o->V = (int)parse_integer_option("bench", "--vocab", optarg, 8, 1000000); break;
+        case 'n': o->steps = (int)parse_integer_option("bench", "--steps", optarg, 1, 100000); break;
         case 'j': omp_set_num_threads((int)parse_integer_option("bench", "--threads", optarg, 1, 1024)); break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'd': o->decode = true; break;
+        case 'J': o->json = true; break;
+        case 'h': fputs(usage, stdout); exit(0);
         default: die_bad_option("bench", argv, c);
         }
     }
     if (optind < argc) die_usage("bench", "unexpected argument '%s'", argv[optind]);
-    ModelConfig config = {0};
-    Error err;
-    if (model_config_preset(&config, preset, &err) < 0) die_usage("bench", "%s", err.message);
-    config.src_vocab = config.tgt_vocab = V;
-    config.max_len = S > T ? S : T;
-    config.dropout = 0.1f;
-    config.label_smoothing = 0.1f;
-    Model m;
-    if (model_build(&m, &config, 1, &err) < 0) die("%s", err.message);
+}
 
-    Rng rng;
-    rng_seed(&rng, 7);
+static int32_t random_token(Rng *rng, int V) {
+    return TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(rng) % (uint64_t)(V - TOKEN_SPECIAL_COUNT));
+}
+
+static Timing bench_training(const BenchOptions *o, Model *m, Rng *rng) {
+    const int B = o->B, S = o->S, T = o->T;
     int32_t *src = malloc((size_t)B * S * sizeof *src), *tgt_in = malloc((size_t)B * T * sizeof *tgt_in),
             *tgt_out = malloc((size_t)B * T * sizeof *tgt_out);
-    for (int i = 0; i < B * S; i++) src[i] = TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(&rng) % (uint64_t)(V - TOKEN_SPECIAL_COUNT));
-    for (int i = 0; i < B * T; i++) tgt_out[i] = TOKEN_SPECIAL_COUNT + (int32_t)(rng_next(&rng) % (uint64_t)(V - TOKEN_SPECIAL_COUNT));
+    double *times = malloc((size_t)o->steps * sizeof *times);
+    if (!src || !tgt_in || !tgt_out || !times) die("out of memory");
+    for (int i = 0; i < B * S; i++) src[i] = random_token(rng, o->V);
+    for (int i = 0; i < B * T; i++) tgt_out[i] = random_token(rng, o->V);
     for (int b = 0; b < B; b++) {
         tgt_in[b * T] = TOKEN_BOS;
         for (int t = 1; t < T; t++) tgt_in[b * T + t] = tgt_out[b * T + t - 1];
     }
-
-    printf("bench: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads\n",
-           preset, m.n_params, B, S, T, V, omp_get_max_threads());
     AdamWConfig adam = adamw_defaults();
     Workspace ws;
     workspace_init(&ws, WORKSPACE_TRAINING);
     Gradients grads;
     AdamState moments;
-    if (gradients_build(&grads, &m, &err) < 0 || adam_state_build(&moments, &m, &err) < 0) die("%s", err.message);
-    double *times = malloc((size_t)steps * sizeof *times);
-    for (int step = -2; step < steps; step++) {  // two warm-up steps
+    Error err;
+    if (gradients_build(&grads, m, &err) < 0 || adam_state_build(&moments, m, &err) < 0) die("%s", err.message);
+    for (int step = -2; step < o->steps; step++) {  // two warm-up steps
         double start = monotonic_seconds();
-        if (model_forward(&m, &ws, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3, &err) < 0) die("%s", err.message);
+        if (model_forward(m, &ws, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3, &err) < 0) die("%s", err.message);
         gradients_zero(&grads);
-        model_backward(&m, &ws, &grads);
+        model_backward(m, &ws, &grads);
         clip_gradient_norm(grads.grads, grads.n, 1.0);
-        adamw_update(&m, &grads, &moments, &adam, 1e-4f, step + 3);
+        adamw_update(m, &grads, &moments, &adam, 1e-4f, step + 3);
         if (step >= 0) times[step] = monotonic_seconds() - start;
     }
-    qsort(times, (size_t)steps, sizeof *times, by_value);
-    double median = steps % 2 ? times[steps / 2] : (times[steps / 2 - 1] + times[steps / 2]) / 2;
-    printf("step: median %.1f ms (min %.1f, max %.1f) over %d steps\n", median * 1e3, times[0] * 1e3,
-           times[steps - 1] * 1e3, steps);
-    printf("throughput: %.0f target tokens/s, %.0f source+target tokens/s\n", B * T / median,
-           B * (S + T) / median);
+    Timing timing = summarise(times, o->steps, (double)B * T);
     free(times);
     free(src);
     free(tgt_in);
@@ -107,6 +127,99 @@ int bench_command(int argc, char **argv) {
     workspace_free(&ws);
     gradients_free(&grads);
     adam_state_free(&moments);
+    return timing;
+}
+
+// One greedy decoding of the batch for exactly T steps: each row takes its
+// most probable ordinary token (never <eos>, so that every row runs to T).
+static void decode_once(const BenchOptions *o, const Model *m, const int32_t *src, int32_t *next) {
+    DecoderCache cache;
+    Error err;
+    if (decoder_cache_start(&cache, m, src, o->B, o->S, 1, o->T, &err) < 0) die("%s", err.message);
+    for (int b = 0; b < o->B; b++) next[b] = TOKEN_BOS;
+    for (int t = 0; t < o->T; t++) {
+        const float *logits = decoder_cache_step(&cache, m, next, &err);
+        if (!logits) die("%s", err.message);
+        for (int b = 0; b < o->B; b++) {
+            const float *row = logits + (size_t)b * o->V;
+            int32_t best = TOKEN_SPECIAL_COUNT;
+            for (int32_t v = TOKEN_SPECIAL_COUNT + 1; v < o->V; v++) if (row[v] > row[best]) best = v;
+            next[b] = best;
+        }
+    }
+    decoder_cache_free(&cache);
+}
+
+static Timing bench_decoding(const BenchOptions *o, const Model *m, Rng *rng) {
+    int32_t *src = malloc((size_t)o->B * o->S * sizeof *src), *next = malloc((size_t)o->B * sizeof *next);
+    double *times = malloc((size_t)o->steps * sizeof *times);
+    if (!src || !next || !times) die("out of memory");
+    for (int i = 0; i < o->B * o->S; i++) src[i] = random_token(rng, o->V);
+    for (int run = -1; run < o->steps; run++) {  // one warm-up run
+        double start = monotonic_seconds();
+        decode_once(o, m, src, next);
+        if (run >= 0) times[run] = monotonic_seconds() - start;
+    }
+    Timing timing = summarise(times, o->steps, (double)o->B * o->T);
+    free(times);
+    free(src);
+    free(next);
+    return timing;
+}
+
+static void report(const BenchOptions *o, const Model *m, const Timing *t) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    const double peak_mib = (double)usage.ru_maxrss / 1024.0, rate = t->tokens / t->median;
+    const char *work = o->decode ? "decode" : "train";
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "work", work);
+        cJSON_AddStringToObject(j, "preset", o->preset);
+        cJSON_AddNumberToObject(j, "parameters", (double)m->n_params);
+        cJSON_AddNumberToObject(j, "batch", o->B);
+        cJSON_AddNumberToObject(j, "src_len", o->S);
+        cJSON_AddNumberToObject(j, "tgt_len", o->T);
+        cJSON_AddNumberToObject(j, "vocab", o->V);
+        cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
+        cJSON_AddNumberToObject(j, "repetitions", o->steps);
+        cJSON_AddNumberToObject(j, "median_ms", t->median * 1e3);
+        cJSON_AddNumberToObject(j, "min_ms", t->min * 1e3);
+        cJSON_AddNumberToObject(j, "max_ms", t->max * 1e3);
+        cJSON_AddNumberToObject(j, "target_tokens_per_s", rate);
+        cJSON_AddNumberToObject(j, "peak_rss_mib", peak_mib);
+        char *text = cJSON_PrintUnformatted(j);
+        if (!text) die("out of memory");
+        printf("%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(j);
+        return;
+    }
+    printf("bench %s: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads\n",
+           work, o->preset, m->n_params, o->B, o->S, o->T, o->V, omp_get_max_threads());
+    printf("%s: median %.1f ms (min %.1f, max %.1f) over %d runs\n", o->decode ? "decoding" : "step",
+           t->median * 1e3, t->min * 1e3, t->max * 1e3, o->steps);
+    printf("throughput: %.0f target tokens/s", rate);
+    if (!o->decode) printf(", %.0f source+target tokens/s", (double)o->B * (o->S + o->T) / t->median);
+    printf("; peak memory %.1f MiB\n", peak_mib);
+}
+
+int bench_command(int argc, char **argv) {
+    BenchOptions o;
+    parse(&o, argc, argv);
+    ModelConfig config = {0};
+    Error err;
+    if (model_config_preset(&config, o.preset, &err) < 0) die_usage("bench", "%s", err.message);
+    config.src_vocab = config.tgt_vocab = o.V;
+    config.max_len = (o.S > o.T ? o.S : o.T) + 1;
+    config.dropout = 0.1f;
+    config.label_smoothing = 0.1f;
+    Model m;
+    if (model_build(&m, &config, 1, &err) < 0) die("%s", err.message);
+    Rng rng;
+    rng_seed(&rng, 7);
+    Timing t = o.decode ? bench_decoding(&o, &m, &rng) : bench_training(&o, &m, &rng);
+    report(&o, &m, &t);
     model_free(&m);
     return 0;
 }

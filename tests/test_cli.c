@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "tests/test.h"
 
 static void no_command_and_unknown_command_are_usage_errors(void **state) {
@@ -181,6 +183,30 @@ static void damaged_tokenizer_files_are_refused(void **state) {
     free(dir);
 }
 
+// The benchmark's machine-readable form describes the work it timed (never
+// how fast it was: speed is not for tests to judge).
+static void bench_reports_training_and_decoding_as_json(void **state) {
+    (void)state;
+    const char *works[] = {"train", "decode"};
+    for (int i = 0; i < 2; i++) {
+        char *out, *err;
+        int status = i == 0 ? RUN(NULL, &out, &err, "bench", "--preset", "toy", "--batch", "3", "--src-len", "5",
+                                  "--tgt-len", "4", "--vocab", "50", "--steps", "1", "--json")
+                            : RUN(NULL, &out, &err, "bench", "--preset", "toy", "--batch", "3", "--src-len", "5",
+                                  "--tgt-len", "4", "--vocab", "50", "--steps", "1", "--json", "--decode");
+        if (status != 0) fail_msg("%s", err);
+        cJSON *j = cJSON_Parse(out);
+        if (!j) fail_msg("not JSON: %s", out);
+        assert_string_equal(cJSON_GetObjectItem(j, "work")->valuestring, works[i]);
+        assert_int_equal(cJSON_GetObjectItem(j, "batch")->valueint, 3);
+        assert_int_equal(cJSON_GetObjectItem(j, "tgt_len")->valueint, 4);
+        assert_non_null(cJSON_GetObjectItem(j, "median_ms"));
+        assert_non_null(cJSON_GetObjectItem(j, "peak_rss_mib"));
+        cJSON_Delete(j);
+        free(out); free(err);
+    }
+}
+
 static void gradcheck_command_verifies_backprop(void **state) {
     (void)state;
     char *out, *err;
@@ -201,6 +227,7 @@ static void gradcheck_command_verifies_backprop(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_command_verifies_backprop),
+    cmocka_unit_test(bench_reports_training_and_decoding_as_json),
     cmocka_unit_test(no_command_and_unknown_command_are_usage_errors),
     cmocka_unit_test(bad_flags_are_usage_errors_naming_the_flag),
     cmocka_unit_test(missing_files_are_clear_errors),
