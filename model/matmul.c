@@ -152,8 +152,41 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
     }
 }
 
+// Decoding feeds a few rows at a time.  Every weight is then used by only
+// those rows, and packing it first (a full copy per call) costs more than the
+// product itself.  Each output is the dot product of an input row and a weight
+// row, both contiguous: the weights are read once, 32 lanes at a time, and
+// the threads split the output columns.
+enum { FEW_ROWS = 32 };
+
+static void forward_few_rows(float *out, const float *inp, const float *weight, const float *bias,
+                             int N, int C, int OC) {
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        const float *w = weight + (size_t)o * C;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            vec16 acc0 = {0}, acc1 = {0};
+            int c = 0;
+            for (; c + 32 <= C; c += 32) {
+                acc0 += load(x + c) * load(w + c);
+                acc1 += load(x + c + 16) * load(w + c + 16);
+            }
+            acc0 += acc1;
+            float sum = 0.0f;
+            for (int l = 0; l < 16; l++) sum += acc0[l];
+            for (; c < C; c++) sum += x[c] * w[c];
+            out[(size_t)n * OC + o] = (bias ? bias[o] : 0.0f) + sum;
+        }
+    }
+}
+
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
                     int C, int OC) {
+    if (N <= FEW_ROWS) {
+        forward_few_rows(out, inp, weight, bias, N, C, OC);
+        return;
+    }
     // out[n][o] = bias[o] + Σ_c inp[n][c] · weight[o][c]   (B[c][o] = weight[o][c])
     gemm(out, (size_t)OC, inp, (size_t)C, 1, weight, 1, (size_t)C, C, N, OC, bias, false);
 }
