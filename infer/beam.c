@@ -55,7 +55,7 @@ struct BeamSearch {
     Beams now, then;       // the beams before and after a step
     int32_t *next;         // (R) each beam's last token
     int *parents;          // (R) which row each row continues
-    Candidate *candidates; // (2K × K) one sentence's best extensions
+    Candidate *candidates; // (B, K × 2K) each sentence's best extensions
     Hypothesis **finished; // [B] stb_ds arrays
     unsigned char *done;   // (B)
     unsigned char *alive;  // (R)
@@ -111,7 +111,7 @@ int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B
     s->log_probs = malloc((size_t)R * s->V * sizeof *s->log_probs);
     s->next = malloc((size_t)R * sizeof *s->next);
     s->parents = malloc((size_t)R * sizeof *s->parents);
-    s->candidates = malloc((size_t)K * 2 * K * sizeof *s->candidates);
+    s->candidates = malloc((size_t)B * K * 2 * K * sizeof *s->candidates);
     s->finished = calloc((size_t)B, sizeof *s->finished);
     s->done = calloc((size_t)B, 1);
     s->alive = calloc((size_t)R, 1);
@@ -136,14 +136,19 @@ int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B
 // Each live beam of sentence b offers its 2K best extensions: enough, since
 // at most K of all of them are kept and at most K more can end with <eos>.
 // Returns how many candidates, sorted best first.
+static Candidate *candidates_of(BeamSearch *s, int b) {
+    return s->candidates + (size_t)b * s->K * 2 * s->K;
+}
+
 static int gather_candidates(BeamSearch *s, int b) {
+    Candidate *all = candidates_of(s, b);
     const int K = s->K, t = s->t;
     int n = 0;
     for (int k = 0; k < K; k++) {
         int r = b * K + k;
         if (!s->alive[r]) continue;
         const float *lp = s->log_probs + (size_t)r * s->V;
-        Candidate *mine = s->candidates + n;
+        Candidate *mine = all + n;
         int count = 0;
         double base = s->now.log_prob[r];
         // at the length limit only <eos> may follow
@@ -153,7 +158,7 @@ static int gather_candidates(BeamSearch *s, int b) {
         }
         n += count;
     }
-    qsort(s->candidates, (size_t)n, sizeof *s->candidates, by_score);
+    qsort(all, (size_t)n, sizeof *all, by_score);
     return n;
 }
 
@@ -198,8 +203,9 @@ static int advance_sentence(BeamSearch *s, int b, Error *err) {
     for (int k = 0; k < K; k++) parent[k] = b * K + k;  // unchanged unless extended
     if (s->done[b]) return 0;
     int n = gather_candidates(s, b), kept = 0;
+    const Candidate *all = candidates_of(s, b);
     for (int i = 0; i < n && kept < K; i++) {
-        const Candidate *c = &s->candidates[i];
+        const Candidate *c = &all[i];
         int from = b * K + c->beam;
         if (c->token == TOKEN_EOS) {
             if (keep_finished(s, b, from, c, err) < 0) return -1;
@@ -208,7 +214,7 @@ static int advance_sentence(BeamSearch *s, int b, Error *err) {
         parent[kept] = from;
         extend(s, b * K + kept++, from, c);
     }
-    s->done[b] = kept == 0 || (n > 0 && s->candidates[0].token == TOKEN_EOS &&
+    s->done[b] = kept == 0 || (n > 0 && all[0].token == TOKEN_EOS &&
                                arrlen(s->finished[b]) >= s->n_best);
     for (int k = 0; k < K; k++) s->alive[b * K + k] = k < kept && !s->done[b];
     return 0;
@@ -226,9 +232,17 @@ int beam_search_step(BeamSearch *s, Error *err) {
         float *row = s->now.attention + ((size_t)r * (s->limit + 1) + s->t) * s->S;
         cross_attention_of_row(&s->cache, s->m, r, row);
     }
+    // The sentences are independent: one thread each.
+    int failed = 0;
+    #pragma omp parallel for schedule(dynamic)
     for (int b = 0; b < s->B; b++) {
-        if (advance_sentence(s, b, err) < 0) return -1;
+        Error why;
+        if (advance_sentence(s, b, &why) < 0) {
+            #pragma omp critical
+            if (!failed++ && err) *err = why;
+        }
     }
+    if (failed) return -1;
     if (decoder_cache_reorder(&s->cache, s->m, s->parents, err) < 0) return -1;
     Beams swap = s->now;
     s->now = s->then;

@@ -23,13 +23,17 @@ void hypothesis_free(Hypothesis *h) {
 }
 
 void next_token_log_probs(const float *logits, int rows, int V, float *log_probs) {
+    // Rows are independent: one thread each, and within a row a fixed order,
+    // so the result does not depend on the number of threads.
+    #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
         const float *x = logits + (size_t)r * V;
         float *out = log_probs + (size_t)r * V;
         float max = x[TOKEN_EOS];
         for (int v = TOKEN_SPECIAL_COUNT; v < V; v++) if (x[v] > max) max = x[v];
-        double sum = exp((double)x[TOKEN_EOS] - max);
-        for (int v = TOKEN_SPECIAL_COUNT; v < V; v++) sum += exp((double)x[v] - max);
+        // exp in float (each term is in (0, 1]), the sum of thousands in double
+        double sum = expf(x[TOKEN_EOS] - max);
+        for (int v = TOKEN_SPECIAL_COUNT; v < V; v++) sum += expf(x[v] - max);
         float log_z = max + (float)log(sum);
         for (int v = 0; v < V; v++) {
             bool allowed = v == TOKEN_EOS || v >= TOKEN_SPECIAL_COUNT;
