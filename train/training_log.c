@@ -179,7 +179,9 @@ void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char
     if (stop_reason) {
         char took[32];
         format_duration(p->elapsed, took, sizeof took);
-        printf("stopped at step %ld (epoch %ld) after %s: %s\n", p->step, p->epoch + 1, took, stop_reason);
+        // Between epochs (batch 0), the last one finished is p->epoch, not the next.
+        long epoch = p->batch == 0 && p->epoch > 0 ? p->epoch : p->epoch + 1;
+        printf("stopped at step %ld (epoch %ld) after %s: %s\n", p->step, epoch, took, stop_reason);
     }
 }
 
