@@ -59,7 +59,7 @@ static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, co
         maps->contexts[k] = calloc(L, sizeof(float *));
         ok = maps->weights[k] && maps->queries[k] && maps->keys[k] && maps->values[k] && maps->contexts[k];
         for (int l = 0; ok && l < maps->n_layers[k]; l++) {
-            AttentionView v = model_attention_view(m, ws, kind, l);
+            AttentionView v = model_attention_view(ws, kind, l);
             maps->weights[k][l] = copy_of(v.weights, (size_t)maps->H * rows * cols, &ok);
             maps->queries[k][l] = copy_of(v.q, rows * C, &ok);
             maps->keys[k][l] = copy_of(v.k, cols * C, &ok);

@@ -99,6 +99,7 @@ void project_keys_values(float *k, float *v, const AttentionWeights *w, const fl
 void multi_head_forward(AttentionActivations *a, const AttentionWeights *w, const float *xq,
                         const float *xkv, const AttentionShape *s, const CachedKeys *cached) {
     const int C = s->C, Nq = s->B * s->Tq;
+    a->shape = *s;
     matmul_forward(a->q, xq, w->wq, w->bq, Nq, C, C);
     const float *k = a->k, *v = a->v;
     if (!cached) {
@@ -124,7 +125,8 @@ void multi_head_forward(AttentionActivations *a, const AttentionWeights *w, cons
 // from dout = ∂loss/∂out.
 void multi_head_backward(Pass *p, const AttentionActivations *a, const AttentionWeights *w,
                          AttentionWeights *dw, float *dxq, float *dxkv, const float *dout,
-                         const float *xq, const float *xkv, const AttentionShape *s) {
+                         const float *xq, const float *xkv) {
+    const AttentionShape *s = &a->shape;  // sizes, masks and dropout as the forward ran
     const int C = s->C, Nq = s->B * s->Tq, Nk = s->B * s->Tk;
     GradientScratch *g = &p->ws->scratch;
     memset(g->dcontext, 0, (size_t)Nq * C * sizeof(float));

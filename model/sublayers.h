@@ -53,10 +53,11 @@ void project_keys_values(float *k, float *v, const AttentionWeights *w, const fl
                          int C);
 void multi_head_forward(AttentionActivations *a, const AttentionWeights *w, const float *xq,
                         const float *xkv, const AttentionShape *s, const CachedKeys *cached);
-// dxq += ∂loss/∂xq and dxkv += ∂loss/∂xkv (the same buffer for self-attention).
+// dxq += ∂loss/∂xq and dxkv += ∂loss/∂xkv (the same buffer for self-attention),
+// with the shape the forward recorded in a.
 void multi_head_backward(Pass *p, const AttentionActivations *a, const AttentionWeights *w,
                          AttentionWeights *dw, float *dxq, float *dxkv, const float *dout,
-                         const float *xq, const float *xkv, const AttentionShape *s);
+                         const float *xq, const float *xkv);
 
 // ---------------------------------------------------------------- feed-forward
 

@@ -92,11 +92,9 @@ static void encoder_backward(Pass *p, const float *dmemory) {
         residual_end_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, g->dmid, N,
                               stream_of(0, l, SITE_SELF_RESIDUAL));
         din = sublayer_input_gradient(p, dy, N);
-        AttentionShape s = attention_shape(p, S, S, p->ws->src_masked, false,
-                                           stream_of(0, l, SITE_SELF_WEIGHTS));
         const float *in = e->attn_res.sublayer_input;
         multi_head_backward(p, &e->self_attn, &w->self_attn, &dw->self_attn, din, din, g->dbranch,
-                            in, in, &s);
+                            in, in);
         residual_begin_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, N);
     }
     // forward: src_embedded = dropout(embedding · √C + positions)
@@ -160,7 +158,7 @@ static const float *decoder_forward(Pass *p, const float *memory) {
 // to the target embeddings; adds the cross-attentions' share to dmemory.
 static void decoder_backward(Pass *p, float *dmemory) {
     const ModelConfig *c = p->c;
-    const int B = p->ws->B, S = p->ws->S, T = p->ws->T, C = c->d_model, N = B * T;
+    const int B = p->ws->B, T = p->ws->T, C = c->d_model, N = B * T;
     const size_t n = (size_t)N * C;
     Activations *a = &p->ws->acts;
     GradientScratch *g = &p->ws->scratch;
@@ -191,10 +189,8 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_end_backward(p, &d->cross_res, &w->ln2, &dw->ln2, g->dx, g->dmid, N,
                               stream_of(1, l, SITE_CROSS_RESIDUAL));
         din = sublayer_input_gradient(p, g->dx, N);
-        AttentionShape cs = attention_shape(p, T, S, p->ws->src_masked, false,
-                                            stream_of(1, l, SITE_CROSS_WEIGHTS));
         multi_head_backward(p, &d->cross_attn, &w->cross_attn, &dw->cross_attn, din, dmemory,
-                            g->dbranch, d->cross_res.sublayer_input, p->ws->acts.memory, &cs);
+                            g->dbranch, d->cross_res.sublayer_input, p->ws->acts.memory);
         residual_begin_backward(p, &d->cross_res, &w->ln2, &dw->ln2, g->dx, N);
 
         // causal self-attention sublayer: dx → dy (the gradient of the layer's input)
@@ -202,11 +198,9 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_end_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, g->dx, N,
                               stream_of(1, l, SITE_SELF_RESIDUAL));
         din = sublayer_input_gradient(p, g->dy, N);
-        AttentionShape s = attention_shape(p, T, T, p->ws->tgt_masked, true,
-                                           stream_of(1, l, SITE_SELF_WEIGHTS));
         const float *in = d->self_res.sublayer_input;
         multi_head_backward(p, &d->self_attn, &w->self_attn, &dw->self_attn, din, din, g->dbranch,
-                            in, in, &s);
+                            in, in);
         residual_begin_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, N);
     }
     // forward: tgt_embedded = dropout(embedding · √C + positions)
@@ -262,7 +256,7 @@ int model_forward(const Model *m, Workspace *ws, const int32_t *src, const int32
     generator_forward(&p, a->decoded);
     ws->loss = ws->nll = 0.0;
     ws->loss_tokens = 0;
-    if (tgt_out && a->probs) {
+    if (tgt_out) {
         ws->loss = cross_entropy_forward(a->probs, a->logits, ws->tgt_out, B * T, c->tgt_vocab,
                                          c->label_smoothing, TOKEN_PAD, &ws->loss_tokens, &ws->nll);
     }
@@ -309,7 +303,7 @@ const float *decoder_cache_step(DecoderCache *c, const Model *m, const int32_t *
 
 AttentionView decoder_cache_cross_attention(const DecoderCache *c, const Model *m) {
     const int last = m->config.n_decoder_layers - 1;
-    AttentionView v = model_attention_view(m, &c->step, ATTENTION_CROSS, last);
+    AttentionView v = model_attention_view(&c->step, ATTENTION_CROSS, last);
     v.k = c->cross_k[last];
     v.v = c->cross_v[last];
     return v;
@@ -317,19 +311,10 @@ AttentionView decoder_cache_cross_attention(const DecoderCache *c, const Model *
 
 // ---------------------------------------------------------------- looking inside
 
-AttentionView model_attention_view(const Model *m, const Workspace *ws, AttentionKind kind,
-                                   int layer) {
-    const ModelConfig *c = &m->config;
-    const int B = ws->B, S = ws->S, T = ws->T;
+AttentionView model_attention_view(const Workspace *ws, AttentionKind kind, int layer) {
     const AttentionActivations *a = kind == ATTENTION_ENCODER ? &ws->acts.encoder[layer].self_attn
                                     : kind == ATTENTION_DECODER ? &ws->acts.decoder[layer].self_attn
                                                                 : &ws->acts.decoder[layer].cross_attn;
-    // the shapes the forward pass ran with (no dropout: this is for looking)
-    AttentionShape s = {B, kind == ATTENTION_ENCODER ? S : T, kind == ATTENTION_DECODER ? T : S,
-                        c->d_model, c->n_heads,
-                        1.0f / sqrtf((float)model_config_head_size(c)), 0,
-                        kind == ATTENTION_DECODER ? ws->tgt_masked : ws->src_masked,
-                        kind == ATTENTION_DECODER, 0.0f, 0, 0};
-    AttentionView v = {s, a->q, a->k, a->v, a->weights, a->context};
+    AttentionView v = {a->shape, a->q, a->k, a->v, a->weights, a->context};
     return v;
 }

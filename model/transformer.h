@@ -92,6 +92,8 @@ typedef struct {
     float *dropped;           // (B, H, Tq, Tk) after dropout
     float *context;           // (B, Tq, C) heads' weighted sums, side by side
     float *out;               // (B, Tq, C) after W_O
+    AttentionShape shape;     // what the last forward ran with (sizes, masks, dropout):
+                              // the backward and the inspector read it, never re-derive it
 } AttentionActivations;
 
 typedef struct {
@@ -265,7 +267,6 @@ typedef struct {
 
 // layer counts from 0.  The workspace must keep every layer (training or
 // inspecting).
-AttentionView model_attention_view(const Model *m, const Workspace *ws, AttentionKind kind,
-                                   int layer);
+AttentionView model_attention_view(const Workspace *ws, AttentionKind kind, int layer);
 
 #endif

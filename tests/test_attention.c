@@ -80,7 +80,7 @@ static void padding_gets_no_attention(void **state) {
     assert_int_equal(model_forward(&t.model, &ws, src, tgt_in, NULL, 2, S, 3, false, 0, &err), 0);
     const int H = t.model.config.n_heads;
     for (int l = 0; l < t.model.config.n_encoder_layers; l++) {
-        const float *w = model_attention_view(&t.model, &ws, ATTENTION_ENCODER, l).weights;
+        const float *w = model_attention_view(&ws, ATTENTION_ENCODER, l).weights;
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < S; i++) {
                 for (int j = Sb; j < S; j++) assert_true(w[(((size_t)1 * H + h) * S + i) * S + j] == 0.0f);
@@ -88,14 +88,14 @@ static void padding_gets_no_attention(void **state) {
         }
     }
     for (int l = 0; l < t.model.config.n_decoder_layers; l++) {
-        const float *w = model_attention_view(&t.model, &ws, ATTENTION_CROSS, l).weights;
+        const float *w = model_attention_view(&ws, ATTENTION_CROSS, l).weights;
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < 3; i++) {
                 for (int j = Sb; j < S; j++) assert_true(w[(((size_t)1 * H + h) * 3 + i) * S + j] == 0.0f);
             }
         }
         // and the padded target position is no key for the decoder's self-attention
-        const float *d = model_attention_view(&t.model, &ws, ATTENTION_DECODER, l).weights;
+        const float *d = model_attention_view(&ws, ATTENTION_DECODER, l).weights;
         for (int h = 0; h < H; h++) assert_true(d[(((size_t)1 * H + h) * 3 + 2) * 3 + 2] == 0.0f);
     }
     free(src);
