@@ -19,10 +19,9 @@ int translator_load(Translator *t, const char *model_path, Error *err) {
     cJSON_Delete(json);
     free(json_text);
     const ModelConfig *c = &t->model.config;
-    if (status == 0 && ((int)tokenizer_vocab_size(&t->tokenizers.source) != c->src_vocab ||
-                        (int)tokenizer_vocab_size(&t->tokenizers.target) != c->tgt_vocab)) {
+    if (status == 0 && tokenizer_pair_check_sizes(&t->tokenizers, c->src_vocab, c->tgt_vocab, &inner) < 0) {
         tokenizer_pair_free(&t->tokenizers);
-        status = error_set(&inner, "the tokenizers' vocabulary sizes differ from the config's");
+        status = -1;
     }
     if (status < 0) {
         model_free(&t->model);

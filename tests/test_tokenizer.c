@@ -288,7 +288,24 @@ static void word_vocabulary_knows_words_longer_than_any_buffer(void **state) {
     tokenizer_free(&t);
 }
 
+// A model's tokenizers must have the vocabulary sizes its config was built for.
+static void tokenizer_sizes_are_checked_against_a_model(void **state) {
+    (void)state;
+    const char *sources[] = {"the ball is blue"}, *targets[] = {"la bola es azul y roja"};
+    TokenizerConfig word = {TOKENIZER_WORD, 100, 1, {false}};
+    TokenizerPair pair;
+    Error err;
+    assert_int_equal(tokenizer_pair_learn(&pair, &word, false, sources, targets, 1, &err), 0);
+    int src = (int)tokenizer_vocab_size(&pair.source), tgt = (int)tokenizer_vocab_size(&pair.target);
+    assert_int_equal(tokenizer_pair_check_sizes(&pair, src, tgt, &err), 0);
+    assert_int_equal(tokenizer_pair_check_sizes(&pair, src, tgt + 1, &err), -1);
+    assert_non_null(strstr(err.message, "vocabulary sizes"));
+    assert_int_equal(tokenizer_pair_check_sizes(&pair, tgt, src, &err), -1);  // swapped sides
+    tokenizer_pair_free(&pair);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(tokenizer_sizes_are_checked_against_a_model),
     cmocka_unit_test(bpe_round_trips_hard_text),
     cmocka_unit_test(bpe_round_trips_ten_thousand_character_words),
     cmocka_unit_test(unseen_characters_fall_back_to_bytes),

@@ -36,6 +36,17 @@ int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, boo
     return status;
 }
 
+int tokenizer_pair_check_sizes(const TokenizerPair *pair, int src_vocab, int tgt_vocab,
+                               Error *err) {
+    if ((int)tokenizer_vocab_size(&pair->source) != src_vocab ||
+        (int)tokenizer_vocab_size(&pair->target) != tgt_vocab) {
+        return error_set(err, "the tokenizers' vocabulary sizes (%zu, %zu) differ from the config's "
+                              "(%d, %d)", tokenizer_vocab_size(&pair->source),
+                         tokenizer_vocab_size(&pair->target), src_vocab, tgt_vocab);
+    }
+    return 0;
+}
+
 void tokenizer_pair_free(TokenizerPair *pair) {
     tokenizer_free(&pair->source);
     tokenizer_free(&pair->target);

@@ -23,6 +23,11 @@ int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, boo
                          Error *err);
 void tokenizer_pair_free(TokenizerPair *pair);
 
+// Fails unless the source and target vocabularies have exactly the sizes a
+// model was built for (a model file whose tokenizers were swapped or edited).
+int tokenizer_pair_check_sizes(const TokenizerPair *pair, int src_vocab, int tgt_vocab,
+                               Error *err);
+
 cJSON *tokenizer_pair_to_json(const TokenizerPair *pair);
 int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err);
 

@@ -98,11 +98,7 @@ int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *
         }
     }
     if (tokenizer_pair_from_json(tokenizers, tok_json, &inner) < 0) goto fail;
-    if ((int)tokenizer_vocab_size(&tokenizers->source) != config.src_vocab ||
-        (int)tokenizer_vocab_size(&tokenizers->target) != config.tgt_vocab) {
-        error_set(&inner, "the tokenizers' vocabulary sizes differ from the config's");
-        goto fail;
-    }
+    if (tokenizer_pair_check_sizes(tokenizers, config.src_vocab, config.tgt_vocab, &inner) < 0) goto fail;
     bool ok = true;
     p->step = (long)number(progress, "step", &ok);
     p->epoch = (long)number(progress, "epoch", &ok);
