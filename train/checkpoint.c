@@ -9,7 +9,7 @@
 static const char FORMAT[] = "azul-training-state";
 
 int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
-                    const TokenizerPair *tokenizers, const TrainingProgress *p,
+                    const char *tokenizers_json, const TrainingProgress *p,
                     const cJSON *options, Error *err) {
     SafetensorsOutput tensors[3];
     const char *names[3] = {"params", "adam_m", "adam_v"};
@@ -31,16 +31,16 @@ int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
     cJSON_AddNumberToObject(progress, "elapsed", p->elapsed);
     cJSON_AddNumberToObject(progress, "tokens", p->tokens);
     cJSON *config = model_config_to_json(&m->config);
-    cJSON *tok = tokenizer_pair_to_json(tokenizers);
-    char *texts[4] = {cJSON_PrintUnformatted(config), cJSON_PrintUnformatted(tok),
-                      cJSON_PrintUnformatted(progress), cJSON_PrintUnformatted(options)};
+    char *texts[3] = {cJSON_PrintUnformatted(config), cJSON_PrintUnformatted(progress),
+                      cJSON_PrintUnformatted(options)};
     cJSON_Delete(config);
-    cJSON_Delete(tok);
     cJSON_Delete(progress);
     const char *keys[] = {"format", "config", "tokenizers", "progress", "options"};
-    const char *values[] = {FORMAT, texts[0], texts[1], texts[2], texts[3]};
-    int status = safetensors_write(path, tensors, 3, keys, values, 5, err);
-    for (int i = 0; i < 4; i++) cJSON_free(texts[i]);
+    const char *values[] = {FORMAT, texts[0], tokenizers_json, texts[1], texts[2]};
+    int status = texts[0] && texts[1] && texts[2]
+                     ? safetensors_write(path, tensors, 3, keys, values, 5, err)
+                     : error_out_of_memory(err, "the training state's metadata", 0);
+    for (int i = 0; i < 3; i++) cJSON_free(texts[i]);
     return status;
 }
 

@@ -27,8 +27,9 @@ typedef struct {
     double tokens;             // target tokens trained on so far
 } TrainingProgress;
 
+// tokenizers_json: the tokenizers' saved form (tokenizer_pair_to_json, printed).
 int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
-                    const TokenizerPair *tokenizers, const TrainingProgress *progress,
+                    const char *tokenizers_json, const TrainingProgress *progress,
                     const cJSON *options, Error *err);
 
 // Restores the model (built from the stored config), tokenizers, progress,

@@ -124,20 +124,14 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
 static int save_model(Trainer *t, const char *name, Error *err) {
     char path[PATH_BYTES];
     if (path_in(path, t->options.out_dir, name, err) < 0) return -1;
-    cJSON *json = tokenizer_pair_to_json(t->tokenizers);
-    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-    int status = text ? model_save(t->model, text, path, err)
-                      : error_out_of_memory(err, "saving the tokenizers", 0);
-    cJSON_free(text);
-    return status;
+    return model_save(t->model, t->tokenizers_json, path, err);
 }
 
 static int save_checkpoint(Trainer *t, Error *err) {
     char state[PATH_BYTES];
     if (save_model(t, "last.safetensors", err) < 0) return -1;
     if (path_in(state, t->options.out_dir, "training_state.safetensors", err) < 0) return -1;
-    return checkpoint_save(state, t->model, &t->adam, t->tokenizers, &t->progress,
+    return checkpoint_save(state, t->model, &t->adam, t->tokenizers_json, &t->progress,
                            t->options_json, err);
 }
 
@@ -268,6 +262,11 @@ int trainer_run(Trainer *t, Error *err) {
     if (path_in(log_path, o->out_dir, "train.log", err) < 0) return -1;
     workspace_init(&t->workspace, WORKSPACE_TRAINING);
     if (gradients_build(&t->gradients, t->model, err) < 0) return -1;
+    // The tokenizers do not change while training: their saved form is made once.
+    cJSON *json = tokenizer_pair_to_json(t->tokenizers);
+    t->tokenizers_json = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!t->tokenizers_json) return error_out_of_memory(err, "the tokenizers' saved form", 0);
     if (!t->adam.m && adam_state_build(&t->adam, t->model, err) < 0) return -1;
     if (training_log_open(&r.log, log_path, o, p->step, err) < 0) return -1;
 
@@ -306,6 +305,8 @@ int trainer_run(Trainer *t, Error *err) {
 }
 
 void trainer_free(Trainer *t) {
+    cJSON_free(t->tokenizers_json);
+    t->tokenizers_json = NULL;
     workspace_free(&t->workspace);
     gradients_free(&t->gradients);
     adam_state_free(&t->adam);

@@ -39,13 +39,15 @@ typedef struct {
     // what training needs beside the model, allocated by trainer_run
     Workspace workspace;       // activations, with room for the backward pass
     Gradients gradients;
+    char *tokenizers_json;     // the tokenizers' saved form, printed once for every save
 } Trainer;
 
 // Runs until a stopping rule fires.  Returns 0 when training ended normally,
 // 130 when interrupted (a checkpoint was saved), -1 with err on failure
 // (a NaN loss, an unwritable directory).
 int trainer_run(Trainer *t, Error *err);
-// Frees what training allocated (the workspace, gradients, moments).
+// Frees what training allocated (the workspace, gradients, moments, the
+// tokenizers' saved form).
 void trainer_free(Trainer *t);
 
 typedef struct {
