@@ -162,8 +162,10 @@ int model_build(Model *m, const ModelConfig *config, uint64_t seed, Error *err) 
         model_free(m);
         return error_out_of_memory(err, "the weights", bytes);
     }
-    arrfree(m->tensors);
-    lay_out_weights(&m->w, m->params, &m->config, &m->tensors, NULL);
+    for (ptrdiff_t t = 0; t < arrlen(m->tensors); t++) {
+        m->tensors[t].data = m->params + m->tensors[t].offset;
+    }
+    lay_out_weights(&m->w, NULL, &m->config, NULL, m->tensors);
     initialise_weights(m, seed);
     return 0;
 }
