@@ -57,8 +57,9 @@ spa-eng fra-eng: all
 	sh tools/train_recipe.sh $@ $(BUDGET)
 
 bench: deps
-	@sh tools/deps.sh sentencepiece
-	@$(MAKE) --no-print-directory build
+	@sh tools/deps.sh sentencepiece libopenblas-dev
+	@$(MAKE) --no-print-directory build $(BUILD)/bench_matmul
+	$(BUILD)/bench_matmul
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	$(BINDIR)/azul bench --preset small --steps 10
@@ -148,6 +149,10 @@ FORCE:
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# azul's matmul against OpenBLAS (`make bench` only: azul links no BLAS).
+$(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lopenblas
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 

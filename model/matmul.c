@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "model/ops.h"
+#include "model/threads.h"
 
 typedef float vec16 __attribute__((vector_size(64)));
 typedef float vec16_unaligned __attribute__((vector_size(64), aligned(4)));
@@ -59,36 +60,45 @@ static inline __attribute__((always_inline)) void kernel(
     }
 }
 
-// The product for rows [0, M) and the columns of one 32-wide tile.
-static void tile_column(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
-                        const float *b, size_t b_k, int K, int M, const float *init) {
-    int m = 0;
-    for (; m + TILE_ROWS <= M; m += TILE_ROWS) {
-        kernel(out + m * out_row, out_row, a + m * a_row, a_row, a_k, b, b_k, K, TILE_ROWS, init);
-    }
-    for (; m < M; m++) kernel(out + m * out_row, out_row, a + m * a_row, a_row, a_k, b, b_k, K, 1, init);
-}
+// The blocking, chosen for this CPU generation's caches (48 KB L1 and 1 MB L2
+// per core; any recent x86 or ARM core is within a factor of two):
+// a K_BLOCK × 32 panel of B (32 KB) stays in L1 while every row tile of the
+// thread's block streams past it, and a ROW_BLOCK × K_BLOCK block of A
+// (192 KB) stays in L2 while the column tiles sweep across it.
+enum { K_BLOCK = 256, ROW_BLOCK = 192 };
 
-// A buffer that grows to the largest size asked for and is then reused, so
-// that steady-state training allocates nothing.  matmul is never called from
+// Per-thread buffers that grow to the largest size asked for and are then
+// reused, so that steady-state training allocates nothing.  They are sized by
+// the calling thread before the parallel region; matmul is never called from
 // two threads at once.
-static float *panel;
-static size_t panel_capacity;
+typedef struct {
+    float *b_panel;  // K_BLOCK × TILE_COLS
+    float *a_block;  // ROW_BLOCK × K_BLOCK, tile by tile (see pack_a)
+} Panels;
+static Panels *panels;
+static int panels_count;
 
-// NULL when memory runs out: the product is then computed without packing.
-static float *panel_of_size(size_t n) {
-    if (n > panel_capacity) {
-        free(panel);
-        panel_capacity = 0;
-        panel = malloc(n * sizeof(float));
-        if (!panel) return NULL;
-        panel_capacity = n;
+// false when memory runs out (the product is then computed without packing).
+static bool panels_for_threads(int threads) {
+    if (threads <= panels_count) return true;
+    Panels *grown = realloc(panels, (size_t)threads * sizeof *grown);
+    if (!grown) return false;
+    panels = grown;
+    for (; panels_count < threads; panels_count++) {
+        Panels *p = &panels[panels_count];
+        p->b_panel = aligned_alloc(64, (size_t)K_BLOCK * TILE_COLS * sizeof(float));
+        p->a_block = aligned_alloc(64, (size_t)ROW_BLOCK * K_BLOCK * sizeof(float));
+        if (!p->b_panel || !p->a_block) {
+            free(p->b_panel);
+            free(p->a_block);
+            return false;
+        }
     }
-    return panel;
+    return true;
 }
 
 // The same product element by element, in the same order of k: the slow
-// path for when there is no memory for the panel (the results are rounded
+// path for when there is no memory for the panels (the results are rounded
 // identically only up to the fused multiply-adds the compiler chooses).
 static void gemm_unpacked(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
                           const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
@@ -103,53 +113,165 @@ static void gemm_unpacked(float *out, size_t out_row, const float *a, size_t a_r
     }
 }
 
-// out (M, Ncols) (+)= A (M, K) · B (K, Ncols) + bias, A and B given by strides
-// (b_j is the stride between columns of B).  One 32-column tile at a time,
-// B's slice is first copied into a contiguous K × 32 panel: the kernel then
-// reads it sequentially, instead of jumping a whole row of B for every k.
-enum { ROW_BLOCK = 48 };
+// A product out (M, Ncols) (+)= A (M, K) · B (K, Ncols) + bias, with A and B
+// given by strides (b_j is the stride between columns of B).
+typedef struct {
+    float *out;
+    size_t out_row;
+    const float *a;
+    size_t a_row, a_k;
+    const float *b;
+    size_t b_k, b_j;
+    int K, M, Ncols;
+    bool accumulate;
+} Gemm;
+
+// B[k0 .. k0+kc) × [j0 .. j0+32) → panel (kc × 32), zeros past the last column.
+static void pack_b(float *panel, const Gemm *g, int k0, int kc, int j0) {
+    const int cols = g->Ncols - j0 < TILE_COLS ? g->Ncols - j0 : TILE_COLS;
+    const float *b = g->b + (size_t)k0 * g->b_k + (size_t)j0 * g->b_j;
+    if (g->b_j == 1) {  // rows of B contiguous: copy row pieces
+        for (int k = 0; k < kc; k++) {
+            memcpy(panel + k * TILE_COLS, b + (size_t)k * g->b_k, (size_t)cols * sizeof(float));
+            for (int j = cols; j < TILE_COLS; j++) panel[k * TILE_COLS + j] = 0.0f;
+        }
+        return;
+    }
+    // columns of B contiguous (B = Wᵀ in the forward): read each column along k
+    for (int j = 0; j < TILE_COLS; j++) {
+        for (int k = 0; k < kc; k++) {
+            panel[k * TILE_COLS + j] = j < cols ? b[(size_t)k * g->b_k + (size_t)j * g->b_j] : 0.0f;
+        }
+    }
+}
+
+// A's rows [m0 .. m0+rows) × [k0 .. k0+kc), strided by k (A = doutᵀ in the
+// weight gradient), copied tile by tile so the kernel reads it sequentially:
+// block[t·TILE_ROWS·kc + k·TILE_ROWS + r] = A[m0 + t·TILE_ROWS + r][k0 + k].
+static void pack_a(float *block, const Gemm *g, int m0, int rows, int k0, int kc) {
+    for (int t = 0; t * TILE_ROWS < rows; t++) {
+        const int tile_rows = rows - t * TILE_ROWS < TILE_ROWS ? rows - t * TILE_ROWS : TILE_ROWS;
+        float *dst = block + (size_t)t * TILE_ROWS * kc;
+        const float *src = g->a + (size_t)(m0 + t * TILE_ROWS) * g->a_row + (size_t)k0 * g->a_k;
+        for (int k = 0; k < kc; k++) {
+            for (int r = 0; r < tile_rows; r++) dst[k * TILE_ROWS + r] = src[(size_t)k * g->a_k + (size_t)r * g->a_row];
+        }
+    }
+}
+
+// One row tile (rows ≤ TILE_ROWS, a constant in each case of the switch, so
+// that the accumulators live in registers) against one packed panel.
+static inline void tile(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
+                        const float *panel, int kc, int rows, const float *init) {
+    switch (rows) {
+    case 6: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 6, init); break;
+    case 5: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 5, init); break;
+    case 4: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 4, init); break;
+    case 3: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 3, init); break;
+    case 2: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 2, init); break;
+    default: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 1, init); break;
+    }
+}
+
+// Rows [m0 .. m0+rows) × one 32-column tile, for k in [k0 .. k0+kc): the
+// output starts from the bias (or zero) at the first K block, and from what
+// is there otherwise.  A last, narrower column tile works in a full-width copy.
+static void row_block_times_panel(const Gemm *g, const float *a, bool a_packed,
+                                  const float *panel, int m0, int rows, int k0, int kc, int j0,
+                                  const float *init) {
+    const int cols = g->Ncols - j0 < TILE_COLS ? g->Ncols - j0 : TILE_COLS;
+    const float *start = k0 == 0 && !g->accumulate ? init : NULL;
+    for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        const int n = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        float *o = g->out + (size_t)(m0 + r0) * g->out_row + j0;
+        // packed: tile after tile of kc × TILE_ROWS; otherwise rows of g->a_row
+        const float *ar = a_packed ? a + (size_t)r0 * kc : a + (size_t)r0 * g->a_row;
+        const size_t a_row = a_packed ? 1 : g->a_row, a_k = a_packed ? TILE_ROWS : 1;
+        if (cols == TILE_COLS) {
+            tile(o, g->out_row, ar, a_row, a_k, panel, kc, n, start);
+            continue;
+        }
+        float staged[TILE_ROWS * TILE_COLS] = {0};
+        for (int r = 0; r < n && !start; r++) memcpy(staged + r * TILE_COLS, o + (size_t)r * g->out_row, (size_t)cols * sizeof(float));
+        tile(staged, TILE_COLS, ar, a_row, a_k, panel, kc, n, start);
+        for (int r = 0; r < n; r++) memcpy(o + (size_t)r * g->out_row, staged + r * TILE_COLS, (size_t)cols * sizeof(float));
+    }
+}
+
+// One thread's part, rows [m_begin .. m_end) × columns [j_begin .. j_end), by
+// K_BLOCK steps of the reduction.  Each output element is still a sum over k
+// in increasing order, so blocking changes no result.
+static void gemm_part(const Gemm *g, Panels *p, int m_begin, int m_end, int j_begin, int j_end,
+                      const float *init) {
+    if (g->a_k == 1) {
+        // A's rows are contiguous: the kernel reads them in place, and each
+        // panel of B is packed once and swept by all the thread's rows.
+        for (int k0 = 0; k0 < g->K; k0 += K_BLOCK) {
+            const int kc = g->K - k0 < K_BLOCK ? g->K - k0 : K_BLOCK;
+            const float *a = g->a + (size_t)m_begin * g->a_row + k0;
+            for (int j0 = j_begin; j0 < j_end; j0 += TILE_COLS) {
+                pack_b(p->b_panel, g, k0, kc, j0);
+                row_block_times_panel(g, a, false, p->b_panel, m_begin, m_end - m_begin, k0, kc,
+                                      j0, init + j0);
+            }
+        }
+        return;
+    }
+    // A is read down its columns (the weight gradient's doutᵀ): copy a block
+    // of it into L2, tile by tile, and sweep every column tile across it.
+    for (int m0 = m_begin; m0 < m_end; m0 += ROW_BLOCK) {
+        const int rows = m_end - m0 < ROW_BLOCK ? m_end - m0 : ROW_BLOCK;
+        for (int k0 = 0; k0 < g->K; k0 += K_BLOCK) {
+            const int kc = g->K - k0 < K_BLOCK ? g->K - k0 : K_BLOCK;
+            pack_a(p->a_block, g, m0, rows, k0, kc);
+            for (int j0 = j_begin; j0 < j_end; j0 += TILE_COLS) {
+                pack_b(p->b_panel, g, k0, kc, j0);
+                row_block_times_panel(g, p->a_block, true, p->b_panel, m0, rows, k0, kc, j0,
+                                      init + j0);
+            }
+        }
+    }
+}
+
+// The threads split the rows, in whole tiles, and each packs its own panels:
+// one parallel region per product, no barrier inside it.  With few rows
+// (decoding a batch) every thread would pack all of B for a handful of rows,
+// so they split the column tiles instead — unless A must be packed, which
+// would then be packed by every thread.
+enum { ROWS_PER_THREAD_TO_SPLIT_ROWS = 64 };
 static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
                  const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
                  const float *bias, bool accumulate) {
-    const int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
-    float *packed = panel_of_size((size_t)K * TILE_COLS);
-    if (!packed) {
+    const int threads = omp_get_max_threads();
+    float *init = calloc((size_t)Ncols + TILE_COLS, sizeof(float));
+    if (!init || !panels_for_threads(threads)) {
+        free(init);
         gemm_unpacked(out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, bias, accumulate);
         return;
     }
-    for (int j0 = 0; j0 < Ncols; j0 += TILE_COLS) {
-        const int cols = Ncols - j0 < TILE_COLS ? Ncols - j0 : TILE_COLS;
-        #pragma omp parallel for schedule(static)
-        for (int k = 0; k < K; k++) {
-            for (int j = 0; j < TILE_COLS; j++) {
-                packed[(size_t)k * TILE_COLS + j] =
-                    j < cols ? b[(size_t)k * b_k + (size_t)(j0 + j) * b_j] : 0.0f;
-            }
+    if (bias) memcpy(init, bias, (size_t)Ncols * sizeof(float));
+    const Gemm g = {out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, accumulate};
+    const int row_tiles = (M + TILE_ROWS - 1) / TILE_ROWS;
+    const int col_tiles = (Ncols + TILE_COLS - 1) / TILE_COLS;
+    const bool split_columns = a_k == 1 && M < ROWS_PER_THREAD_TO_SPLIT_ROWS * threads;
+    #pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int m_begin = 0, m_end = M, j_begin = 0, j_end = Ncols;
+        if (split_columns) {
+            j_begin = col_tiles * t / n * TILE_COLS;
+            j_end = col_tiles * (t + 1) / n * TILE_COLS;
+            if (j_end > Ncols) j_end = Ncols;
+        } else {
+            m_begin = row_tiles * t / n * TILE_ROWS;
+            m_end = row_tiles * (t + 1) / n * TILE_ROWS;
+            if (m_end > M) m_end = M;
         }
-        float init[TILE_COLS] = {0};
-        for (int j = 0; j < cols && bias; j++) init[j] = bias[j0 + j];
-        #pragma omp parallel for schedule(static)
-        for (int rb = 0; rb < row_blocks; rb++) {
-            const int m0 = rb * ROW_BLOCK, rows = M - m0 < ROW_BLOCK ? M - m0 : ROW_BLOCK;
-            float *o = out + (size_t)m0 * out_row + j0;
-            const float *am = a + (size_t)m0 * a_row;
-            if (cols == TILE_COLS) {
-                tile_column(o, out_row, am, a_row, a_k, packed, TILE_COLS, K, rows,
-                            accumulate ? NULL : init);
-                continue;
-            }
-            // A last, narrower tile: work in a full-width copy, keep the valid columns.
-            float staged[ROW_BLOCK * TILE_COLS] = {0};
-            for (int r = 0; r < rows && accumulate; r++) {
-                memcpy(staged + r * TILE_COLS, o + (size_t)r * out_row, (size_t)cols * sizeof(float));
-            }
-            tile_column(staged, TILE_COLS, am, a_row, a_k, packed, TILE_COLS, K, rows,
-                        accumulate ? NULL : init);
-            for (int r = 0; r < rows; r++) {
-                memcpy(o + (size_t)r * out_row, staged + r * TILE_COLS, (size_t)cols * sizeof(float));
-            }
+        if (m_begin < m_end && j_begin < j_end) {
+            gemm_part(&g, &panels[t], m_begin, m_end, j_begin, j_end, init);
         }
     }
+    free(init);
 }
 
 // Decoding feeds a few rows at a time.  Every weight is then used by only
@@ -157,7 +279,7 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
 // product itself.  Each output is the dot product of an input row and a weight
 // row, both contiguous: the weights are read once, 32 lanes at a time, and
 // the threads split the output columns.
-enum { FEW_ROWS = 32 };
+enum { FEW_ROWS = 8 };
 
 static void forward_few_rows(float *out, const float *inp, const float *weight, const float *bias,
                              int N, int C, int OC) {
@@ -197,7 +319,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     // dinp[n][c] += Σ_o dout[n][o] · weight[o][c]
     if (dinp) gemm(dinp, (size_t)C, dout, (size_t)OC, 1, weight, (size_t)C, 1, OC, N, C, NULL, true);
     // dweight[o][c] += Σ_n dout[n][o] · inp[n][c]
-    gemm(dweight, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, N, OC, C, NULL, true);
+    if (dweight) gemm(dweight, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, N, OC, C, NULL, true);
     // dbias[o] += Σ_n dout[n][o], by blocks of columns so that each thread
     // reads rows of dout contiguously and owns its slice of dbias.
     enum { BIAS_BLOCK = 64 };

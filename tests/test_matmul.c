@@ -1,0 +1,170 @@
+// The blocked matmul against a plain double-precision product, on shapes that
+// cross every block edge of model/matmul.c (row tiles of 6, column tiles of
+// 32, K blocks of 256, the few-rows path, the column split for small M), and
+// its promise that the thread count does not change a single bit.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/ops.h"
+#include "model/threads.h"
+#include "tests/test.h"
+
+typedef struct {
+    int N, C, OC;
+} Shape;
+
+static const Shape shapes[] = {
+    {1, 7, 5},      {3, 33, 70},     {8, 256, 1000},  {9, 64, 33},     {13, 300, 100},
+    {40, 257, 97},  {130, 64, 1000}, {200, 520, 65},  {7, 600, 300},   {385, 96, 40},
+};
+
+static float *random_floats(size_t n, unsigned *state) {
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) {
+        *state = *state * 1664525u + 1013904223u;
+        x[i] = (float)(*state >> 8) / (float)(1u << 24) - 0.5f;
+    }
+    return x;
+}
+
+static float *copy_of(const float *x, size_t n) {
+    float *y = malloc(n * sizeof *y);
+    assert_non_null(y);
+    memcpy(y, x, n * sizeof *y);
+    return y;
+}
+
+// |got − want| within a few float roundings of the sum of |terms|.
+static void expect_close(const char *what, const Shape *s, const float *got, const double *want,
+                         const double *magnitude, size_t n, int terms) {
+    for (size_t i = 0; i < n; i++) {
+        const double tolerance = 4.0 * terms * 6e-8 * magnitude[i] + 1e-30;
+        if (fabs(got[i] - want[i]) > tolerance) {
+            fail_msg("%s of %d × %d → %d: element %zu is %.9g, want %.9g (tolerance %.3g)", what,
+                     s->N, s->C, s->OC, i, (double)got[i], want[i], tolerance);
+        }
+    }
+}
+
+static void products_match_double_precision(void **state) {
+    (void)state;
+    unsigned seed = 7;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const Shape *s = &shapes[i];
+        const int N = s->N, C = s->C, OC = s->OC;
+        float *inp = random_floats((size_t)N * C, &seed), *w = random_floats((size_t)OC * C, &seed);
+        float *bias = random_floats((size_t)OC, &seed), *dout = random_floats((size_t)N * OC, &seed);
+        float *out = malloc((size_t)N * OC * sizeof *out);
+        float *dinp = random_floats((size_t)N * C, &seed), *dw = random_floats((size_t)OC * C, &seed);
+        float *db = random_floats((size_t)OC, &seed);
+        float *dinp0 = copy_of(dinp, (size_t)N * C), *dw0 = copy_of(dw, (size_t)OC * C);
+        float *db0 = copy_of(db, (size_t)OC);
+        assert_non_null(out);
+        matmul_forward(out, inp, w, bias, N, C, OC);
+        matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+
+        double *want = malloc((size_t)N * OC * sizeof *want), *mag = malloc((size_t)N * OC * sizeof *mag);
+        assert_non_null(want);
+        assert_non_null(mag);
+        for (int n = 0; n < N; n++) {
+            for (int o = 0; o < OC; o++) {
+                double sum = bias[o], abs_sum = fabs(bias[o]);
+                for (int c = 0; c < C; c++) {
+                    sum += (double)inp[n * C + c] * w[o * C + c];
+                    abs_sum += fabs((double)inp[n * C + c] * w[o * C + c]);
+                }
+                want[(size_t)n * OC + o] = sum, mag[(size_t)n * OC + o] = abs_sum;
+            }
+        }
+        expect_close("forward", s, out, want, mag, (size_t)N * OC, C);
+        free(want);
+        free(mag);
+
+        want = malloc((size_t)N * C * sizeof *want), mag = malloc((size_t)N * C * sizeof *mag);
+        for (int n = 0; n < N; n++) {
+            for (int c = 0; c < C; c++) {
+                double sum = dinp0[n * C + c], abs_sum = fabs(dinp0[n * C + c]);
+                for (int o = 0; o < OC; o++) {
+                    sum += (double)dout[n * OC + o] * w[o * C + c];
+                    abs_sum += fabs((double)dout[n * OC + o] * w[o * C + c]);
+                }
+                want[(size_t)n * C + c] = sum, mag[(size_t)n * C + c] = abs_sum;
+            }
+        }
+        expect_close("dinp", s, dinp, want, mag, (size_t)N * C, OC);
+        free(want);
+        free(mag);
+
+        want = malloc((size_t)OC * C * sizeof *want), mag = malloc((size_t)OC * C * sizeof *mag);
+        for (int o = 0; o < OC; o++) {
+            for (int c = 0; c < C; c++) {
+                double sum = dw0[o * C + c], abs_sum = fabs(dw0[o * C + c]);
+                for (int n = 0; n < N; n++) {
+                    sum += (double)dout[n * OC + o] * inp[n * C + c];
+                    abs_sum += fabs((double)dout[n * OC + o] * inp[n * C + c]);
+                }
+                want[(size_t)o * C + c] = sum, mag[(size_t)o * C + c] = abs_sum;
+            }
+        }
+        expect_close("dweight", s, dw, want, mag, (size_t)OC * C, N);
+        for (int o = 0; o < OC; o++) {
+            double sum = db0[o], abs_sum = fabs(db0[o]);
+            for (int n = 0; n < N; n++) sum += dout[n * OC + o], abs_sum += fabs(dout[n * OC + o]);
+            want[o] = sum, mag[o] = abs_sum;
+        }
+        expect_close("dbias", s, db, want, mag, (size_t)OC, N);
+        free(want);
+        free(mag);
+        free(inp), free(w), free(bias), free(dout), free(out), free(dinp), free(dw), free(db);
+        free(dinp0), free(dw0), free(db0);
+    }
+}
+
+// Every output element is summed by one thread in a fixed order, so 1, 2 and
+// 3 threads give identical bits (3 splits the tiles unevenly).
+static void thread_count_changes_no_bit(void **state) {
+    (void)state;
+    const int saved = omp_get_max_threads();
+    unsigned seed = 11;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const Shape *s = &shapes[i];
+        const size_t in = (size_t)s->N * s->C, wn = (size_t)s->OC * s->C, on = (size_t)s->N * s->OC;
+        float *inp = random_floats(in, &seed), *w = random_floats(wn, &seed);
+        float *dout = random_floats(on, &seed);
+        float *result[3][3];  // [threads − 1][forward, dinp, dweight]
+        for (int t = 1; t <= 3; t++) {
+            omp_set_num_threads(t);
+            float *out = malloc(on * sizeof *out), *dinp = calloc(in, sizeof *dinp);
+            float *dw = calloc(wn, sizeof *dw);
+            assert_non_null(out);
+            assert_non_null(dinp);
+            assert_non_null(dw);
+            matmul_forward(out, inp, w, NULL, s->N, s->C, s->OC);
+            matmul_backward(dinp, dw, NULL, dout, inp, w, s->N, s->C, s->OC);
+            result[t - 1][0] = out, result[t - 1][1] = dinp, result[t - 1][2] = dw;
+        }
+        omp_set_num_threads(saved);
+        const size_t sizes[3] = {on, in, wn};
+        for (int t = 1; t < 3; t++) {
+            for (int p = 0; p < 3; p++) {
+                if (memcmp(result[0][p], result[t][p], sizes[p] * sizeof(float)) != 0) {
+                    fail_msg("%d × %d → %d: product %d differs between 1 and %d threads", s->N,
+                             s->C, s->OC, p, t + 1);
+                }
+            }
+        }
+        for (int t = 0; t < 3; t++) {
+            for (int p = 0; p < 3; p++) free(result[t][p]);
+        }
+        free(inp), free(w), free(dout);
+    }
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(products_match_double_precision),
+    cmocka_unit_test(thread_count_changes_no_bit),
+};
+
+TEST_GROUP(matmul_tests, tests);
