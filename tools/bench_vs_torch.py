@@ -39,7 +39,7 @@ WORKS = [
     ("small", "train small (d 256, 3+3, batch 64 × 24 + 24, vocab 8,000)",
      "--preset small --batch 64 --src-len 24 --tgt-len 24 --vocab 8000 --steps 5"),
     ("base", "train base (d 512, 6+6, batch 32 × 32 + 32, vocab 16,000)",
-     "--preset base --batch 32 --src-len 32 --tgt-len 32 --vocab 16000 --steps 3"),
+     "--preset base --batch 32 --src-len 32 --tgt-len 32 --vocab 16000 --steps 2"),
     ("decode-1", "greedy decode small, batch 1 (S 16, T 24, KV cache), tok/s",
      "--decode --preset small --batch 1 --src-len 16 --tgt-len 24 --vocab 8000 --steps 10"),
     ("decode-32", "greedy decode small, batch 32 (S 16, T 24, KV cache), tok/s",

@@ -88,7 +88,7 @@ def blas_info():
         return "not OpenBLAS (libblas.so.3 has no openblas_* symbols)", None
 
 
-def matmul_gflops(torch, n=1024, runs=20):
+def matmul_gflops(torch, runs, n=1024):
     """The best of a few n³ products: a check of the library, not a benchmark,
     so the fastest run is the one least disturbed by other processes."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -287,7 +287,7 @@ def main():
     import torch
     torch.set_num_threads(args.threads)
     blas, blas_threads = blas_info()
-    gflops = matmul_gflops(torch)
+    gflops = matmul_gflops(torch, runs=20 if args.matmul else 5)
     if args.matmul:
         fields = {"blas": blas, "blas_threads": blas_threads, "threads": torch.get_num_threads(),
                   "matmul_1024_gflops": gflops, "framework": "pytorch " + torch.__version__}
