@@ -109,10 +109,11 @@ def blas_warnings(args, check, results):
     best = max(r["matmul_1024_gflops"] for r in runs)
     warnings = []
     if best < MIN_GFLOPS:
-        warnings.append("PyTorch's 1024³ matmul reached only %.0f GFLOP/s (< %.0f) with %s: "
-                        "libblas.so.3 is probably not OpenBLAS (install libopenblas0-pthread) or "
-                        "the machine is saturated. THE RATIOS WOULD BE FALSE; none is printed."
-                        % (best, MIN_GFLOPS, check["blas"]))
+        cause = ("other processes saturate the cores" if check["blas"].startswith("OpenBLAS") else
+                 "libblas.so.3 is not OpenBLAS (install libopenblas0-pthread, or select it with "
+                 "update-alternatives)")
+        warnings.append("PyTorch's 1024³ matmul reached only %.0f GFLOP/s (< %.0f) with %s: %s. "
+                        "THE RATIOS WOULD BE FALSE; none is printed." % (best, MIN_GFLOPS, check["blas"], cause))
     if check["blas_threads"] not in (None, args.threads):
         warnings.append("OpenBLAS runs %s threads, not %d." % (check["blas_threads"], args.threads))
     return best, warnings
@@ -149,10 +150,12 @@ def table(args, results, check, best, warnings, env):
                                 fmt(max(r["target_tokens_per_s"] for r in results[key][name])))
                   for name in ("pytorch", "azul")]
         lines.append("- %s (`%s`): %s" % (key, flags, "; ".join(spread)))
-    lines += ["", "Machine: %s, %d threads each, OMP_WAIT_POLICY=%s. PyTorch %s on %s (%s threads), "
-              "best 1024³ matmul %.0f GFLOP/s. Command: `make bench` (tools/bench_vs_torch.py), %s UTC."
-              % (cpu_name(), args.threads, env.get("OMP_WAIT_POLICY"), check["framework"].split()[-1],
-                 check["blas"], check["blas_threads"], best, time.strftime("%Y-%m-%d %H:%M", time.gmtime()))]
+    lines += ["", "Machine: %s, %d threads each, OMP_WAIT_POLICY=%s, load average %.1f before and %.1f "
+              "after (1 minute). PyTorch %s on %s (%s threads), best 1024³ matmul %.0f GFLOP/s. "
+              "Command: `make bench` (tools/bench_vs_torch.py), %s UTC."
+              % (cpu_name(), args.threads, env.get("OMP_WAIT_POLICY"), args.load_before, os.getloadavg()[0],
+                 check["framework"].split()[-1], check["blas"], check["blas_threads"], best,
+                 time.strftime("%Y-%m-%d %H:%M", time.gmtime()))]
     return "\n".join(lines) + "\n"
 
 
@@ -171,6 +174,7 @@ def main():
     args = parse_arguments()
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args.load_before = os.getloadavg()[0]  # other processes on the cores skew both programs
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     print("azul against PyTorch, %d threads, %d runs of each per shape, interleaved:"
           % (args.threads, args.repetitions), file=sys.stderr, flush=True)
