@@ -56,16 +56,18 @@ BUDGET ?= 30m
 spa-eng fra-eng: all
 	sh tools/train_recipe.sh $@ $(BUDGET)
 
+# The comparison with PyTorch needs Debian's python3-torch on OpenBLAS: with
+# only the reference BLAS behind libblas.so.3 it runs ~25x slower, so
+# libopenblas0-pthread is installed first, in its own call.
 bench: deps
-	@sh tools/deps.sh sentencepiece libopenblas-dev
+	@sh tools/deps.sh sentencepiece
+	@sh tools/deps.sh libopenblas0-pthread libopenblas-dev
+	@sh tools/deps.sh python3-torch
 	@$(MAKE) --no-print-directory build $(BUILD)/bench_matmul
 	$(BUILD)/bench_matmul
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
-	$(BINDIR)/azul bench --preset small --steps 10
-	$(BINDIR)/azul bench --preset toy --batch 64 --steps 20
-	$(BINDIR)/azul bench --decode --preset small --batch 1 --src-len 16 --tgt-len 24 --steps 10
-	$(BINDIR)/azul bench --decode --preset small --batch 32 --src-len 16 --tgt-len 24 --steps 10
+	/usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
 
 # A file includes headers of its own folder or of lower layers only (the table
 # is at the top of tools/check_layers.sh); an upward include fails `make test`.
