@@ -58,16 +58,19 @@ spa-eng fra-eng: all
 
 # The comparison with PyTorch needs Debian's python3-torch on OpenBLAS: with
 # only the reference BLAS behind libblas.so.3 it runs ~25x slower, so
-# libopenblas0-pthread is installed first, in its own call.
+# libopenblas0-pthread is installed first, in its own call.  OpenBLAS picks
+# its kernels for the CPU unless OPENBLAS_CORETYPE forces older ones (some
+# environments set Haswell, which halves its speed on an AVX-512 CPU): the
+# comparisons unset it, so that PyTorch and sgemm run at their best.
 bench: deps
 	@sh tools/deps.sh sentencepiece
 	@sh tools/deps.sh libopenblas0-pthread libopenblas-dev
 	@sh tools/deps.sh python3-torch
 	@$(MAKE) --no-print-directory build $(BUILD)/bench_matmul
-	$(BUILD)/bench_matmul
+	env -u OPENBLAS_CORETYPE $(BUILD)/bench_matmul
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
-	/usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
+	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
 
 # A file includes headers of its own folder or of lower layers only (the table
 # is at the top of tools/check_layers.sh); an upward include fails `make test`.

@@ -32,11 +32,14 @@ enum { TILE_ROWS = 3 };   // 6 accumulators × 2 halves of the 16 AVX2 registers
 static inline vec16 load(const float *p) { return *(const vec16_unaligned *)p; }
 static inline void store(float *p, vec16 v) { *(vec16_unaligned *)p = v; }
 
-// out[r][0..32) (+)= Σ_k a[r·a_row + k·a_k] · b[k·b_k + 0..32), for r < rows.
-// rows is a constant after inlining, so the accumulators live in registers.
-static inline __attribute__((always_inline)) void kernel(
-    float *out, size_t out_row, const float *a, size_t a_row, size_t a_k, const float *b,
-    size_t b_k, int K, int rows, const float *init) {
+// out[r][0..32) (+)= Σ_k a[r·a_row + k·a_k] · b[k·32 + 0..32), for r < rows,
+// with B packed so that its loads are sequential.  rows is a constant after
+// inlining, so the accumulators live in registers.  Each output is a sum over
+// k in increasing order, one fused multiply-add at a time.
+static inline __attribute__((always_inline)) void kernel(float *out, size_t out_row,
+                                                         const float *a, size_t a_row,
+                                                         size_t a_k, const float *b, int K,
+                                                         int rows, const float *init) {
     vec16 acc[TILE_ROWS][2];
     // Fully unrolled, so that acc is held in registers rather than memory.
     #pragma GCC unroll 8
@@ -45,7 +48,7 @@ static inline __attribute__((always_inline)) void kernel(
         acc[r][1] = init ? load(init + 16) : load(out + r * out_row + 16);
     }
     for (int k = 0; k < K; k++) {
-        const vec16 b0 = load(b + (size_t)k * b_k), b1 = load(b + (size_t)k * b_k + 16);
+        const vec16 b0 = load(b + k * TILE_COLS), b1 = load(b + k * TILE_COLS + 16);
         #pragma GCC unroll 8
         for (int r = 0; r < rows; r++) {
             const float x = a[r * a_row + (size_t)k * a_k];
@@ -60,20 +63,21 @@ static inline __attribute__((always_inline)) void kernel(
     }
 }
 
-// The blocking, chosen for this CPU generation's caches (48 KB L1 and 1 MB L2
-// per core; any recent x86 or ARM core is within a factor of two):
-// a K_BLOCK × 32 panel of B (32 KB) stays in L1 while every row tile of the
-// thread's block streams past it, and a ROW_BLOCK × K_BLOCK block of A
-// (192 KB) stays in L2 while the column tiles sweep across it.
-enum { K_BLOCK = 256, ROW_BLOCK = 192 };
+// The blocking, for this CPU generation's caches (48 KB L1 and 1 MB L2 per
+// core; recent x86 and ARM cores are within a factor of two): each
+// K_BLOCK × 32 slice of B (32 KB) stays in L1 while the row tiles stream past
+// it.  When A must be packed (see gemm_part), a K_BLOCK × COL_BLOCK block of
+// B is packed once (1 MB, L2 and L3) and a ROW_BLOCK × K_BLOCK block of A
+// (192 KB, L2) for it.
+enum { K_BLOCK = 256, ROW_BLOCK = 192, COL_BLOCK = 1024 };
 
 // Per-thread buffers that grow to the largest size asked for and are then
 // reused, so that steady-state training allocates nothing.  They are sized by
 // the calling thread before the parallel region; matmul is never called from
 // two threads at once.
 typedef struct {
-    float *b_panel;  // K_BLOCK × TILE_COLS
-    float *a_block;  // ROW_BLOCK × K_BLOCK, tile by tile (see pack_a)
+    float *b_block;  // K_BLOCK × COL_BLOCK, slice by slice of 32 columns
+    float *a_block;  // ROW_BLOCK × K_BLOCK, tile by tile of TILE_ROWS rows
 } Panels;
 static Panels *panels;
 static int panels_count;
@@ -86,10 +90,10 @@ static bool panels_for_threads(int threads) {
     panels = grown;
     for (; panels_count < threads; panels_count++) {
         Panels *p = &panels[panels_count];
-        p->b_panel = aligned_alloc(64, (size_t)K_BLOCK * TILE_COLS * sizeof(float));
+        p->b_block = aligned_alloc(64, (size_t)K_BLOCK * COL_BLOCK * sizeof(float));
         p->a_block = aligned_alloc(64, (size_t)ROW_BLOCK * K_BLOCK * sizeof(float));
-        if (!p->b_panel || !p->a_block) {
-            free(p->b_panel);
+        if (!p->b_block || !p->a_block) {
+            free(p->b_block);
             free(p->a_block);
             return false;
         }
@@ -126,31 +130,37 @@ typedef struct {
     bool accumulate;
 } Gemm;
 
-// B[k0 .. k0+kc) × [j0 .. j0+32) → panel (kc × 32), zeros past the last column.
-static void pack_b(float *panel, const Gemm *g, int k0, int kc, int j0) {
-    const int cols = g->Ncols - j0 < TILE_COLS ? g->Ncols - j0 : TILE_COLS;
-    const float *b = g->b + (size_t)k0 * g->b_k + (size_t)j0 * g->b_j;
-    if (g->b_j == 1) {  // rows of B contiguous: copy row pieces
-        for (int k = 0; k < kc; k++) {
-            memcpy(panel + k * TILE_COLS, b + (size_t)k * g->b_k, (size_t)cols * sizeof(float));
-            for (int j = cols; j < TILE_COLS; j++) panel[k * TILE_COLS + j] = 0.0f;
+static inline int min_int(int x, int y) { return x < y ? x : y; }
+
+// B[k0 .. k0+kc) × [j0 .. j0+width) → block, one kc × 32 slice after another,
+// zeros past the last column.
+static void pack_b(float *block, const Gemm *g, int k0, int kc, int j0, int width) {
+    for (int s = 0; s * TILE_COLS < width; s++) {
+        float *slice = block + (size_t)s * kc * TILE_COLS;
+        const int first = j0 + s * TILE_COLS, cols = min_int(g->Ncols - first, TILE_COLS);
+        const float *b = g->b + (size_t)k0 * g->b_k + (size_t)first * g->b_j;
+        if (g->b_j == 1) {  // rows of B contiguous: copy row pieces
+            for (int k = 0; k < kc; k++) {
+                memcpy(slice + k * TILE_COLS, b + (size_t)k * g->b_k, (size_t)cols * sizeof(float));
+                for (int j = cols; j < TILE_COLS; j++) slice[k * TILE_COLS + j] = 0.0f;
+            }
+            continue;
         }
-        return;
-    }
-    // columns of B contiguous (B = Wᵀ in the forward): read each column along k
-    for (int j = 0; j < TILE_COLS; j++) {
-        for (int k = 0; k < kc; k++) {
-            panel[k * TILE_COLS + j] = j < cols ? b[(size_t)k * g->b_k + (size_t)j * g->b_j] : 0.0f;
+        // columns of B contiguous (B = Wᵀ in the forward): read each along k
+        for (int j = 0; j < TILE_COLS; j++) {
+            for (int k = 0; k < kc; k++) {
+                slice[k * TILE_COLS + j] = j < cols ? b[(size_t)k * g->b_k + (size_t)j * g->b_j] : 0.0f;
+            }
         }
     }
 }
 
-// A's rows [m0 .. m0+rows) × [k0 .. k0+kc), strided by k (A = doutᵀ in the
-// weight gradient), copied tile by tile so the kernel reads it sequentially:
+// A's rows [m0 .. m0+rows) × [k0 .. k0+kc), read down its columns (A = doutᵀ
+// in the weight gradient), → block, tile by tile:
 // block[t·TILE_ROWS·kc + k·TILE_ROWS + r] = A[m0 + t·TILE_ROWS + r][k0 + k].
 static void pack_a(float *block, const Gemm *g, int m0, int rows, int k0, int kc) {
     for (int t = 0; t * TILE_ROWS < rows; t++) {
-        const int tile_rows = rows - t * TILE_ROWS < TILE_ROWS ? rows - t * TILE_ROWS : TILE_ROWS;
+        const int tile_rows = min_int(rows - t * TILE_ROWS, TILE_ROWS);
         float *dst = block + (size_t)t * TILE_ROWS * kc;
         const float *src = g->a + (size_t)(m0 + t * TILE_ROWS) * g->a_row + (size_t)k0 * g->a_k;
         for (int k = 0; k < kc; k++) {
@@ -160,84 +170,88 @@ static void pack_a(float *block, const Gemm *g, int m0, int rows, int k0, int kc
 }
 
 // One row tile (rows ≤ TILE_ROWS, a constant in each case of the switch, so
-// that the accumulators live in registers) against one packed panel.
+// that the accumulators live in registers) against one slice of B.
 static inline void tile(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
-                        const float *panel, int kc, int rows, const float *init) {
+                        const float *b, int kc, int rows, const float *init) {
     switch (rows) {
-    case 6: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 6, init); break;
-    case 5: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 5, init); break;
-    case 4: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 4, init); break;
-    case 3: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 3, init); break;
-    case 2: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 2, init); break;
-    default: kernel(out, out_row, a, a_row, a_k, panel, TILE_COLS, kc, 1, init); break;
+    case 6: kernel(out, out_row, a, a_row, a_k, b, kc, 6, init); break;
+    case 5: kernel(out, out_row, a, a_row, a_k, b, kc, 5, init); break;
+    case 4: kernel(out, out_row, a, a_row, a_k, b, kc, 4, init); break;
+    case 3: kernel(out, out_row, a, a_row, a_k, b, kc, 3, init); break;
+    case 2: kernel(out, out_row, a, a_row, a_k, b, kc, 2, init); break;
+    default: kernel(out, out_row, a, a_row, a_k, b, kc, 1, init); break;
     }
 }
 
-// Rows [m0 .. m0+rows) × one 32-column tile, for k in [k0 .. k0+kc): the
-// output starts from the bias (or zero) at the first K block, and from what
-// is there otherwise.  A last, narrower column tile works in a full-width copy.
-static void row_block_times_panel(const Gemm *g, const float *a, bool a_packed,
-                                  const float *panel, int m0, int rows, int k0, int kc, int j0,
-                                  const float *init) {
-    const int cols = g->Ncols - j0 < TILE_COLS ? g->Ncols - j0 : TILE_COLS;
+// Rows [m0 .. m0+rows) of A — packed tile by tile, or in place when its rows
+// are contiguous (a is then A's row m0, offset to k0) — times one packed slice
+// of B (columns from j0), for the K block starting at k0.  The output starts
+// from the bias (or zero) at the first K block, and from what is there
+// otherwise.  A last, narrower column tile works in a full-width copy.
+static void rows_times_slice(const Gemm *g, const float *a, bool a_packed, const float *slice,
+                             int m0, int rows, int k0, int kc, int j0, const float *init) {
+    const int cols = min_int(g->Ncols - j0, TILE_COLS);
     const float *start = k0 == 0 && !g->accumulate ? init : NULL;
+    const size_t a_row = a_packed ? 1 : g->a_row, a_k = a_packed ? TILE_ROWS : 1;
     for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
-        const int n = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        const int n = min_int(rows - r0, TILE_ROWS);
         float *o = g->out + (size_t)(m0 + r0) * g->out_row + j0;
-        // packed: tile after tile of kc × TILE_ROWS; otherwise rows of g->a_row
-        const float *ar = a_packed ? a + (size_t)r0 * kc : a + (size_t)r0 * g->a_row;
-        const size_t a_row = a_packed ? 1 : g->a_row, a_k = a_packed ? TILE_ROWS : 1;
+        const float *ar = a + (size_t)r0 * (a_packed ? (size_t)kc : g->a_row);
         if (cols == TILE_COLS) {
-            tile(o, g->out_row, ar, a_row, a_k, panel, kc, n, start);
+            tile(o, g->out_row, ar, a_row, a_k, slice, kc, n, start);
             continue;
         }
         float staged[TILE_ROWS * TILE_COLS] = {0};
         for (int r = 0; r < n && !start; r++) memcpy(staged + r * TILE_COLS, o + (size_t)r * g->out_row, (size_t)cols * sizeof(float));
-        tile(staged, TILE_COLS, ar, a_row, a_k, panel, kc, n, start);
+        tile(staged, TILE_COLS, ar, a_row, a_k, slice, kc, n, start);
         for (int r = 0; r < n; r++) memcpy(o + (size_t)r * g->out_row, staged + r * TILE_COLS, (size_t)cols * sizeof(float));
     }
 }
 
-// One thread's part, rows [m_begin .. m_end) × columns [j_begin .. j_end), by
-// K_BLOCK steps of the reduction.  Each output element is still a sum over k
-// in increasing order, so blocking changes no result.
+// One thread's part, rows [m_begin .. m_end) × columns [j_begin .. j_end).
+// Each output element is still a sum over k in increasing order, so the
+// blocking changes no result.
 static void gemm_part(const Gemm *g, Panels *p, int m_begin, int m_end, int j_begin, int j_end,
                       const float *init) {
     if (g->a_k == 1) {
-        // A's rows are contiguous: the kernel reads them in place, and each
-        // panel of B is packed once and swept by all the thread's rows.
+        // A's rows are contiguous: the kernel reads them in place (packing
+        // them would cost more than it saves when B is narrow), and each
+        // slice of B is packed once and swept by all the thread's rows.
         for (int k0 = 0; k0 < g->K; k0 += K_BLOCK) {
-            const int kc = g->K - k0 < K_BLOCK ? g->K - k0 : K_BLOCK;
+            const int kc = min_int(g->K - k0, K_BLOCK);
             const float *a = g->a + (size_t)m_begin * g->a_row + k0;
             for (int j0 = j_begin; j0 < j_end; j0 += TILE_COLS) {
-                pack_b(p->b_panel, g, k0, kc, j0);
-                row_block_times_panel(g, a, false, p->b_panel, m_begin, m_end - m_begin, k0, kc,
-                                      j0, init + j0);
+                pack_b(p->b_block, g, k0, kc, j0, TILE_COLS);
+                rows_times_slice(g, a, false, p->b_block, m_begin, m_end - m_begin, k0, kc, j0,
+                                 init + j0);
             }
         }
         return;
     }
-    // A is read down its columns (the weight gradient's doutᵀ): copy a block
-    // of it into L2, tile by tile, and sweep every column tile across it.
-    for (int m0 = m_begin; m0 < m_end; m0 += ROW_BLOCK) {
-        const int rows = m_end - m0 < ROW_BLOCK ? m_end - m0 : ROW_BLOCK;
+    // A is read down its columns (the weight gradient's doutᵀ): GotoBLAS's
+    // order, a block of B packed once, a block of A packed for it in L2.
+    for (int jc = j_begin; jc < j_end; jc += COL_BLOCK) {
+        const int width = min_int(j_end - jc, COL_BLOCK);
         for (int k0 = 0; k0 < g->K; k0 += K_BLOCK) {
-            const int kc = g->K - k0 < K_BLOCK ? g->K - k0 : K_BLOCK;
-            pack_a(p->a_block, g, m0, rows, k0, kc);
-            for (int j0 = j_begin; j0 < j_end; j0 += TILE_COLS) {
-                pack_b(p->b_panel, g, k0, kc, j0);
-                row_block_times_panel(g, p->a_block, true, p->b_panel, m0, rows, k0, kc, j0,
-                                      init + j0);
+            const int kc = min_int(g->K - k0, K_BLOCK);
+            pack_b(p->b_block, g, k0, kc, jc, width);
+            for (int m0 = m_begin; m0 < m_end; m0 += ROW_BLOCK) {
+                const int rows = min_int(m_end - m0, ROW_BLOCK);
+                pack_a(p->a_block, g, m0, rows, k0, kc);
+                for (int s = 0; s * TILE_COLS < width; s++) {
+                    rows_times_slice(g, p->a_block, true, p->b_block + (size_t)s * kc * TILE_COLS,
+                                     m0, rows, k0, kc, jc + s * TILE_COLS,
+                                     init + jc + s * TILE_COLS);
+                }
             }
         }
     }
 }
 
-// The threads split the rows, in whole tiles, and each packs its own panels:
+// The threads split the rows, in whole tiles, and each packs its own blocks:
 // one parallel region per product, no barrier inside it.  With few rows
 // (decoding a batch) every thread would pack all of B for a handful of rows,
-// so they split the column tiles instead — unless A must be packed, which
-// would then be packed by every thread.
+// so they split the column tiles instead.
 enum { ROWS_PER_THREAD_TO_SPLIT_ROWS = 64 };
 static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
                  const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
@@ -253,19 +267,17 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
     const Gemm g = {out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, accumulate};
     const int row_tiles = (M + TILE_ROWS - 1) / TILE_ROWS;
     const int col_tiles = (Ncols + TILE_COLS - 1) / TILE_COLS;
-    const bool split_columns = a_k == 1 && M < ROWS_PER_THREAD_TO_SPLIT_ROWS * threads;
+    const bool split_columns = M < ROWS_PER_THREAD_TO_SPLIT_ROWS * threads;
     #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
         int m_begin = 0, m_end = M, j_begin = 0, j_end = Ncols;
         if (split_columns) {
             j_begin = col_tiles * t / n * TILE_COLS;
-            j_end = col_tiles * (t + 1) / n * TILE_COLS;
-            if (j_end > Ncols) j_end = Ncols;
+            j_end = min_int(col_tiles * (t + 1) / n * TILE_COLS, Ncols);
         } else {
             m_begin = row_tiles * t / n * TILE_ROWS;
-            m_end = row_tiles * (t + 1) / n * TILE_ROWS;
-            if (m_end > M) m_end = M;
+            m_end = min_int(row_tiles * (t + 1) / n * TILE_ROWS, M);
         }
         if (m_begin < m_end && j_begin < j_end) {
             gemm_part(&g, &panels[t], m_begin, m_end, j_begin, j_end, init);
