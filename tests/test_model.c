@@ -39,20 +39,41 @@ static float *copy_logits(const Model *m) {
     return copy;
 }
 
+static GradCheckOptions strict_options(void) {
+    GradCheckOptions o = gradcheck_defaults();
+    o.samples = 6;
+    o.seed = 3;
+    return o;
+}
+
 static void whole_model_gradcheck(bool pre_ln, bool tie) {
     Model m = build(pre_ln, tie, 0.1f);
     ExampleBatch b = example_batch(11, m.config.src_vocab, m.config.tgt_vocab);
     GradCheckBatch batch = {b.src, b.tgt_in, b.tgt_out, EXAMPLE_B, EXAMPLE_S, EXAMPLE_T, 5};
     size_t n = (size_t)arrlen(m.tensors);
     TensorGradCheck *results = calloc(n, sizeof *results);
+    GradCheckOptions o = strict_options();
     Error err;
-    assert_int_equal(gradcheck_model(&m, &batch, 6, 1e-3, 3, results, &err), 0);
+    assert_int_equal(gradcheck_model(&m, &batch, &o, results, &err), 0);
+    int checked = 0, left_out = 0, directions_left_out = 0;
     for (size_t t = 0; t < n; t++) {
-        if (!(results[t].error <= 5e-2)) {
-            fail_msg("%s: gradient error %.3g (|analytic| %.3g, |numerical| %.3g)", results[t].name,
-                     results[t].error, results[t].norm, results[t].numerical_norm);
+        const TensorGradCheck *r = &results[t];
+        checked += r->sampled;
+        left_out += r->kinked;
+        if (r->failed) {
+            fail_msg("%s: coordinate %zu: analytic %.6g, numerical %.6g, allowed %.3g; along the "
+                     "gradient %.6g vs %.6g, allowed %.3g", r->name, r->worst_index,
+                     r->worst_analytic, r->worst_numerical, r->worst_allowance,
+                     r->along_analytic, r->along_numerical, r->along_allowance);
+        }
+        if (!r->along_checked && !strstr(r->name, ".bk")) {
+            printf("  %s: a ReLU flips even at the smallest step along the gradient\n", r->name);
+            directions_left_out++;
         }
     }
+    // A ReLU flipping at every step would leave everything out: only a few may be.
+    assert_true(left_out * 20 <= checked);
+    assert_true(directions_left_out * 4 <= (int)n);
     free(results);
     model_free(&m);
 }
@@ -65,6 +86,60 @@ static void post_ln_model_gradients_match_finite_differences(void **state) {
 static void pre_ln_tied_model_gradients_match_finite_differences(void **state) {
     (void)state;
     whole_model_gradcheck(true, true);
+}
+
+// The check has teeth: gradients a little wrong, each in a way the old
+// per-tensor criterion (‖a − n‖ / max(‖a‖, ‖n‖, 2e-2) ≤ 5e-2, no coordinate
+// judged) passes even on these numbers, now fail, and only the tensors that
+// were made wrong fail.
+static void slightly_wrong_gradients_fail_the_check(void **state) {
+    (void)state;
+    Model m = build(false, false, 0.1f);
+    ExampleBatch b = example_batch(11, m.config.src_vocab, m.config.tgt_vocab);
+    GradCheckBatch batch = {b.src, b.tgt_in, b.tgt_out, EXAMPLE_B, EXAMPLE_S, EXAMPLE_T, 5};
+    ModelRun run;
+    model_run_start(&run, &m);
+    Error err;
+    assert_int_equal(model_forward(&m, &run.ws, b.src, b.tgt_in, b.tgt_out, EXAMPLE_B, EXAMPLE_S,
+                                   EXAMPLE_T, true, 5, &err), 0);
+    model_backward(&m, &run.ws, &run.g);
+    // 1. a small tensor's whole gradient 2% too large (64 numbers of norm ~0.04)
+    const TensorInfo *scaled = model_find_tensor(&m, "decoder.1.cross_attn.bq");
+    for (size_t i = 0; i < scaled->size; i++) run.g.grads[scaled->offset + i] *= 1.02f;
+    // 2. a gradient that is zero in exact arithmetic given one entry of 1e-4
+    const TensorInfo *zero = model_find_tensor(&m, "encoder.1.self_attn.bk");
+    run.g.grads[zero->offset + 5] = 1e-4f;
+    // 3. one coordinate, the largest of its tensor, 1% off
+    const TensorInfo *one = model_find_tensor(&m, "out.bias");
+    size_t largest = 0;
+    for (size_t i = 0; i < one->size; i++) {
+        if (fabsf(run.g.grads[one->offset + i]) > fabsf(run.g.grads[one->offset + largest])) largest = i;
+    }
+    run.g.grads[one->offset + largest] *= 1.01f;
+    const TensorInfo *wrong[] = {scaled, zero, one};
+
+    size_t n = (size_t)arrlen(m.tensors);
+    TensorGradCheck *results = calloc(n, sizeof *results);
+    GradCheckOptions o = strict_options();
+    assert_int_equal(gradcheck_gradients(&m, &batch, run.g.grads, &o, results, &err), 0);
+    for (size_t t = 0; t < n; t++) {
+        const TensorGradCheck *r = &results[t];
+        bool made_wrong = false;
+        for (int k = 0; k < 3; k++) made_wrong |= strcmp(r->name, wrong[k]->name) == 0;
+        if (!made_wrong) {
+            assert_int_equal(r->failed, 0);
+            continue;
+        }
+        printf("  %s made wrong: worst coordinate %.1f, along the gradient %.1f times the allowance\n",
+               r->name, r->worst, r->along_ratio);
+        assert_true(r->failed > 0);
+        double old_error = r->error * fmax(r->norm, r->numerical_norm) /
+                           fmax(fmax(r->norm, r->numerical_norm), 2e-2);
+        assert_true(old_error <= 5e-2);  // what the old check would have passed
+    }
+    free(results);
+    model_run_free(&run);
+    model_free(&m);
 }
 
 static void parameter_count_matches_the_tensor_table(void **state) {
@@ -338,6 +413,7 @@ static void damaged_weights_files_are_refused(void **state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(post_ln_model_gradients_match_finite_differences),
     cmocka_unit_test(pre_ln_tied_model_gradients_match_finite_differences),
+    cmocka_unit_test(slightly_wrong_gradients_fail_the_check),
     cmocka_unit_test(parameter_count_matches_the_tensor_table),
     cmocka_unit_test(padded_source_tokens_change_nothing),
     cmocka_unit_test(a_source_token_changes_only_its_own_sentence),

@@ -2,6 +2,9 @@
 // same small model in PyTorch and stored its weights, a padded batch, the
 // logits, the loss, every gradient and the losses of ten AdamW steps in
 // tests/fixtures/reference_*.safetensors.  Here the C code must reproduce them.
+// The *_dropout files run with dropout 0.1: PyTorch applied azul's masks
+// (recomputed from the hash of model/rng.h, saved in the file with their
+// stream numbers), so the comparison covers dropout's forward and backward.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include <stb/stb_ds.h>
 
+#include "model/ops.h"
 #include "model/optimizer.h"
 #include "model/safetensors.h"
 #include "tests/model_fixture.h"
@@ -19,6 +23,8 @@ typedef struct {
     Model model;
     const int32_t *src, *tgt_in, *tgt_out;
     int B, S, T;
+    bool dropout;           // a *_dropout file: the forward runs with masks from dropout_seed,
+    uint64_t dropout_seed;  // AdamW step k with dropout_seed + k
 } Reference;
 
 static const float *tensor_data(const Reference *r, const char *name, size_t floats) {
@@ -55,6 +61,10 @@ static void load_reference(Reference *r, const char *name) {
     r->src = src->data;
     r->tgt_in = tgt_in->data;
     r->tgt_out = tgt_out->data;
+    const char *seed = safetensors_metadata(&r->file, "dropout_seed");
+    r->dropout = seed != NULL;
+    r->dropout_seed = seed ? strtoull(seed, NULL, 10) : 0;
+    assert_int_equal(r->dropout, r->model.config.dropout > 0.0f);
 }
 
 static void free_reference(Reference *r) {
@@ -79,7 +89,8 @@ static void forward_and_backward_match(const char *file) {
     Error err;
     ModelRun run;
     model_run_start(&run, m);
-    assert_int_equal(model_forward(m, &run.ws, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, false, 0, &err), 0);
+    assert_int_equal(model_forward(m, &run.ws, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, r.dropout,
+                                   r.dropout_seed, &err), 0);
     size_t n_logits = (size_t)r.B * r.T * m->config.tgt_vocab;
     double ref_max;
     double logits_diff = max_abs_difference(run.ws.acts.logits, tensor_data(&r, "logits", n_logits),
@@ -135,7 +146,8 @@ static void training_steps_match(const char *file) {
     assert_int_equal(adam_state_build(&moments, m, &err), 0);
     printf("  %s: AdamW losses", file);
     for (int step = 1; step <= steps; step++) {
-        assert_int_equal(model_forward(m, &run.ws, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, true, 0, &err), 0);
+        assert_int_equal(model_forward(m, &run.ws, r.src, r.tgt_in, r.tgt_out, r.B, r.S, r.T, true,
+                                       r.dropout_seed + (uint64_t)step, &err), 0);
         printf(" %.5f/%.5f", run.ws.loss, expected[step - 1]);
         if (!(fabs(run.ws.loss - expected[step - 1]) <= 1e-3 * expected[step - 1])) {
             fail_msg("%s: step %d loss %.6f, PyTorch %.6f", file, step, run.ws.loss, expected[step - 1]);
@@ -148,6 +160,41 @@ static void training_steps_match(const char *file) {
     printf("\n");
     model_run_free(&run);
     adam_state_free(&moments);
+    free_reference(&r);
+}
+
+// Every mask PyTorch applied is the one azul draws: dropout_scale at each
+// site's stream, element by element (the logits then show that the model uses
+// these streams where the reference does).
+static void dropout_masks_match(const char *file) {
+    Reference r;
+    load_reference(&r, file);
+    cJSON *streams = cJSON_Parse(safetensors_metadata(&r.file, "dropout_streams"));
+    assert_non_null(streams);
+    int sites = 0;
+    size_t kept = 0, total = 0;
+    const cJSON *site;
+    cJSON_ArrayForEach(site, streams) {
+        char name[96];
+        snprintf(name, sizeof name, "dropout.%s", site->string);
+        const SafetensorsTensor *t = safetensors_find(&r.file, name);
+        if (!t) fail_msg("%s: no tensor %s", file, name);
+        const float *mask = t->data;
+        uint64_t stream = (uint64_t)site->valuedouble;
+        for (size_t i = 0; i < t->bytes / sizeof(float); i++) {
+            float ours = dropout_scale(r.model.config.dropout, r.dropout_seed, stream, i);
+            if (ours != mask[i]) {
+                fail_msg("%s: %s[%zu]: azul's mask %g, PyTorch's %g", file, name, i, ours, mask[i]);
+            }
+            kept += ours != 0.0f;
+            total++;
+        }
+        sites++;
+    }
+    printf("  %s: %d dropout sites, %zu of %zu elements kept, every one as azul draws it\n", file,
+           sites, kept, total);
+    assert_true(sites > 0 && kept < total);
+    cJSON_Delete(streams);
     free_reference(&r);
 }
 
@@ -171,10 +218,41 @@ static void pre_ln_tied_training_follows_pytorch(void **state) {
     training_steps_match("reference_preln_tied.safetensors");
 }
 
+static void dropout_masks_are_azuls(void **state) {
+    (void)state;
+    dropout_masks_match("reference_postln_dropout.safetensors");
+    dropout_masks_match("reference_preln_tied_dropout.safetensors");
+}
+
+static void post_ln_with_dropout_matches_pytorch(void **state) {
+    (void)state;
+    forward_and_backward_match("reference_postln_dropout.safetensors");
+}
+
+static void pre_ln_tied_with_dropout_matches_pytorch(void **state) {
+    (void)state;
+    forward_and_backward_match("reference_preln_tied_dropout.safetensors");
+}
+
+static void post_ln_training_with_dropout_follows_pytorch(void **state) {
+    (void)state;
+    training_steps_match("reference_postln_dropout.safetensors");
+}
+
+static void pre_ln_tied_training_with_dropout_follows_pytorch(void **state) {
+    (void)state;
+    training_steps_match("reference_preln_tied_dropout.safetensors");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(post_ln_matches_pytorch),
     cmocka_unit_test(pre_ln_tied_matches_pytorch),
     cmocka_unit_test(post_ln_training_follows_pytorch),
     cmocka_unit_test(pre_ln_tied_training_follows_pytorch),
+    cmocka_unit_test(dropout_masks_are_azuls),
+    cmocka_unit_test(post_ln_with_dropout_matches_pytorch),
+    cmocka_unit_test(pre_ln_tied_with_dropout_matches_pytorch),
+    cmocka_unit_test(post_ln_training_with_dropout_follows_pytorch),
+    cmocka_unit_test(pre_ln_tied_training_with_dropout_follows_pytorch),
 };
 TEST_GROUP(parity_tests, tests);

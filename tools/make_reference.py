@@ -13,14 +13,28 @@ fixed batch, the logits, the loss, every parameter's gradient and the losses of
 ten AdamW steps are saved.  A C test loads the weights into a Model, runs
 model_forward / model_backward / clip + adamw_update and compares.
 
-Two files, one per configuration:
-  reference_postln.safetensors       post-LN (the paper), separate output matrix
-  reference_preln_tied.safetensors   pre-LN with final LayerNorms, output tied to tgt_embed
+Four files, one per configuration:
+  reference_postln.safetensors               post-LN (the paper), separate output matrix
+  reference_preln_tied.safetensors           pre-LN with final LayerNorms, output tied to tgt_embed
+  reference_postln_dropout.safetensors       the first with dropout 0.1
+  reference_preln_tied_dropout.safetensors   the second with dropout 0.1
+
+With dropout, PyTorch applies exactly azul's masks: azul draws each mask
+element from a counter-based hash of (seed, stream, index) (model/rng.h,
+model/ops.h dropout_scale, the stream numbers of model/transformer.c), which
+is a few lines of integer arithmetic, so it is computed again here, and the
+masks of the checked forward are saved in the file with their stream numbers.
+(The other way round, masks written by azul and read here, would make the
+reference depend on the code it checks.)  tests/test_parity.c first checks
+that azul's dropout_scale gives every saved mask element, then compares the
+logits, the loss, every gradient and ten AdamW steps.
 
 Needs Debian's python3-torch (run with /usr/bin/python3); nothing else beyond
 the standard library.  The safetensors files are written by hand with struct
-and json.  Everything is seeded, so running the script twice writes
-byte-identical files (on the same torch build).
+and json.  Everything is seeded and single-threaded, so running the script
+twice writes byte-identical files on the same torch build and BLAS (Debian's
+libblas.so.3 alternative: the reference BLAS and OpenBLAS round differently,
+by about 1e-6 in the logits).
 """
 
 import argparse
@@ -49,7 +63,13 @@ BASE_CONFIG = {
 CONFIGS = [
     ("reference_postln.safetensors", dict(BASE_CONFIG, pre_ln=False, tie_output=False)),
     ("reference_preln_tied.safetensors", dict(BASE_CONFIG, pre_ln=True, tie_output=True)),
+    ("reference_postln_dropout.safetensors", dict(BASE_CONFIG, pre_ln=False, tie_output=False, dropout=0.1)),
+    ("reference_preln_tied_dropout.safetensors", dict(BASE_CONFIG, pre_ln=True, tie_output=True, dropout=0.1)),
 ]
+
+# The forward of a dropout file runs with masks drawn from DROPOUT_SEED; AdamW
+# step k (from 1) with DROPOUT_SEED + k.
+DROPOUT_SEED = 20241129
 
 OPTIMIZER = {
     "lr": 0.001,
@@ -122,6 +142,60 @@ def read_safetensors(path):
         expected_begin = end
     assert expected_begin == len(data), "%d bytes after the last tensor" % (len(data) - expected_begin)
     return out, metadata
+
+
+# ============================================================ azul's dropout masks
+
+MASK64 = (1 << 64) - 1
+
+
+def f32(x):
+    """x rounded to float32, as a Python float."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def rng_mix(z):
+    # splitmix64's output function, as model/rng.h rng_mix
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def hash_uniforms(seed, stream, count):
+    """model/rng.h hash_uniform(seed, stream, i) for i < count: 24-bit uniforms in [0, 1)."""
+    key = rng_mix(seed ^ rng_mix((stream + 0x9E3779B97F4A7C15) & MASK64))
+    return [(rng_mix((key + i) & MASK64) >> 40) / 16777216.0 for i in range(count)]
+
+
+# model/transformer.c: a stream number per dropout site
+STREAM_SRC_EMBED, STREAM_TGT_EMBED = 1, 2
+SITE_SELF_WEIGHTS, SITE_SELF_RESIDUAL, SITE_CROSS_WEIGHTS, SITE_CROSS_RESIDUAL, SITE_FFN_RESIDUAL = range(5)
+
+
+def stream_of(decoder, layer, site):
+    return (decoder + 1) << 40 | layer << 8 | site
+
+
+class Dropout:
+    """azul's masks as float32 tensors of 0 and 1/(1-p) (model/ops.h dropout_scale), by site;
+    the element at flat index i of a site's tensor is azul's element i.  Records what it made."""
+
+    def __init__(self, torch, p, seed):
+        self.torch, self.p, self.seed = torch, f32(p), seed
+        self.scale = f32(1.0 / f32(1.0 - self.p))
+        self.masks = {}  # name -> (stream, mask)
+
+    def mask(self, name, stream, shape):
+        count = math.prod(shape)
+        kept = [self.scale if u >= self.p else 0.0 for u in hash_uniforms(self.seed, stream, count)]
+        m = self.torch.tensor(kept, dtype=self.torch.float32).view(*shape)
+        self.masks[name] = (stream, m)
+        return m
+
+
+def dropped(drop, name, stream, x):
+    """x with azul's mask applied, or x itself without dropout."""
+    return x if drop is None else x * drop.mask(name, stream, tuple(x.shape))
 
 
 # ============================================================ the model in plain torch
@@ -204,8 +278,9 @@ def layer_norm(torch, x, w, b):
     return torch.nn.functional.layer_norm(x, (x.shape[-1],), w, b, LAYERNORM_EPS)
 
 
-def multi_head_attention(torch, P, prefix, xq, xkv, masked, H, record=None):
-    """masked: bool (B, Tq, Tk), True where query i may not look at key j."""
+def multi_head_attention(torch, P, prefix, xq, xkv, masked, H, record=None, drop=None, stream=0):
+    """masked: bool (B, Tq, Tk), True where query i may not look at key j.  With drop, the
+    weights (B, H, Tq, Tk) go through azul's mask of that stream before they weigh the values."""
     B, Tq, C = xq.shape
     Tk = xkv.shape[1]
     hs = C // H
@@ -222,6 +297,7 @@ def multi_head_attention(torch, P, prefix, xq, xkv, masked, H, record=None):
     weights = torch.softmax(scores, dim=-1).masked_fill(m, 0.0)
     if record is not None:
         record.append((prefix, weights.detach().clone()))
+    weights = dropped(drop, prefix + "weights", stream, weights)
     context = (weights @ v).transpose(1, 2).reshape(B, Tq, C)           # heads side by side
     return linear(context, P[prefix + "wo"], P[prefix + "bo"])
 
@@ -230,16 +306,17 @@ def feed_forward(torch, P, prefix, x):
     return linear(torch.relu(linear(x, P[prefix + "w1"], P[prefix + "b1"])), P[prefix + "w2"], P[prefix + "b2"])
 
 
-def sublayer(torch, cfg, P, ln, x, F):
-    """post-LN: LN(x + F(x));  pre-LN: x + F(LN(x))."""
+def sublayer(torch, cfg, P, ln, x, F, drop=None, name="", stream=0):
+    """post-LN: LN(x + dropout(F(x)));  pre-LN: x + dropout(F(LN(x)))."""
     if cfg["pre_ln"]:
-        return x + F(layer_norm(torch, x, P[ln + ".weight"], P[ln + ".bias"]))
-    return layer_norm(torch, x + F(x), P[ln + ".weight"], P[ln + ".bias"])
+        return x + dropped(drop, name, stream, F(layer_norm(torch, x, P[ln + ".weight"], P[ln + ".bias"])))
+    return layer_norm(torch, x + dropped(drop, name, stream, F(x)), P[ln + ".weight"], P[ln + ".bias"])
 
 
-def forward(torch, cfg, P, src, tgt_in, src_key_masked=None, record=None):
+def forward(torch, cfg, P, src, tgt_in, src_key_masked=None, record=None, drop=None):
     """logits (B, T, Vt).  src_key_masked (B, S) overrides the source padding mask
-    (used to show that padded positions' content does not matter)."""
+    (used to show that padded positions' content does not matter).  drop: a Dropout, or
+    None for none."""
     C, H = cfg["d_model"], cfg["n_heads"]
     B, S = src.shape
     T = tgt_in.shape[1]
@@ -250,24 +327,32 @@ def forward(torch, cfg, P, src, tgt_in, src_key_masked=None, record=None):
     causal = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)   # j > i
     dec_mask = causal.view(1, T, T) | (tgt_in == PAD).view(B, 1, T)
 
-    x = embed(torch, P["src_embed"], src, C)
+    x = dropped(drop, "src_embed", STREAM_SRC_EMBED, embed(torch, P["src_embed"], src, C))
     for l in range(cfg["n_encoder_layers"]):
         p = "encoder.%d." % l
         x = sublayer(torch, cfg, P, p + "ln1", x,
-                     lambda h: multi_head_attention(torch, P, p + "self_attn.", h, h, enc_mask, H, record))
-        x = sublayer(torch, cfg, P, p + "ln2", x, lambda h: feed_forward(torch, P, p + "ffn.", h))
+                     lambda h: multi_head_attention(torch, P, p + "self_attn.", h, h, enc_mask, H, record,
+                                                    drop, stream_of(0, l, SITE_SELF_WEIGHTS)),
+                     drop, p + "self_attn.residual", stream_of(0, l, SITE_SELF_RESIDUAL))
+        x = sublayer(torch, cfg, P, p + "ln2", x, lambda h: feed_forward(torch, P, p + "ffn.", h),
+                     drop, p + "ffn.residual", stream_of(0, l, SITE_FFN_RESIDUAL))
     if cfg["pre_ln"]:
         x = layer_norm(torch, x, P["encoder.final_ln.weight"], P["encoder.final_ln.bias"])
     memory = x
 
-    y = embed(torch, P["tgt_embed"], tgt_in, C)
+    y = dropped(drop, "tgt_embed", STREAM_TGT_EMBED, embed(torch, P["tgt_embed"], tgt_in, C))
     for l in range(cfg["n_decoder_layers"]):
         p = "decoder.%d." % l
         y = sublayer(torch, cfg, P, p + "ln1", y,
-                     lambda h: multi_head_attention(torch, P, p + "self_attn.", h, h, dec_mask, H, record))
+                     lambda h: multi_head_attention(torch, P, p + "self_attn.", h, h, dec_mask, H, record,
+                                                    drop, stream_of(1, l, SITE_SELF_WEIGHTS)),
+                     drop, p + "self_attn.residual", stream_of(1, l, SITE_SELF_RESIDUAL))
         y = sublayer(torch, cfg, P, p + "ln2", y,
-                     lambda h: multi_head_attention(torch, P, p + "cross_attn.", h, memory, cross_mask, H, record))
-        y = sublayer(torch, cfg, P, p + "ln3", y, lambda h: feed_forward(torch, P, p + "ffn.", h))
+                     lambda h: multi_head_attention(torch, P, p + "cross_attn.", h, memory, cross_mask, H,
+                                                    record, drop, stream_of(1, l, SITE_CROSS_WEIGHTS)),
+                     drop, p + "cross_attn.residual", stream_of(1, l, SITE_CROSS_RESIDUAL))
+        y = sublayer(torch, cfg, P, p + "ln3", y, lambda h: feed_forward(torch, P, p + "ffn.", h),
+                     drop, p + "ffn.residual", stream_of(1, l, SITE_FFN_RESIDUAL))
     if cfg["pre_ln"]:
         y = layer_norm(torch, y, P["decoder.final_ln.weight"], P["decoder.final_ln.bias"])
 
@@ -323,7 +408,8 @@ def compute(torch, cfg, verbose=False):
     src, tgt_in, tgt_out = make_batch(torch, cfg)
 
     # forward and backward at the initial weights
-    logits = forward(torch, cfg, P, src, tgt_in)
+    drop = Dropout(torch, cfg["dropout"], DROPOUT_SEED) if cfg["dropout"] > 0 else None
+    logits = forward(torch, cfg, P, src, tgt_in, drop=drop)
     loss = loss_of(torch, cfg, logits, tgt_out)
     ref = manual_loss(torch, cfg, logits, tgt_out)
     assert abs(loss.item() - ref.item()) < 1e-5, ("F.cross_entropy disagrees with the formula", loss.item(), ref.item())
@@ -338,7 +424,8 @@ def compute(torch, cfg, verbose=False):
         else:
             assert grads[n].abs().max() > 1e-5, "gradient of %s is (nearly) zero" % n
 
-    sanity_checks(torch, cfg, P, src, tgt_in, grads, logits.detach())
+    if drop is None:  # the same weights and batch: the files without dropout run them
+        sanity_checks(torch, cfg, P, src, tgt_in, grads, logits.detach())
 
     # ten AdamW steps on the same batch
     params = [P[n] for n in names]
@@ -349,9 +436,10 @@ def compute(torch, cfg, verbose=False):
                             lr=OPTIMIZER["lr"], betas=(OPTIMIZER["beta1"], OPTIMIZER["beta2"]),
                             eps=OPTIMIZER["eps"])
     losses = []
-    for _ in range(OPTIMIZER["steps"]):
+    for step in range(1, OPTIMIZER["steps"] + 1):
         opt.zero_grad()
-        step_loss = loss_of(torch, cfg, forward(torch, cfg, P, src, tgt_in), tgt_out)
+        step_drop = Dropout(torch, cfg["dropout"], DROPOUT_SEED + step) if drop is not None else None
+        step_loss = loss_of(torch, cfg, forward(torch, cfg, P, src, tgt_in, drop=step_drop), tgt_out)
         losses.append(step_loss.item())
         step_loss.backward()
         torch.nn.utils.clip_grad_norm_(params, OPTIMIZER["clip_norm"])
@@ -374,8 +462,17 @@ def compute(torch, cfg, verbose=False):
         "generator": "tools/make_reference.py",
         "torch_version": torch.__version__,
     }
+    if drop is not None:
+        tensors += [f32("dropout." + n, m) for n, (_, m) in drop.masks.items()]
+        metadata["dropout_seed"] = str(DROPOUT_SEED)
+        metadata["dropout_streams"] = json.dumps({n: stream for n, (stream, _) in drop.masks.items()},
+                                                 separators=(",", ":"))
     if verbose:
         print("  loss %.7f  (%d target positions)" % (loss.item(), int((tgt_out != PAD).sum())))
+        if drop is not None:
+            kept = sum(int((m != 0).sum()) for _, m in drop.masks.values())
+            total = sum(m.numel() for _, m in drop.masks.values())
+            print("  dropout %.1f: %d masks, %d of %d elements kept" % (cfg["dropout"], len(drop.masks), kept, total))
         print("  adamw losses " + " ".join("%.6f" % v for v in losses))
     return tensors, metadata
 
@@ -445,6 +542,16 @@ def tensor_summary(tensors):
     return ", ".join("%s %s" % (n, "x".join(map(str, s)) or "scalar") for n, _, s, _ in tensors)
 
 
+def mask_shape(cfg, name):
+    """The shape of a dropout site's mask, from its name."""
+    B, S, T = len(SRC_LENGTHS), max(SRC_LENGTHS), max(TGT_LENGTHS) + 1
+    C, H = cfg["d_model"], cfg["n_heads"]
+    rows = S if name.startswith("encoder.") or name == "src_embed" else T
+    if name.endswith(".weights"):
+        return [B, H, rows, T if ".self_attn." in name and name.startswith("decoder.") else S]
+    return [B, rows, C]
+
+
 def check_file(path, expect_tensors=None, expect_metadata=None):
     tensors, metadata = read_safetensors(path)
     cfg = json.loads(metadata["config"])
@@ -456,9 +563,13 @@ def check_file(path, expect_tensors=None, expect_metadata=None):
     want += [("logits", "F32", [B, T, cfg["tgt_vocab"]]), ("loss", "F32", [1])]
     want += [("grad." + n, "F32", list(shapes[n])) for n in names]
     want += [("adamw.losses", "F32", [json.loads(metadata["optimizer"])["steps"]])]
+    keys = {"config", "optimizer", "generator", "torch_version"}
+    if cfg["dropout"] > 0:
+        want += [("dropout." + n, "F32", mask_shape(cfg, n)) for n in json.loads(metadata["dropout_streams"])]
+        keys |= {"dropout_seed", "dropout_streams"}
     got = [(n, d, s) for n, d, s, _ in tensors]
     assert got == want, "tensor table differs from the expected one"
-    assert set(metadata) == {"config", "optimizer", "generator", "torch_version"}
+    assert set(metadata) == keys
     for n, d, s, v in tensors:
         if d == "F32":
             assert all(math.isfinite(x) for x in v), n
@@ -477,8 +588,12 @@ def main():
                     help="do not write: re-read the files in --out, check their layout and compare with a fresh run")
     args = ap.parse_args()
 
+    # The same reductions, in the same order, every run: one thread for torch
+    # and for the BLAS it calls (set before the BLAS is loaded).
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     import torch
-    torch.set_num_threads(1)  # the same reductions, in the same order, every run
+    torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
 
     status = 0
