@@ -270,6 +270,37 @@ static void beam_of_one_is_greedy_and_wider_beams_score_no_worse(void **state) {
     free(greedy); free(one); free(four); free(src); free(sources);
 }
 
+// The translator sorts sentences by length and searches them a batch at a
+// time: each still gets its own translation, in its own place, the same as
+// when it is translated alone.
+static void sorted_batches_keep_each_translation_in_its_place(void **state) {
+    (void)state;
+    Translator *t = toy_model();
+    size_t n;
+    char **sources = dev_sources(&n);
+    for (int beam = 1; beam <= 4; beam += 3) {
+        SearchOptions search = {beam, 1.0f, 1, false, 3};
+        Translation *batched = calloc(n, sizeof *batched);
+        char **problems = calloc(n, sizeof *problems);
+        Error err;
+        assert_int_equal(translator_translate(t, &search, (const char *const *)sources, n, batched, problems, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            Translation alone;
+            char *problem;
+            assert_null(problems[i]);
+            assert_int_equal(translator_translate(t, &search, (const char *const *)&sources[i], 1, &alone, &problem, &err), 0);
+            assert_string_equal(batched[i].text, alone.text);
+            assert_true(fabs(batched[i].score - alone.score) < 1e-5);
+            translation_free(&alone);
+            translation_free(&batched[i]);
+        }
+        free(batched);
+        free(problems);
+    }
+    for (size_t i = 0; i < n; i++) free(sources[i]);
+    free(sources);
+}
+
 static void translate_keeps_lines_in_step(void **state) {
     (void)state;
     toy_model();
@@ -389,6 +420,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_sentence_translates_the_same_alone_and_in_a_batch),
     cmocka_unit_test(next_token_normaliser_and_argmax_match_the_plain_loops),
     cmocka_unit_test(kept_rows_decode_as_the_rows_they_continue),
+    cmocka_unit_test(sorted_batches_keep_each_translation_in_its_place),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(translate_keeps_lines_in_step),
     cmocka_unit_test(translate_reports_an_input_it_cannot_read),
