@@ -173,8 +173,14 @@ static int gather_candidates(BeamSearch *s, int b) {
         double base = s->now.log_prob[b * K + k];
         // at the length limit only <eos> may follow
         const int32_t end = t < s->sentence_limit[b] ? s->V : TOKEN_EOS + 1;
+        // Once 2K are kept, a token whose logit is not above the worst kept
+        // one's cannot score better (the score grows with the logit), nor win
+        // a tie (its id is higher): most tokens are passed over on one compare.
+        float worst = 0.0f;
         for (int32_t v = TOKEN_FIRST_ALLOWED; v < end; v++) {
+            if (count == 2 * K && logits[v] <= worst) continue;
             consider(mine, &count, 2 * K, (Candidate){(float)(base + (logits[v] - log_z)), k, v});
+            if (count == 2 * K) worst = logits[mine[count - 1].token];
         }
         n += count;
     }
