@@ -40,11 +40,17 @@ static const char usage[] =
     "                        \"LINE ||| TRANSLATION ||| SCORE\" (LINE counts from 0)\n"
     "  --alignment           append \" ||| 0-0 1-1 ...\": source-target word pairs read\n"
     "                        from the cross-attention\n"
-    "  --batch N             sentences translated together (default 32)\n"
+    "  --batch N             sentences translated together (default 32); lines that\n"
+    "                        are ready are read up to 16 batches ahead and batched\n"
+    "                        by length\n"
     "  --verbose             report sentences and tokens per second on stderr\n"
     "  --interactive         the prompt even when standard input is not a terminal\n";
 
 enum { MAX_LINE_BYTES = 1 << 20 };
+
+// Batches read ahead when lines are ready: the translator sorts what it is
+// given by length, so that each batch holds sentences of about one length.
+enum { READ_AHEAD_BATCHES = 16 };
 
 typedef struct {
     Translator translator;
@@ -105,9 +111,10 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
     free(why);
 }
 
-// Translates lines in batches of up to s->batch, but never waits for more
-// input while lines are ready to be answered: fed one line at a time through
-// a pipe, it answers each line at once.  A read error ends the command with
+// Translates lines in batches of up to s->batch, reading up to
+// READ_AHEAD_BATCHES of them ahead, but never waits for more input while
+// lines are ready to be answered: fed one line at a time through a pipe, it
+// answers each line at once.  A read error ends the command with
 // status 1, after the lines read before it are translated.
 static void run_stream(Session *s, int fd) {
     LineReader reader;
@@ -125,7 +132,7 @@ static void run_stream(Session *s, int fd) {
                            MAX_LINE_BYTES);
         }
         arrput(lines, line);
-        if (arrlen(lines) == s->batch || !line_reader_ready(&reader)) {
+        if (arrlen(lines) == (ptrdiff_t)s->batch * READ_AHEAD_BATCHES || !line_reader_ready(&reader)) {
             translate_lines(s, lines, (size_t)arrlen(lines), first);
             for (ptrdiff_t i = 0; i < arrlen(lines); i++) free(lines[i]);
             arrsetlen(lines, 0);
@@ -286,7 +293,7 @@ int translate_command(int argc, char **argv) {
     const char *model_path = NULL;
     Session s = {0};
     s.batch = 32;
-    s.search = (SearchOptions){4, 1.0f, 1, false};
+    s.search = (SearchOptions){4, 1.0f, 1, false, 0};
     bool verbose = false, interactive = false;
     opterr = 0;
     int c;
@@ -307,6 +314,7 @@ int translate_command(int argc, char **argv) {
     if (!model_path) die_usage("translate", "--model DIR|FILE is required");
     if (argc - optind > 1) die_usage("translate", "one input FILE at most (got '%s' too)", argv[optind + 1]);
     if (s.search.n_best > s.search.beam) s.search.beam = s.search.n_best;
+    s.search.batch = s.batch;
     Error err;
     if (translator_load(&s.translator, model_path, &err) < 0) die("%s", err.message);
     double start = monotonic_seconds();

@@ -13,6 +13,8 @@
 
 #include "infer/search.h"
 
+#include "infer/next_token.h"
+
 typedef struct {
     float score;   // the partial translation's log-probability after this token
     int beam;      // which beam it extends
@@ -50,15 +52,22 @@ struct BeamSearch {
     int B, S, K, R, V;     // sentences, source length, beams, rows = B × K, vocabulary
     int n_best, limit, t;  // translations kept, longest translation, the step
     float alpha;
+    // Beam k of sentence b is beam b × K + k.  Only the beams being extended
+    // have a row in the cache, in no particular order: a sentence that has
+    // ended, or has fewer beams, takes no room in the next step.
     DecoderCache cache;
-    float *log_probs;      // (R, V)
+    int *row;              // (R) each beam's cache row, -1 for none
+    int *beam_of_row;      // (R) each cache row's beam
+    int32_t *next;         // (R) each cache row's last token
+    const float *logits;   // (rows, V) the last step's, by cache row
+    float *log_normaliser; // (R) log Σ exp(logits) of each cache row
     Beams now, then;       // the beams before and after a step
-    int32_t *next;         // (R) each beam's last token
-    int *parents;          // (R) which row each row continues
+    int *parent_row;       // (R) the cache row each next beam continues
+    int *kept;             // (B) the next beams of each sentence
+    int *from, *at;        // (R) rows going on and where they go (decoder_cache_keep)
     Candidate *candidates; // (B, K × 2K) each sentence's best extensions
     Hypothesis **finished; // [B] stb_ds arrays
     unsigned char *done;   // (B)
-    unsigned char *alive;  // (R)
     int *sentence_limit;   // (B) each sentence's longest translation (limit: the batch's)
 };
 
@@ -78,11 +87,16 @@ static void beams_free(Beams *b) {
 void beam_search_free(BeamSearch *s) {
     if (!s) return;
     decoder_cache_free(&s->cache);
-    free(s->log_probs);
+    free(s->log_normaliser);
     beams_free(&s->now);
     beams_free(&s->then);
+    free(s->row);
+    free(s->beam_of_row);
     free(s->next);
-    free(s->parents);
+    free(s->parent_row);
+    free(s->kept);
+    free(s->from);
+    free(s->at);
     free(s->candidates);
     for (int b = 0; s->finished && b < s->B; b++) {
         for (ptrdiff_t i = 0; i < arrlen(s->finished[b]); i++) hypothesis_free(&s->finished[b][i]);
@@ -90,7 +104,6 @@ void beam_search_free(BeamSearch *s) {
     }
     free(s->finished);
     free(s->done);
-    free(s->alive);
     free(s->sentence_limit);
     free(s);
 }
@@ -108,25 +121,32 @@ int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B
         return -1;
     }
     const int R = s->R;
-    s->log_probs = malloc((size_t)R * s->V * sizeof *s->log_probs);
+    s->log_normaliser = malloc((size_t)R * sizeof *s->log_normaliser);
+    s->row = malloc((size_t)R * sizeof *s->row);
+    s->beam_of_row = malloc((size_t)R * sizeof *s->beam_of_row);
     s->next = malloc((size_t)R * sizeof *s->next);
-    s->parents = malloc((size_t)R * sizeof *s->parents);
+    s->parent_row = malloc((size_t)R * sizeof *s->parent_row);
+    s->kept = calloc((size_t)B, sizeof *s->kept);
+    s->from = malloc((size_t)R * sizeof *s->from);
+    s->at = malloc((size_t)R * sizeof *s->at);
     s->candidates = malloc((size_t)B * K * 2 * K * sizeof *s->candidates);
     s->finished = calloc((size_t)B, sizeof *s->finished);
     s->done = calloc((size_t)B, 1);
-    s->alive = calloc((size_t)R, 1);
     s->sentence_limit = malloc((size_t)B * sizeof *s->sentence_limit);
     if (!beams_alloc(&s->now, R, s->limit, S) || !beams_alloc(&s->then, R, s->limit, S) ||
-        !s->log_probs || !s->next || !s->parents || !s->candidates || !s->finished || !s->done ||
-        !s->alive || !s->sentence_limit) {
+        !s->log_normaliser || !s->row || !s->beam_of_row || !s->next || !s->parent_row ||
+        !s->kept || !s->from || !s->at || !s->candidates || !s->finished || !s->done ||
+        !s->sentence_limit) {
         beam_search_free(s);
         return error_out_of_memory(err, "beam search", (size_t)R * s->V * sizeof(float));
     }
     // At the start every beam of a sentence is the same empty translation:
-    // only the first may be extended, or the beams would be K copies.
-    for (int r = 0; r < R; r++) {
-        s->next[r] = TOKEN_BOS;
-        s->alive[r] = r % K == 0;
+    // only the first is extended (the cache's row b), or the beams would be
+    // K copies.
+    for (int r = 0; r < R; r++) s->row[r] = r % K == 0 ? r / K : -1;
+    for (int b = 0; b < B; b++) {
+        s->beam_of_row[b] = b * K;
+        s->next[b] = TOKEN_BOS;
     }
     for (int b = 0; b < B; b++) s->sentence_limit[b] = sentence_length_limit(m, src + (size_t)b * S, S);
     *out = s;
@@ -145,16 +165,22 @@ static int gather_candidates(BeamSearch *s, int b) {
     const int K = s->K, t = s->t;
     int n = 0;
     for (int k = 0; k < K; k++) {
-        int r = b * K + k;
-        if (!s->alive[r]) continue;
-        const float *lp = s->log_probs + (size_t)r * s->V;
+        const int r = s->row[b * K + k];
+        if (r < 0) continue;
+        const float *logits = s->logits + (size_t)r * s->V, log_z = s->log_normaliser[r];
         Candidate *mine = all + n;
         int count = 0;
-        double base = s->now.log_prob[r];
+        double base = s->now.log_prob[b * K + k];
         // at the length limit only <eos> may follow
-        consider(mine, &count, 2 * K, (Candidate){(float)(base + lp[TOKEN_EOS]), k, TOKEN_EOS});
-        for (int32_t v = TOKEN_SPECIAL_COUNT; v < s->V && t < s->sentence_limit[b]; v++) {
-            consider(mine, &count, 2 * K, (Candidate){(float)(base + lp[v]), k, v});
+        const int32_t end = t < s->sentence_limit[b] ? s->V : TOKEN_EOS + 1;
+        // Once 2K are kept, a token whose logit is not above the worst kept
+        // one's cannot score better (the score grows with the logit), nor win
+        // a tie (its id is higher): most tokens are passed over on one compare.
+        float worst = 0.0f;
+        for (int32_t v = TOKEN_FIRST_ALLOWED; v < end; v++) {
+            if (count == 2 * K && logits[v] <= worst) continue;
+            consider(mine, &count, 2 * K, (Candidate){(float)(base + (logits[v] - log_z)), k, v});
+            if (count == 2 * K) worst = logits[mine[count - 1].token];
         }
         n += count;
     }
@@ -192,15 +218,14 @@ static void extend(BeamSearch *s, int to, int from, const Candidate *c) {
     memcpy(s->then.attention + (size_t)to * (limit + 1) * S,
            s->now.attention + (size_t)from * (limit + 1) * S, ((size_t)t + 1) * S * sizeof(float));
     s->then.log_prob[to] = c->score;
-    s->next[to] = c->token;
+    s->parent_row[to] = s->row[from];
 }
 
 // The K best extensions of sentence b: those ending in <eos> are finished;
 // the others become its next beams.
 static int advance_sentence(BeamSearch *s, int b, Error *err) {
     const int K = s->K;
-    int *parent = s->parents + (size_t)b * K;
-    for (int k = 0; k < K; k++) parent[k] = b * K + k;  // unchanged unless extended
+    s->kept[b] = 0;
     if (s->done[b]) return 0;
     int n = gather_candidates(s, b), kept = 0;
     const Candidate *all = candidates_of(s, b);
@@ -211,26 +236,46 @@ static int advance_sentence(BeamSearch *s, int b, Error *err) {
             if (keep_finished(s, b, from, c, err) < 0) return -1;
             continue;
         }
-        parent[kept] = from;
         extend(s, b * K + kept++, from, c);
     }
     s->done[b] = kept == 0 || (n > 0 && all[0].token == TOKEN_EOS &&
                                arrlen(s->finished[b]) >= s->n_best);
-    for (int k = 0; k < K; k++) s->alive[b * K + k] = k < kept && !s->done[b];
+    s->kept[b] = s->done[b] ? 0 : kept;
     return 0;
+}
+
+// The next beams take their rows in the cache; the others leave it.
+static void keep_next_beams(BeamSearch *s) {
+    const int K = s->K;
+    int n = 0;
+    for (int b = 0; b < s->B; b++) {
+        for (int k = 0; k < s->kept[b]; k++) {
+            s->beam_of_row[n] = b * K + k;  // for now: the i-th next beam
+            s->from[n++] = s->parent_row[b * K + k];
+        }
+    }
+    decoder_cache_keep(&s->cache, s->m, s->from, n, s->at);
+    for (int j = 0; j < s->R; j++) s->row[j] = -1;
+    for (int i = 0; i < n; i++) s->row[s->beam_of_row[i]] = s->at[i];
+    for (int j = 0; j < s->R; j++) {
+        if (s->row[j] < 0) continue;
+        s->beam_of_row[s->row[j]] = j;
+        s->next[s->row[j]] = s->then.tokens[(size_t)j * s->limit + s->t];
+    }
 }
 
 int beam_search_step(BeamSearch *s, Error *err) {
     bool any_alive = false;
     for (int b = 0; b < s->B; b++) any_alive |= !s->done[b];
     if (!any_alive || s->t > s->limit) return 0;
-    const float *logits = decoder_cache_step(&s->cache, s->m, s->next, err);
-    if (!logits) return -1;
-    next_token_log_probs(logits, s->R, s->V, s->log_probs);
-    for (int r = 0; r < s->R; r++) {
-        if (!s->alive[r]) continue;
-        float *row = s->now.attention + ((size_t)r * (s->limit + 1) + s->t) * s->S;
-        cross_attention_of_row(&s->cache, s->m, r, row);
+    s->logits = decoder_cache_step(&s->cache, s->m, s->next, err);
+    if (!s->logits) return -1;
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->cache.rows; r++) {
+        s->log_normaliser[r] = next_token_log_normaliser(s->logits + (size_t)r * s->V, s->V);
+        const int j = s->beam_of_row[r];
+        cross_attention_of_row(&s->cache, s->m, r,
+                               s->now.attention + ((size_t)j * (s->limit + 1) + s->t) * s->S);
     }
     // The sentences are independent: one thread each.
     int failed = 0;
@@ -243,7 +288,7 @@ int beam_search_step(BeamSearch *s, Error *err) {
         }
     }
     if (failed) return -1;
-    if (decoder_cache_reorder(&s->cache, s->m, s->parents, err) < 0) return -1;
+    keep_next_beams(s);
     Beams swap = s->now;
     s->now = s->then;
     s->then = swap;

@@ -5,6 +5,8 @@
 
 #include "infer/search.h"
 
+#include "infer/next_token.h"
+
 int translation_length_limit(const Model *m, int S) {
     int limit = 2 * S + 10;
     return limit < m->config.max_len - 1 ? limit : m->config.max_len - 1;
@@ -22,26 +24,6 @@ void hypothesis_free(Hypothesis *h) {
     memset(h, 0, sizeof *h);
 }
 
-void next_token_log_probs(const float *logits, int rows, int V, float *log_probs) {
-    // Rows are independent: one thread each, and within a row a fixed order,
-    // so the result does not depend on the number of threads.
-    #pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        const float *x = logits + (size_t)r * V;
-        float *out = log_probs + (size_t)r * V;
-        float max = x[TOKEN_EOS];
-        for (int v = TOKEN_SPECIAL_COUNT; v < V; v++) if (x[v] > max) max = x[v];
-        // exp in float (each term is in (0, 1]), the sum of thousands in double
-        double sum = expf(x[TOKEN_EOS] - max);
-        for (int v = TOKEN_SPECIAL_COUNT; v < V; v++) sum += expf(x[v] - max);
-        float log_z = max + (float)log(sum);
-        for (int v = 0; v < V; v++) {
-            bool allowed = v == TOKEN_EOS || v >= TOKEN_SPECIAL_COUNT;
-            out[v] = allowed ? x[v] - log_z : -INFINITY;
-        }
-    }
-}
-
 void cross_attention_of_row(const DecoderCache *cache, const Model *m, int r, float *out) {
     AttentionView view = decoder_cache_cross_attention(cache, m);
     const int H = view.shape.H, S = view.shape.Tk;  // one query per row
@@ -52,19 +34,23 @@ void cross_attention_of_row(const DecoderCache *cache, const Model *m, int r, fl
     }
 }
 
-// The working memory of a greedy search of B sentences.
+// The working memory of a greedy search of B sentences.  A sentence that has
+// ended leaves the cache, so that each step runs on the sentences still going.
 typedef struct {
     DecoderCache cache;
-    float *log_probs;   // (B, V)
-    int32_t *next;      // (B)
+    int32_t *next;      // (B) each cache row's last token
+    int *sentence;      // (B) the sentence each cache row translates
+    int *from, *at;     // (B) the rows going on, and where they go (decoder_cache_keep)
     int *limit;         // (B) each sentence's longest translation
     unsigned char *done;
 } Greedy;
 
 static void greedy_free(Greedy *g, Hypothesis *out, int B, bool failed) {
     decoder_cache_free(&g->cache);
-    free(g->log_probs);
     free(g->next);
+    free(g->sentence);
+    free(g->from);
+    free(g->at);
     free(g->limit);
     free(g->done);
     for (int b = 0; b < B && failed; b++) hypothesis_free(&out[b]);
@@ -75,22 +61,56 @@ static int greedy_start(Greedy *g, const Model *m, const int32_t *src, int B, in
     memset(g, 0, sizeof *g);
     memset(out, 0, (size_t)B * sizeof *out);
     if (decoder_cache_start(&g->cache, m, src, B, S, 1, limit + 1, err) < 0) return -1;
-    const int V = m->config.tgt_vocab;
-    g->log_probs = malloc((size_t)B * V * sizeof *g->log_probs);
     g->next = malloc((size_t)B * sizeof *g->next);
+    g->sentence = malloc((size_t)B * sizeof *g->sentence);
+    g->from = malloc((size_t)B * sizeof *g->from);
+    g->at = malloc((size_t)B * sizeof *g->at);
     g->done = calloc((size_t)B, 1);
     g->limit = malloc((size_t)B * sizeof *g->limit);
-    bool ok = g->log_probs && g->next && g->done && g->limit;
+    bool ok = g->next && g->sentence && g->from && g->at && g->done && g->limit;
     for (int b = 0; b < B && ok; b++) {
         out[b].tokens = malloc(((size_t)limit + 1) * sizeof(int32_t));
         out[b].attention = malloc(((size_t)limit + 1) * S * sizeof(float));
         out[b].S = S;
         g->next[b] = TOKEN_BOS;
+        g->sentence[b] = b;
         g->limit[b] = sentence_length_limit(m, src + (size_t)b * S, S);
         ok = out[b].tokens && out[b].attention;
     }
-    if (!ok) return error_out_of_memory(err, "greedy decoding", (size_t)B * V * sizeof(float));
+    if (!ok) return error_out_of_memory(err, "greedy decoding", ((size_t)limit + 1) * S * sizeof(float));
     return 0;
+}
+
+// The next token of the sentence in cache row r, from the row's logits: the
+// most probable one, or <eos> at its length limit; adds its log-probability.
+// Returns whether the sentence has ended.
+static bool greedy_choose(Greedy *g, const Model *m, int r, const float *logits, Hypothesis *h) {
+    const int V = m->config.tgt_vocab;
+    const int32_t best = h->length < g->limit[g->sentence[r]] ? next_token_argmax(logits, V) : TOKEN_EOS;
+    cross_attention_of_row(&g->cache, m, r, h->attention + (size_t)h->length * h->S);
+    h->log_prob += logits[best] - next_token_log_normaliser(logits, V);
+    if (best == TOKEN_EOS) return true;
+    h->tokens[h->length++] = best;
+    return false;
+}
+
+// The sentences that have not ended go on, in fewer rows; returns how many.
+static int greedy_keep_going(Greedy *g, const Model *m, const Hypothesis *out) {
+    int n = 0;
+    for (int r = 0; r < g->cache.rows; r++) {
+        if (g->done[g->sentence[r]]) continue;
+        g->from[n] = r;
+        g->sentence[n++] = g->sentence[r];  // n ≤ r: what is read next is not yet overwritten
+    }
+    decoder_cache_keep(&g->cache, m, g->from, n, g->at);
+    // at[i] is a row below n, but not necessarily i: place through a copy
+    for (int i = 0; i < n; i++) g->from[i] = g->sentence[i];
+    for (int i = 0; i < n; i++) {
+        const Hypothesis *h = &out[g->from[i]];
+        g->sentence[g->at[i]] = g->from[i];
+        g->next[g->at[i]] = h->tokens[h->length - 1];
+    }
+    return n;
 }
 
 int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesis *out,
@@ -101,32 +121,18 @@ int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesi
         greedy_free(&g, out, B, true);
         return -1;
     }
-    int remaining = B;
-    for (int t = 0; t <= limit && remaining > 0; t++) {
+    for (int t = 0, going = B; t <= limit && going > 0; t++) {
         const float *logits = decoder_cache_step(&g.cache, m, g.next, err);
         if (!logits) {
             greedy_free(&g, out, B, true);
             return -1;
         }
-        next_token_log_probs(logits, B, V, g.log_probs);
-        for (int b = 0; b < B; b++) {
-            if (g.done[b]) continue;
-            const float *lp = g.log_probs + (size_t)b * V;
-            Hypothesis *h = &out[b];
-            int32_t best = TOKEN_EOS;  // at the length limit, the translation must end
-            for (int32_t v = TOKEN_SPECIAL_COUNT; v < V && h->length < g.limit[b]; v++) {
-                if (lp[v] > lp[best]) best = v;
-            }
-            cross_attention_of_row(&g.cache, m, b, h->attention + (size_t)h->length * S);
-            h->log_prob += lp[best];
-            if (best == TOKEN_EOS) {
-                g.done[b] = 1;
-                remaining--;
-                continue;
-            }
-            h->tokens[h->length++] = best;
-            g.next[b] = best;
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < g.cache.rows; r++) {
+            const int b = g.sentence[r];
+            g.done[b] = greedy_choose(&g, m, r, logits + (size_t)r * V, &out[b]);
         }
+        going = greedy_keep_going(&g, m, out);
     }
     for (int b = 0; b < B; b++) out[b].score = out[b].log_prob / (out[b].length + 1);
     greedy_free(&g, out, B, false);

@@ -32,11 +32,6 @@ int translation_length_limit(const Model *m, int S);
 // whichever sentences share its batch.
 int sentence_length_limit(const Model *m, const int32_t *row, int S);
 
-// Log-probabilities of the next token from the decoder's logits (rows, V),
-// into log_probs (rows, V).  Tokens a translation may not contain (<pad>,
-// <unk>, <bos>) get -∞.
-void next_token_log_probs(const float *logits, int rows, int V, float *log_probs);
-
 // Row r of the last step's cross-attention, averaged over heads: (S).
 void cross_attention_of_row(const DecoderCache *cache, const Model *m, int r, float *out);
 

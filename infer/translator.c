@@ -114,6 +114,38 @@ static int search_batch(Translator *t, const SearchOptions *search, int32_t **id
     return result;
 }
 
+typedef struct {
+    ptrdiff_t length;  // source tokens
+    size_t index;      // the sentence
+} SourceLength;
+
+// Shortest first; in input order on ties.
+static int by_length(const void *x, const void *y) {
+    const SourceLength *a = x, *b = y;
+    if (a->length != b->length) return a->length < b->length ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+// Searches the B encodable sentences rows[0 .. B) in batches of
+// search->batch, sorted by length.
+static int search_sorted(Translator *t, const SearchOptions *search, int32_t **ids, size_t *rows,
+                         int B, int n_best, Translation *out, char **problems, Error *err) {
+    SourceLength *order = malloc((size_t)B * sizeof *order);
+    if (!order) return error_out_of_memory(err, "sorting sentences", (size_t)B * sizeof *order);
+    for (int b = 0; b < B; b++) order[b] = (SourceLength){arrlen(ids[rows[b]]), rows[b]};
+    qsort(order, (size_t)B, sizeof *order, by_length);
+    for (int b = 0; b < B; b++) rows[b] = order[b].index;
+    free(order);
+    const int batch = search->batch > 0 ? search->batch : B;
+    int status = 0;
+    for (int first = 0; first < B && status == 0; first += batch) {
+        const int n = B - first < batch ? B - first : batch;
+        const int S = (int)arrlen(ids[rows[first + n - 1]]);  // the batch's longest
+        status = search_batch(t, search, ids, rows + first, n, S, n_best, out, problems, err);
+    }
+    return status;
+}
+
 int translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
                          size_t n, Translation *out, char **problems, Error *err) {
     const int n_best = search->n_best < 1 ? 1 : search->n_best > search->beam ? search->beam : search->n_best;
@@ -121,7 +153,7 @@ int translator_translate(Translator *t, const SearchOptions *search, const char 
     memset(problems, 0, n * sizeof *problems);
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     size_t *rows = calloc(n ? n : 1, sizeof *rows);
-    int S = 1, B = 0, status = 0;
+    int B = 0, status = 0;
     if (!ids || !rows) status = error_out_of_memory(err, "a batch of sentences", n * sizeof *ids);
     for (size_t i = 0; i < n && status == 0; i++) {
         Error why;
@@ -129,10 +161,9 @@ int translator_translate(Translator *t, const SearchOptions *search, const char 
             if (!(problems[i] = strdup(why.message))) status = error_out_of_memory(err, "a message", 1024);
             continue;
         }
-        if (arrlen(ids[i]) > S) S = (int)arrlen(ids[i]);
         rows[B++] = i;
     }
-    if (status == 0 && B > 0) status = search_batch(t, search, ids, rows, B, S, n_best, out, problems, err);
+    if (status == 0 && B > 0) status = search_sorted(t, search, ids, rows, B, n_best, out, problems, err);
     for (size_t i = 0; ids && i < n; i++) arrfree(ids[i]);
     free(ids);
     free(rows);

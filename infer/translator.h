@@ -16,6 +16,7 @@ typedef struct {
     float length_penalty;   // α in score = log p / length^α
     int n_best;             // translations kept per sentence (≤ beam)
     bool alignment;         // compute word alignments
+    int batch;              // sentences searched together (0: all)
 } SearchOptions;
 
 typedef struct {
@@ -28,10 +29,12 @@ typedef struct {
 int translator_load(Translator *t, const char *model_path, Error *err);
 void translator_free(Translator *t);
 
-// Translates n sentences at once.  out[i * n_best + k] receives sentence i's
-// k-th best translation, or problems[i] (malloc'd) says why sentence i cannot
-// be translated (invalid UTF-8, empty, too long); the others still are.
-// Returns -1 with err (and nothing in out) only when memory runs out.
+// Translates n sentences, search->batch at a time: sorted by length, so that
+// sentences searched together need about as many steps and little padding.
+// out[i * n_best + k] receives sentence i's k-th best translation, or
+// problems[i] (malloc'd) says why sentence i cannot be translated (invalid
+// UTF-8, empty, too long); the others still are.  Returns -1 with err (and
+// nothing in out) only when memory runs out.
 int translator_translate(Translator *t, const SearchOptions *search, const char *const *sentences,
                          size_t n, Translation *out, char **problems, Error *err);
 void translation_free(Translation *t);

@@ -14,24 +14,28 @@
 #include "model/transformer.h"
 
 typedef struct {
-    int rows;                    // sentences (× beams) decoded together
+    int rows;                    // rows decoded together (sentences, or their beams)
+    int room;                    // rows allocated: rows may grow up to it
     int S;                       // source length
     int capacity;                // positions the self-attention cache holds
     int t;                       // positions decoded so far
     int n_layers;
-    float **self_k, **self_v;    // [layer] (rows, capacity, C)
-    float **cross_k, **cross_v;  // [layer] (rows, S, C)
-    int32_t *src;                // (rows, S) the sources, for their padding mask
-    float *reorder_buffer;       // (rows, capacity, C), made by the first reorder
+    float **self_k, **self_v;    // [layer] (room, capacity, C)
+    float **cross_k, **cross_v;  // [layer] (room, S, C)
+    int32_t *src;                // (room, S) the sources, for their padding mask
+    int *sentence;               // (room) which source the cross-attention rows hold (-1: none)
+    int *moves;                  // (room) scratch of decoder_cache_keep
+    unsigned char *stays;        // (room) scratch of decoder_cache_keep
     Workspace step;              // the activations of one position of every row
 } DecoderCache;
 
-// Starts decoding B padded sources (B, S), each repeated `copies` times
-// (beams): rows = B × copies; at most `capacity` positions.  Runs the encoder
-// on them, a few sentences at a time, and keeps only what decoding reads of
-// its output: the cross-attention's keys and values.
+// Starts decoding B padded sources (B, S), with room for `beams` rows per
+// sentence (beam search; 1 otherwise) and at most `capacity` positions.  It
+// starts with one row per sentence: row b translates source b.  Runs the
+// encoder on them, a few sentences at a time, and keeps only what decoding
+// reads of its output: the cross-attention's keys and values.
 int decoder_cache_start(DecoderCache *c, const Model *m, const int32_t *src, int B, int S,
-                        int copies, int capacity, Error *err);
+                        int beams, int capacity, Error *err);
 void decoder_cache_free(DecoderCache *c);
 
 // Feeds tokens (rows) at position t and advances t; returns the next-token
@@ -43,8 +47,14 @@ const float *decoder_cache_step(DecoderCache *c, const Model *m, const int32_t *
 // alignments are read from.
 AttentionView decoder_cache_cross_attention(const DecoderCache *c, const Model *m);
 
-// Rearranges the rows: row r takes what row parents[r] held (beam search
-// keeping the best continuations).  Only the positions filled so far move.
-int decoder_cache_reorder(DecoderCache *c, const Model *m, const int *parents, Error *err);
+// Keeps n continuations (n ≤ room): continuation i goes on from what row
+// from[i] holds.  A row may go on several times (beam search keeping two
+// extensions of one beam) or not at all (a finished sentence, a dropped
+// beam): its row is then free for another.  Afterwards the cache has n rows
+// and continuation i is row at[i].  A row's first continuation stays where it
+// is, so that only the others move, and only the positions filled so far
+// (and the source's keys and values when the row changes sentence); no row
+// is read after it is overwritten.  The next step then runs on n rows.
+void decoder_cache_keep(DecoderCache *c, const Model *m, const int *from, int n, int *at);
 
 #endif

@@ -10,7 +10,9 @@
 
 #include <stb/stb_ds.h>
 
+#include "infer/next_token.h"
 #include "infer/translator.h"
+#include "model/rng.h"
 #include "tests/model_fixture.h"
 #include "train/corpus.h"
 #include "tests/test.h"
@@ -131,6 +133,90 @@ static void a_sentence_translates_the_same_alone_and_in_a_batch(void **state) {
     model_free(&m);
 }
 
+// The log-softmax normaliser in float, 16 lanes at a time, against the sum in
+// double; the argmax takes the lowest id on ties, and never a token a
+// translation may not contain.
+static void next_token_normaliser_and_argmax_match_the_plain_loops(void **state) {
+    (void)state;
+    Rng rng;
+    rng_seed(&rng, 7);
+    const int sizes[] = {4, 5, 19, 20, 35, 8000, 8003};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int V = sizes[i];
+        float *x = malloc((size_t)V * sizeof *x);
+        for (int spread = 1; spread <= 100; spread *= 10) {
+            for (int v = 0; v < V; v++) x[v] = (float)spread * (float)rng_normal(&rng);
+            x[0] = x[1] = x[2] = 1000.0f;  // <pad>, <unk>, <bos>: never counted, never chosen
+            double max = x[TOKEN_EOS], sum = 0.0;
+            int32_t best = TOKEN_EOS;
+            for (int v = TOKEN_EOS; v < V; v++) {
+                if (x[v] > max) max = x[v];
+                if (x[v] > x[best]) best = v;
+            }
+            for (int v = TOKEN_EOS; v < V; v++) sum += exp((double)x[v] - max);
+            double want = max + log(sum), got = next_token_log_normaliser(x, V);
+            if (fabs(got - want) > 1e-5 * fmax(1.0, fabs(want))) {
+                fail_msg("V %d, spread %d: log normaliser %.7f, in double %.7f", V, spread, got, want);
+            }
+            assert_int_equal(next_token_argmax(x, V), best);
+            x[V - 1] = x[best];  // a tie: the lower id stays
+            assert_int_equal(next_token_argmax(x, V), best);
+            if (best != V - 1) {
+                x[best] = nextafterf(x[best], -INFINITY);  // now V - 1 is alone on top
+                assert_int_equal(next_token_argmax(x, V), V - 1);
+            }
+        }
+        free(x);
+    }
+}
+
+// Rows that go on in the cache, moved or copied (a beam branching), decode
+// exactly as the rows they continue: the next step's logits agree bit for bit
+// with those of a cache that kept every row in place.
+static void kept_rows_decode_as_the_rows_they_continue(void **state) {
+    (void)state;
+    ModelConfig c = fixture_config(false, false, 0.0f);
+    c.max_len = 24;
+    Model m;
+    Error err;
+    assert_int_equal(model_build(&m, &c, 44, &err), 0);
+    ExampleBatch b = example_batch(45, c.src_vocab, c.tgt_vocab);
+    DecoderCache moved;
+    assert_int_equal(decoder_cache_start(&moved, &m, b.src, EXAMPLE_B, EXAMPLE_S, 2, 10, &err), 0);
+    int32_t tokens[2 * EXAMPLE_B];
+    for (int t = 0; t < 3; t++) {
+        for (int r = 0; r < EXAMPLE_B; r++) tokens[r] = t == 0 ? TOKEN_BOS : 5 + 3 * r + t;
+        assert_non_null(decoder_cache_step(&moved, &m, tokens, &err));
+    }
+    // sentence 1 ends; sentence 2 branches in two, sentence 0 goes on
+    const int from[4] = {2, 0, 2, 2};
+    int at[4];
+    decoder_cache_keep(&moved, &m, from, 4, at);
+    assert_int_equal(moved.rows, 4);
+    for (int i = 0; i < 4; i++) {
+        tokens[at[i]] = 7 + i;
+        for (int j = 0; j < i; j++) assert_int_not_equal(at[i], at[j]);
+    }
+    const float *got = decoder_cache_step(&moved, &m, tokens, &err);
+    assert_non_null(got);
+    const int V = c.tgt_vocab;
+    for (int i = 0; i < 4; i++) {
+        for (int r = 0; r < EXAMPLE_B; r++) tokens[r] = 7 + i;  // every row fed continuation i's token
+        DecoderCache again;
+        assert_int_equal(decoder_cache_start(&again, &m, b.src, EXAMPLE_B, EXAMPLE_S, 1, 10, &err), 0);
+        for (int t = 0; t < 3; t++) {
+            int32_t past[EXAMPLE_B];
+            for (int r = 0; r < EXAMPLE_B; r++) past[r] = t == 0 ? TOKEN_BOS : 5 + 3 * r + t;
+            assert_non_null(decoder_cache_step(&again, &m, past, &err));
+        }
+        const float *want = decoder_cache_step(&again, &m, tokens, &err);
+        assert_memory_equal(got + (size_t)at[i] * V, want + (size_t)from[i] * V, (size_t)V * sizeof(float));
+        decoder_cache_free(&again);
+    }
+    decoder_cache_free(&moved);
+    model_free(&m);
+}
+
 static int32_t *encode_batch(Translator *t, char **sources, size_t n, int *S) {
     int32_t **ids = calloc(n, sizeof *ids);
     *S = 1;
@@ -182,6 +268,37 @@ static void beam_of_one_is_greedy_and_wider_beams_score_no_worse(void **state) {
         free(sources[i]);
     }
     free(greedy); free(one); free(four); free(src); free(sources);
+}
+
+// The translator sorts sentences by length and searches them a batch at a
+// time: each still gets its own translation, in its own place, the same as
+// when it is translated alone.
+static void sorted_batches_keep_each_translation_in_its_place(void **state) {
+    (void)state;
+    Translator *t = toy_model();
+    size_t n;
+    char **sources = dev_sources(&n);
+    for (int beam = 1; beam <= 4; beam += 3) {
+        SearchOptions search = {beam, 1.0f, 1, false, 3};
+        Translation *batched = calloc(n, sizeof *batched);
+        char **problems = calloc(n, sizeof *problems);
+        Error err;
+        assert_int_equal(translator_translate(t, &search, (const char *const *)sources, n, batched, problems, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            Translation alone;
+            char *problem;
+            assert_null(problems[i]);
+            assert_int_equal(translator_translate(t, &search, (const char *const *)&sources[i], 1, &alone, &problem, &err), 0);
+            assert_string_equal(batched[i].text, alone.text);
+            assert_true(fabs(batched[i].score - alone.score) < 1e-5);
+            translation_free(&alone);
+            translation_free(&batched[i]);
+        }
+        free(batched);
+        free(problems);
+    }
+    for (size_t i = 0; i < n; i++) free(sources[i]);
+    free(sources);
 }
 
 static void translate_keeps_lines_in_step(void **state) {
@@ -301,6 +418,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(incremental_decoding_matches_recomputation),
     cmocka_unit_test(cached_decoding_matches_recomputation_for_every_variant),
     cmocka_unit_test(a_sentence_translates_the_same_alone_and_in_a_batch),
+    cmocka_unit_test(next_token_normaliser_and_argmax_match_the_plain_loops),
+    cmocka_unit_test(kept_rows_decode_as_the_rows_they_continue),
+    cmocka_unit_test(sorted_batches_keep_each_translation_in_its_place),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(translate_keeps_lines_in_step),
     cmocka_unit_test(translate_reports_an_input_it_cannot_read),
