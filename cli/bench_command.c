@@ -167,11 +167,25 @@ static Timing bench_decoding(const BenchOptions *o, const Model *m, Rng *rng) {
     return timing;
 }
 
+// The floating-point work of one training step: multiply-adds of every
+// linear layer and of attention's two products (all Tq × Tk scores, as is
+// the convention, though azul skips the masked half of causal attention),
+// twice for a multiply-add, three times for forward plus backward.
+static double training_step_flops(const ModelConfig *c, int B, int S, int T) {
+    const double d = c->d_model, F = c->d_ff, Ns = (double)B * S, Nt = (double)B * T;
+    const double encoder = 4 * Ns * d * d + 2 * Ns * d * F + 2 * (double)B * S * S * d;
+    const double decoder = 6 * Nt * d * d + 2 * Ns * d * d + 2 * Nt * d * F +
+                           2 * (double)B * T * T * d + 2 * (double)B * T * S * d;
+    const double output = Nt * d * c->tgt_vocab;
+    return 3 * 2 * (c->n_encoder_layers * encoder + c->n_decoder_layers * decoder + output);
+}
+
 static void report(const BenchOptions *o, const Model *m, const Timing *t) {
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
     const double peak_mib = (double)usage.ru_maxrss / 1024.0, rate = t->tokens / t->median;
     const char *work = o->decode ? "decode" : "train";
+    const double flops = training_step_flops(&m->config, o->B, o->S, o->T);
     if (o->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "work", work);
@@ -188,6 +202,7 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
         cJSON_AddNumberToObject(j, "max_ms", t->max * 1e3);
         cJSON_AddNumberToObject(j, "target_tokens_per_s", rate);
         cJSON_AddNumberToObject(j, "peak_rss_mib", peak_mib);
+        if (!o->decode) cJSON_AddNumberToObject(j, "gflop_per_s", flops / t->median / 1e9);
         char *text = cJSON_PrintUnformatted(j);
         if (!text) die("out of memory");
         printf("%s\n", text);
@@ -200,7 +215,10 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
     printf("%s: median %.1f ms (min %.1f, max %.1f) over %d runs\n", o->decode ? "decoding" : "step",
            t->median * 1e3, t->min * 1e3, t->max * 1e3, o->steps);
     printf("throughput: %.0f target tokens/s", rate);
-    if (!o->decode) printf(", %.0f source+target tokens/s", (double)o->B * (o->S + o->T) / t->median);
+    if (!o->decode) {
+        printf(", %.0f source+target tokens/s, %.1f GFLOP a step at %.0f GFLOP/s",
+               (double)o->B * (o->S + o->T) / t->median, flops / 1e9, flops / t->median / 1e9);
+    }
     printf("; peak memory %.1f MiB\n", peak_mib);
 }
 
