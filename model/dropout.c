@@ -13,7 +13,7 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
         if (out != inp) memcpy(out, inp, n * sizeof *out);
         return;
     }
-    #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_FLOATS)
+    #pragma omp parallel for simd schedule(static) if (parallel : n >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < n; i++) out[i] = inp[i] * dropout_scale(p, seed, stream, i);
 }
 
@@ -24,18 +24,18 @@ void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_
         if (dinp != dout) memcpy(dinp, dout, n * sizeof *dinp);
         return;
     }
-    #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_FLOATS)
+    #pragma omp parallel for simd schedule(static) if (parallel : n >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * dropout_scale(p, seed, stream, i);
 }
 
 void residual_dropout_forward(float *out, const float *residual, const float *branch, size_t n,
                               float p, uint64_t seed, uint64_t stream) {
     if (p == 0.0f) {
-        #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_FLOATS)
+        #pragma omp parallel for simd schedule(static) if (parallel : n >= PARALLEL_MIN_FLOATS)
         for (size_t i = 0; i < n; i++) out[i] = residual[i] + branch[i];
         return;
     }
-    #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_FLOATS)
+    #pragma omp parallel for simd schedule(static) if (parallel : n >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < n; i++) {
         out[i] = residual[i] + branch[i] * dropout_scale(p, seed, stream, i);
     }
@@ -49,7 +49,7 @@ void residual_dropout_backward(float *dresidual, float *dbranch, const float *do
         memcpy(dbranch, dout, n * sizeof *dbranch);
         return;
     }
-    #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_FLOATS)
+    #pragma omp parallel for simd schedule(static) if (parallel : n >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < n; i++) {
         dresidual[i] = dout[i];
         dbranch[i] = dout[i] * dropout_scale(p, seed, stream, i);
