@@ -36,7 +36,9 @@ static void softmax_row(float *w, float *d, int end, const AttentionShape *s, si
     for (int j = end; j < Tk; j++) w[j] = 0.0f;
     if (s->dropout > 0.0f) {
         #pragma omp simd
-        for (int j = 0; j < Tk; j++) d[j] = w[j] * dropout_scale(s->dropout, s->seed, s->stream, row + j);
+        for (int j = 0; j < Tk; j++) {
+            d[j] = w[j] * dropout_scale(s->dropout, s->seed, s->stream, row + j);
+        }
     } else if (d != w) {
         for (int j = 0; j < Tk; j++) d[j] = w[j];
     }
@@ -78,8 +80,9 @@ static void head_products(float *out, const float *a, const float *b, int Tq, in
 void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
                        const float *v, const AttentionShape *s) {
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
-    const size_t work = (size_t)B * H * Tq * Tk * hs, ld = (size_t)C;
-    #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_FLOATS)
+    const size_t ld = (size_t)C;
+    #pragma omp parallel for collapse(2) schedule(static) \
+        if ((size_t)B * H * Tq * Tk * hs >= PARALLEL_MIN_FLOATS)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             const size_t block = (size_t)(b * H + h) * Tq * Tk;
@@ -95,7 +98,9 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
                 const int end = keys_before(s, i);
                 // scaled, -∞ for padding
                 #pragma omp simd
-                for (int j = 0; j < end; j++) w[j] = padding && padding[j] ? -INFINITY : w[j] * s->scale;
+                for (int j = 0; j < end; j++) {
+                    w[j] = padding && padding[j] ? -INFINITY : w[j] * s->scale;
+                }
                 softmax_row(w, d, end, s, row);
                 // the weighted sum of value rows
                 for (int c = 0; c < hs; c++) o[c] = 0.0f;
@@ -122,9 +127,10 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                         const float *dout, const float *q, const float *k, const float *v,
                         const float *weights, const float *dropped, const AttentionShape *s) {
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
-    const size_t work = (size_t)B * H * Tq * Tk * hs, ld = (size_t)C;
+    const size_t ld = (size_t)C;
     // One thread per (batch, head): the dk and dv slices it adds to are its own.
-    #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_FLOATS)
+    #pragma omp parallel for collapse(2) schedule(static) \
+        if ((size_t)B * H * Tq * Tk * hs >= PARALLEL_MIN_FLOATS)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             const size_t block = (size_t)(b * H + h) * Tq * Tk;
@@ -159,8 +165,8 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                 if (s->dropout > 0.0f) {
                     #pragma omp simd
                     for (int j = 0; j < end; j++) {
-                        dw[j] = w[j] == 0.0f ? 0.0f
-                                             : dw[j] * dropout_scale(s->dropout, s->seed, s->stream, row + j);
+                        float mask = dropout_scale(s->dropout, s->seed, s->stream, row + j);
+                        dw[j] = w[j] == 0.0f ? 0.0f : dw[j] * mask;
                     }
                 } else {
                     #pragma omp simd
