@@ -5,58 +5,108 @@
 // weights by a softmax, and the weighted sum of the value rows.
 #include <math.h>
 
+#include "model/fast_exp.h"
 #include "model/ops.h"
 
 static inline size_t kv_rows(const AttentionShape *s) { return attention_kv_rows(s); }
 
-static inline int is_masked(const AttentionShape *s, int b, int i, int j) {
-    return !attention_key_visible(s, b, i, j);
+// Keys a query may see lie before this one (causal) or all Tk of them; the
+// padding among them is masked by attention_key_visible's other rule.
+static inline int keys_before(const AttentionShape *s, int i) {
+    int end = s->causal ? i + s->Tk - s->Tq + 1 : s->Tk;
+    return end < s->Tk ? end : s->Tk;
+}
+
+// w (Tk) = softmax of the scores in w[0, end) (masked ones -∞), 0 from end on;
+// d (Tk) = w after dropout.  A row with nothing to attend to is all 0, not NaN.
+static void softmax_row(float *w, float *d, int end, const AttentionShape *s, size_t row) {
+    const int Tk = s->Tk;
+    float max_score = -INFINITY;
+    #pragma omp simd reduction(max : max_score)
+    for (int j = 0; j < end; j++) max_score = w[j] > max_score ? w[j] : max_score;
+    if (max_score == -INFINITY) end = 0;
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < end; j++) {
+        w[j] = fast_expf(w[j] - max_score);  // e^-∞ = 0: masked keys weigh nothing
+        sum += w[j];
+    }
+    #pragma omp simd
+    for (int j = 0; j < end; j++) w[j] /= sum;
+    for (int j = end; j < Tk; j++) w[j] = 0.0f;
+    if (s->dropout > 0.0f) {
+        #pragma omp simd
+        for (int j = 0; j < Tk; j++) {
+            d[j] = w[j] * dropout_scale(s->dropout, s->seed, s->stream, row + j);
+        }
+    } else if (d != w) {
+        for (int j = 0; j < Tk; j++) d[j] = w[j];
+    }
+}
+
+// Keys (and channels) one head_products block handles: a 16 KB tile that
+// stays in L1.
+enum { BLOCK_KEYS = 64, BLOCK_CHANNELS = 64 };
+
+// out (Tq, Tk) = a · bᵀ for one head: a's row i at a + i·C, b's row j at
+// b + j·ldb, hs channels each.  A dot product per (i, j) would end in a sum
+// across vector lanes every few multiplications; instead a tile of b is
+// transposed once and each row of out grows by whole vectors of keys.
+static void head_products(float *out, const float *a, const float *b, int Tq, int Tk, int C,
+                          size_t ldb, int hs) {
+    float bt[BLOCK_CHANNELS * BLOCK_KEYS];
+    for (size_t x = 0; x < (size_t)Tq * Tk; x++) out[x] = 0.0f;
+    for (int j0 = 0; j0 < Tk; j0 += BLOCK_KEYS) {
+        const int keys = Tk - j0 < BLOCK_KEYS ? Tk - j0 : BLOCK_KEYS;
+        for (int c0 = 0; c0 < hs; c0 += BLOCK_CHANNELS) {
+            const int channels = hs - c0 < BLOCK_CHANNELS ? hs - c0 : BLOCK_CHANNELS;
+            for (int j = 0; j < keys; j++) {
+                const float *bj = b + (size_t)(j0 + j) * ldb + c0;
+                for (int c = 0; c < channels; c++) bt[c * BLOCK_KEYS + j] = bj[c];
+            }
+            for (int i = 0; i < Tq; i++) {
+                const float *ai = a + (size_t)i * C + c0;
+                float *o = out + (size_t)i * Tk + j0;
+                for (int c = 0; c < channels; c++) {
+                    const float x = ai[c], *col = bt + c * BLOCK_KEYS;
+                    #pragma omp simd
+                    for (int j = 0; j < keys; j++) o[j] += x * col[j];
+                }
+            }
+        }
+    }
 }
 
 void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
                        const float *v, const AttentionShape *s) {
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
-    #pragma omp parallel for collapse(3) schedule(static)
+    const size_t ld = (size_t)C;
+    #pragma omp parallel for collapse(2) schedule(static) \
+        if ((size_t)B * H * Tq * Tk * hs >= PARALLEL_MIN_FLOATS)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
+            const size_t block = (size_t)(b * H + h) * Tq * Tk;
+            const float *kb = k + (size_t)b * kv_rows(s) * C + h * hs;
+            const float *vb = v + (size_t)b * kv_rows(s) * C + h * hs;
+            const uint8_t *padding = s->key_masked ? s->key_masked + (size_t)b * kv_rows(s) : NULL;
+            // scores (Tq, Tk): qᵢ · kⱼ, for every query of the head at once
+            head_products(weights + block, q + (size_t)b * Tq * C + h * hs, kb, Tq, Tk, C, ld, hs);
             for (int i = 0; i < Tq; i++) {
-                size_t row = ((size_t)(b * H + h) * Tq + i) * Tk;
-                const float *qi = q + ((size_t)b * Tq + i) * C + h * hs;
+                const size_t row = block + (size_t)i * Tk;
                 float *w = weights + row, *d = dropped + row;
                 float *o = out + ((size_t)b * Tq + i) * C + h * hs;
-
-                // scores: qᵢ · kⱼ · scale, and their maximum for a stable softmax
-                float max_score = -INFINITY;
-                for (int j = 0; j < Tk; j++) {
-                    if (is_masked(s, b, i, j)) continue;
-                    const float *kj = k + ((size_t)b * kv_rows(s) + j) * C + h * hs;
-                    float score = 0.0f;
-                    #pragma omp simd reduction(+ : score)
-                    for (int c = 0; c < hs; c++) score += qi[c] * kj[c];
-                    w[j] = score * s->scale;
-                    if (w[j] > max_score) max_score = w[j];
+                const int end = keys_before(s, i);
+                // scaled, -∞ for padding
+                #pragma omp simd
+                for (int j = 0; j < end; j++) {
+                    w[j] = padding && padding[j] ? -INFINITY : w[j] * s->scale;
                 }
-                for (int c = 0; c < hs; c++) o[c] = 0.0f;
-                if (max_score == -INFINITY) {  // nothing to attend to: zeros, not NaN
-                    for (int j = 0; j < Tk; j++) w[j] = d[j] = 0.0f;
-                    continue;
-                }
-                // softmax; masked keys (score -∞) get weight exactly 0
-                float sum = 0.0f;
-                for (int j = 0; j < Tk; j++) {
-                    w[j] = is_masked(s, b, i, j) ? 0.0f : expf(w[j] - max_score);
-                    sum += w[j];
-                }
-                for (int j = 0; j < Tk; j++) {
-                    w[j] /= sum;
-                    d[j] = s->dropout > 0.0f
-                               ? w[j] * dropout_scale(s->dropout, s->seed, s->stream, row + j)
-                               : w[j];
-                }
+                softmax_row(w, d, end, s, row);
                 // the weighted sum of value rows
-                for (int j = 0; j < Tk; j++) {
+                for (int c = 0; c < hs; c++) o[c] = 0.0f;
+                for (int j = 0; j < end; j++) {
                     if (d[j] == 0.0f) continue;
-                    const float *vj = v + ((size_t)b * kv_rows(s) + j) * C + h * hs;
+                    const float *vj = vb + (size_t)j * C;
                     #pragma omp simd
                     for (int c = 0; c < hs; c++) o[c] += d[j] * vj[c];
                 }
@@ -65,48 +115,74 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
     }
 }
 
+// Rows [0, n) of batch entry b in x (B, rows, C), head h's channels: zeroed.
+static void zero_head(float *x, int b, size_t rows, int n, int C, int h, int hs) {
+    for (int r = 0; r < n; r++) {
+        float *row = x + ((size_t)b * rows + r) * C + h * hs;
+        for (int c = 0; c < hs; c++) row[c] = 0.0f;
+    }
+}
+
 void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch,
                         const float *dout, const float *q, const float *k, const float *v,
                         const float *weights, const float *dropped, const AttentionShape *s) {
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
+    const size_t ld = (size_t)C;
     // One thread per (batch, head): the dk and dv slices it adds to are its own.
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) \
+        if ((size_t)B * H * Tq * Tk * hs >= PARALLEL_MIN_FLOATS)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
+            const size_t block = (size_t)(b * H + h) * Tq * Tk;
+            const float *kb = k + (size_t)b * kv_rows(s) * C + h * hs;
+            const float *vb = v + (size_t)b * kv_rows(s) * C + h * hs;
+            float *dkb = dk + (size_t)b * kv_rows(s) * C + h * hs;
+            float *dvb = dv + (size_t)b * kv_rows(s) * C + h * hs;
+            zero_head(dq, b, Tq, Tq, C, h, hs);  // written here: nobody need zero them
+            zero_head(dk, b, kv_rows(s), Tk, C, h, hs);
+            zero_head(dv, b, kv_rows(s), Tk, C, h, hs);
+            // forward: oᵢ = Σⱼ dⱼ vⱼ  →  d(dⱼ) = doᵢ · vⱼ, for every i and j at once
+            head_products(dweights_scratch + block, dout + (size_t)b * Tq * C + h * hs, vb, Tq,
+                          Tk, C, ld, hs);
             for (int i = 0; i < Tq; i++) {
-                size_t row = ((size_t)(b * H + h) * Tq + i) * Tk;
+                const size_t row = block + (size_t)i * Tk;
                 const float *w = weights + row, *d = dropped + row;
                 float *dw = dweights_scratch + row;
                 const float *qi = q + ((size_t)b * Tq + i) * C + h * hs;
                 const float *doi = dout + ((size_t)b * Tq + i) * C + h * hs;
                 float *dqi = dq + ((size_t)b * Tq + i) * C + h * hs;
+                const int end = keys_before(s, i);
 
-                // forward: oᵢ = Σⱼ dⱼ vⱼ  →  d(dⱼ) = doᵢ · vⱼ,  dvⱼ += dⱼ doᵢ
-                // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p)
-                float weighted = 0.0f;  // Σⱼ wⱼ dwⱼ
-                for (int j = 0; j < Tk; j++) {
-                    if (w[j] == 0.0f) { dw[j] = 0.0f; continue; }  // masked: no gradient
-                    const float *vj = v + ((size_t)b * kv_rows(s) + j) * C + h * hs;
-                    float *dvj = dv + ((size_t)b * kv_rows(s) + j) * C + h * hs;
-                    float dd = 0.0f;
-                    #pragma omp simd reduction(+ : dd)
-                    for (int c = 0; c < hs; c++) {
-                        dd += doi[c] * vj[c];
-                        dvj[c] += d[j] * doi[c];
-                    }
-                    dw[j] = s->dropout > 0.0f
-                                ? dd * dropout_scale(s->dropout, s->seed, s->stream, row + j)
-                                : dd;
-                    weighted += w[j] * dw[j];
+                // ... and dvⱼ += dⱼ doᵢ
+                for (int j = 0; j < end; j++) {
+                    if (d[j] == 0.0f) continue;
+                    float *dvj = dvb + (size_t)j * C;
+                    #pragma omp simd
+                    for (int c = 0; c < hs; c++) dvj[c] += d[j] * doi[c];
                 }
+                // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p);
+                // masked keys (wⱼ = 0) get no gradient
+                if (s->dropout > 0.0f) {
+                    #pragma omp simd
+                    for (int j = 0; j < end; j++) {
+                        float mask = dropout_scale(s->dropout, s->seed, s->stream, row + j);
+                        dw[j] = w[j] == 0.0f ? 0.0f : dw[j] * mask;
+                    }
+                } else {
+                    #pragma omp simd
+                    for (int j = 0; j < end; j++) dw[j] = w[j] == 0.0f ? 0.0f : dw[j];
+                }
+                float weighted = 0.0f;  // Σⱼ wⱼ dwⱼ
+                #pragma omp simd reduction(+ : weighted)
+                for (int j = 0; j < end; j++) weighted += w[j] * dw[j];
                 // forward: w = softmax(scores)  →  dscoreⱼ = wⱼ (dwⱼ - Σₖ wₖ dwₖ)
                 // forward: scoreⱼ = qᵢ · kⱼ · scale  →  dqᵢ += scale Σⱼ dscoreⱼ kⱼ,
                 //                                       dkⱼ += scale dscoreⱼ qᵢ
-                for (int j = 0; j < Tk; j++) {
+                for (int j = 0; j < end; j++) {
                     if (w[j] == 0.0f) continue;
                     float dscore = w[j] * (dw[j] - weighted) * s->scale;
-                    const float *kj = k + ((size_t)b * kv_rows(s) + j) * C + h * hs;
-                    float *dkj = dk + ((size_t)b * kv_rows(s) + j) * C + h * hs;
+                    const float *kj = kb + (size_t)j * C;
+                    float *dkj = dkb + (size_t)j * C;
                     #pragma omp simd
                     for (int c = 0; c < hs; c++) {
                         dqi[c] += dscore * kj[c];

@@ -12,17 +12,18 @@ void positional_encoding(float *row, int position, int C) {
     }
 }
 
-void embedding_forward(float *out, const int32_t *tokens, const float *table, int B, int T, int C,
-                       int first_position) {
+void embedding_forward(float *out, const int32_t *tokens, const float *table,
+                       const float *positions, int B, int T, int C, int first_position) {
     // The embeddings are multiplied by sqrt(d_model) so that they are not
     // drowned by the positional encodings, whose entries are of size 1.
-    float scale = sqrtf((float)C);
-    #pragma omp parallel for schedule(static)
+    const float scale = sqrtf((float)C);
+    #pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PARALLEL_MIN_FLOATS)
     for (int bt = 0; bt < B * T; bt++) {
         float *y = out + (size_t)bt * C;
         const float *e = table + (size_t)tokens[bt] * C;
-        positional_encoding(y, first_position + bt % T, C);
-        for (int c = 0; c < C; c++) y[c] += e[c] * scale;
+        const float *pe = positions + (size_t)(first_position + bt % T) * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) y[c] = e[c] * scale + pe[c];
     }
 }
 
@@ -34,6 +35,7 @@ void embedding_backward(float *dtable, const float *dout, const int32_t *tokens,
     for (int bt = 0; bt < B * T; bt++) {
         float *de = dtable + (size_t)tokens[bt] * C;
         const float *dy = dout + (size_t)bt * C;
+        #pragma omp simd
         for (int c = 0; c < C; c++) de[c] += dy[c] * scale;
     }
 }

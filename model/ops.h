@@ -1,8 +1,11 @@
 // The building blocks of the network, each forward beside its backward.
 //
-// Conventions (as in llm.c): outputs first, then inputs, then sizes; every
+// Conventions (as in llm.c): outputs first, then inputs, then sizes; a
 // backward *accumulates* into its d-buffers (+=), so callers zero them once
-// per step; shapes are given as (B, T, C) = (batch, positions, channels).
+// per step, except where it says it writes: relu's and dropout's backward
+// write their result (the only writer of it, so nothing needs zeroing, and
+// they may work in place); shapes are given as (B, T, C) = (batch, positions,
+// channels).
 // Each op lives in its own file: matmul.c, layernorm.c, relu.c, dropout.c,
 // embedding.c, attention.c, cross_entropy.c.
 #ifndef AZUL_OPS_H
@@ -11,6 +14,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// Element-wise work on fewer floats than this runs on one thread: starting a
+// parallel region and waiting for it costs microseconds (far more when the
+// other thread has been descheduled), more than such work itself.
+#define PARALLEL_MIN_FLOATS ((size_t)1 << 15)
 
 // ---------------------------------------------------------------- matmul.c
 // out (N, OC) = inp (N, C) · weightᵀ + bias, weight (OC, C) as in torch.nn.Linear;
@@ -32,7 +40,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *rstd, int N, int C);
 
 // ---------------------------------------------------------------- relu.c
-// out = max(0, inp); the backward needs only the output.
+// out = max(0, inp); the backward needs only the output and writes dinp
+// (which may be dout).
 void relu_forward(float *out, const float *inp, size_t n);
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 
@@ -40,7 +49,8 @@ void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 #include "model/rng.h"
 // Each element is kept with probability 1 - p and scaled by 1 / (1 - p).  The
 // mask is a pure function of (seed, stream, index): the backward recomputes it
-// rather than storing it.  p = 0 is the identity.
+// rather than storing it.  p = 0 is the identity.  The backwards write their
+// gradients (dinp may be dout).
 static inline float dropout_scale(float p, uint64_t seed, uint64_t stream, size_t index) {
     return hash_uniform(seed, stream, index) >= p ? 1.0f / (1.0f - p) : 0.0f;
 }
@@ -55,15 +65,17 @@ void residual_dropout_backward(float *dresidual, float *dbranch, const float *do
                                float p, uint64_t seed, uint64_t stream);
 
 // ---------------------------------------------------------------- embedding.c
-// out (B, T, C) = table[tokens[b, t]] · sqrt(C) + PE(first_position + t), with the
-// paper's sinusoidal positional encoding PE(pos, 2i) = sin(pos / 10000^(2i/C)),
-// PE(pos, 2i+1) = cos(pos / 10000^(2i/C)).
-void embedding_forward(float *out, const int32_t *tokens, const float *table, int B, int T, int C,
-                       int first_position);
+// The paper's sinusoidal positional encoding of one position, row (C):
+// PE(pos, 2i) = sin(pos / 10000^(2i/C)), PE(pos, 2i+1) = cos(pos / 10000^(2i/C)).
+void positional_encoding(float *row, int position, int C);
+// out (B, T, C) = table[tokens[b, t]] · sqrt(C) + positions[first_position + t]:
+// positions (≥ first_position + T, C) holds the encodings of positions 0, 1, …,
+// computed once (a workspace keeps them) rather than at every step.
+void embedding_forward(float *out, const int32_t *tokens, const float *table,
+                       const float *positions, int B, int T, int C, int first_position);
 // dtable[tokens[b, t]] += dout[b, t] · sqrt(C); the positions add no parameters.
 void embedding_backward(float *dtable, const float *dout, const int32_t *tokens, int B, int T,
                         int C);
-void positional_encoding(float *row, int position, int C);
 
 // ---------------------------------------------------------------- attention.c
 // Multi-head scaled dot-product attention, the paper's
@@ -103,7 +115,8 @@ static inline bool attention_key_visible(const AttentionShape *s, int b, int i, 
 
 void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
                        const float *v, const AttentionShape *s);
-// dweights_scratch (B, H, Tq, Tk) is working space.
+// dq, dk and dv are written, not added to; dweights_scratch (B, H, Tq, Tk) is
+// working space.
 void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch,
                         const float *dout, const float *q, const float *k, const float *v,
                         const float *weights, const float *dropped, const AttentionShape *s);
@@ -113,14 +126,15 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
 // ignore_index=pad, label_smoothing=ε): the target distribution of a position
 // is (1-ε)·one-hot(target) + ε/V, positions whose target is `ignore` count for
 // nothing, and the loss is the mean over the positions that count.
-//   logits (N, V) → probs (N, V) (may be the same buffer); returns the mean loss.
+//   logits (N, V) → log_z (N), each row's log Σⱼ e^logitⱼ; returns the mean loss.
 // mean_nll (may be NULL) receives the plain mean -log p(target), without the
 // smoothing: exp of it is the perplexity.
-double cross_entropy_forward(float *probs, const float *logits, const int32_t *targets, int N,
+double cross_entropy_forward(float *log_z, const float *logits, const int32_t *targets, int N,
                              int V, float smoothing, int32_t ignore, int *counted,
                              double *mean_nll);
-// dlogits (N, V) = (probs - target distribution) / counted; may alias probs.
-void cross_entropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N,
+// logits (N, V) are replaced by dlogits = (softmax(logits) - target distribution)
+// / counted, the probabilities recomputed from log_z: no buffer of them is kept.
+void cross_entropy_backward(float *logits, const float *log_z, const int32_t *targets, int N,
                             int V, float smoothing, int32_t ignore, int counted);
 
 #endif

@@ -34,6 +34,13 @@ void adamw_update(Model *m, const Gradients *g, AdamState *s, const AdamWConfig 
 // depend on the number of threads.
 double clip_gradient_norm(float *grads, size_t n, double max_norm);
 
+// The whole update of a training step after the backward: clip_gradient_norm,
+// adamw_update, then gradients_zero (ready for the next backward's +=), fused
+// into one pass over the parameters with bit for bit the same result.
+// Returns the norm before clipping.
+double adamw_step(Model *m, Gradients *g, AdamState *s, const AdamWConfig *config, float lr,
+                  long step, double max_norm);
+
 typedef enum { SCHEDULE_NOAM, SCHEDULE_INVERSE_SQRT, SCHEDULE_COSINE, SCHEDULE_CONSTANT } ScheduleKind;
 
 typedef struct {

@@ -38,15 +38,14 @@ const float *residual_end(Pass *p, ResidualActivations *r, const LayerNormWeight
     return r->output;
 }
 
-// Mirror of residual_end: from dy, the gradient of r->output, adds the
-// residual path into dx and leaves the branch's gradient in scratch.dbranch.
+// Mirror of residual_end: from dy, the gradient of r->output, writes the
+// residual path's gradient into dx and the branch's into scratch.dbranch.
 void residual_end_backward(Pass *p, const ResidualActivations *r,
                            const LayerNormWeights *ln, LayerNormWeights *dln, float *dx,
                            const float *dy, int N, uint64_t stream) {
     const int C = p->c->d_model;
     const size_t n = (size_t)N * C;
     GradientScratch *g = &p->ws->scratch;
-    memset(g->dbranch, 0, n * sizeof(float));
     const float *dsum = dy;
     if (!p->c->pre_ln) {
         // forward: output = LN(sum)
@@ -130,9 +129,6 @@ void multi_head_backward(Pass *p, const AttentionActivations *a, const Attention
     const int C = s->C, Nq = s->B * s->Tq, Nk = s->B * s->Tk;
     GradientScratch *g = &p->ws->scratch;
     memset(g->dcontext, 0, (size_t)Nq * C * sizeof(float));
-    memset(g->dq, 0, (size_t)Nq * C * sizeof(float));
-    memset(g->dk, 0, (size_t)Nk * C * sizeof(float));
-    memset(g->dv, 0, (size_t)Nk * C * sizeof(float));
     // forward: out = context · W_Oᵀ + b_O
     matmul_backward(g->dcontext, dw->wo, dw->bo, dout, a->context, w->wo, Nq, C, C);
     // forward: context = softmax(q kᵀ · scale) v, per head
@@ -159,12 +155,11 @@ void feed_forward_backward(Pass *p, const FeedForwardActivations *f,
                            const float *dout, const float *x, int N, int C, int F) {
     GradientScratch *g = &p->ws->scratch;
     memset(g->dhidden, 0, (size_t)N * F * sizeof(float));
-    memset(g->dpre, 0, (size_t)N * F * sizeof(float));
     // forward: out = hidden · W₂ᵀ + b₂
     matmul_backward(g->dhidden, dw->w2, dw->b2, dout, f->hidden, w->w2, N, F, C);
-    // forward: hidden = ReLU(pre)
-    relu_backward(g->dpre, g->dhidden, f->hidden, (size_t)N * F);
+    // forward: hidden = ReLU(pre); the gradient of pre replaces that of hidden
+    relu_backward(g->dhidden, g->dhidden, f->hidden, (size_t)N * F);
     // forward: pre = x · W₁ᵀ + b₁
-    matmul_backward(dx, dw->w1, dw->b1, g->dpre, x, w->w1, N, C, F);
+    matmul_backward(dx, dw->w1, dw->b1, g->dhidden, x, w->w1, N, C, F);
 }
 

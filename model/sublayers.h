@@ -25,8 +25,8 @@ const float *residual_begin(Pass *p, ResidualActivations *r, const LayerNormWeig
                             const float *x, int N);
 const float *residual_end(Pass *p, ResidualActivations *r, const LayerNormWeights *ln,
                           const float *branch, int N, uint64_t stream);
-// From dy, the gradient of the output: adds the residual path into dx and
-// leaves the branch's gradient in scratch.dbranch.
+// From dy, the gradient of the output: writes the residual path's gradient
+// into dx (no need to zero it first) and leaves the branch's in scratch.dbranch.
 void residual_end_backward(Pass *p, const ResidualActivations *r, const LayerNormWeights *ln,
                            LayerNormWeights *dln, float *dx, const float *dy, int N,
                            uint64_t stream);

@@ -28,7 +28,7 @@ static const float *encoder_forward(Pass *p) {
     const ModelConfig *c = p->c;
     const int B = p->ws->B, S = p->ws->S, C = c->d_model, N = B * S;
     Activations *a = &p->ws->acts;
-    embedding_forward(a->src_embedded, p->ws->src, p->w->src_embed, B, S, C, 0);
+    embedding_forward(a->src_embedded, p->ws->src, p->w->src_embed, p->ws->positions, B, S, C, 0);
     dropout_forward(a->src_embedded, a->src_embedded, (size_t)N * C, p->dropout,
                     p->ws->dropout_seed, STREAM_SRC_EMBED);
     const float *x = a->src_embedded;
@@ -79,7 +79,6 @@ static void encoder_backward(Pass *p, const float *dmemory) {
         EncoderLayerWeights *dw = &p->dw->encoder[l];
 
         // feed-forward sublayer: dy → dmid
-        memset(g->dmid, 0, n * sizeof(float));
         residual_end_backward(p, &e->ffn_res, &w->ln2, &dw->ln2, g->dmid, dy, N,
                               stream_of(0, l, SITE_FFN_RESIDUAL));
         float *din = sublayer_input_gradient(p, g->dmid, N);
@@ -88,7 +87,6 @@ static void encoder_backward(Pass *p, const float *dmemory) {
         residual_begin_backward(p, &e->ffn_res, &w->ln2, &dw->ln2, g->dmid, N);
 
         // self-attention sublayer: dmid → dy (now the gradient of the layer's input)
-        memset(dy, 0, n * sizeof(float));
         residual_end_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, g->dmid, N,
                               stream_of(0, l, SITE_SELF_RESIDUAL));
         din = sublayer_input_gradient(p, dy, N);
@@ -98,9 +96,8 @@ static void encoder_backward(Pass *p, const float *dmemory) {
         residual_begin_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, N);
     }
     // forward: src_embedded = dropout(embedding · √C + positions)
-    memset(g->dx, 0, n * sizeof(float));
-    dropout_backward(g->dx, dy, n, p->dropout, p->ws->dropout_seed, STREAM_SRC_EMBED);
-    embedding_backward(p->dw->src_embed, g->dx, p->ws->src, B, S, C);
+    dropout_backward(dy, dy, n, p->dropout, p->ws->dropout_seed, STREAM_SRC_EMBED);
+    embedding_backward(p->dw->src_embed, dy, p->ws->src, B, S, C);
 }
 
 // ---------------------------------------------------------------- decoder
@@ -115,7 +112,8 @@ static const float *decoder_forward(Pass *p, const float *memory) {
     DecoderCache *cache = p->cache;
     const int first = cache ? cache->t : 0;  // the position of the first of the T
     Activations *a = &p->ws->acts;
-    embedding_forward(a->tgt_embedded, p->ws->tgt_in, p->w->tgt_embed, B, T, C, first);
+    embedding_forward(a->tgt_embedded, p->ws->tgt_in, p->w->tgt_embed, p->ws->positions, B, T, C,
+                      first);
     dropout_forward(a->tgt_embedded, a->tgt_embedded, (size_t)N * C, p->dropout,
                     p->ws->dropout_seed, STREAM_TGT_EMBED);
     const float *x = a->tgt_embedded;
@@ -176,7 +174,6 @@ static void decoder_backward(Pass *p, float *dmemory) {
         DecoderLayerWeights *dw = &p->dw->decoder[l];
 
         // feed-forward sublayer: dy → dmid
-        memset(g->dmid, 0, n * sizeof(float));
         residual_end_backward(p, &d->ffn_res, &w->ln3, &dw->ln3, g->dmid, g->dy, N,
                               stream_of(1, l, SITE_FFN_RESIDUAL));
         float *din = sublayer_input_gradient(p, g->dmid, N);
@@ -185,7 +182,6 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_begin_backward(p, &d->ffn_res, &w->ln3, &dw->ln3, g->dmid, N);
 
         // cross-attention sublayer: dmid → dx, and into dmemory
-        memset(g->dx, 0, n * sizeof(float));
         residual_end_backward(p, &d->cross_res, &w->ln2, &dw->ln2, g->dx, g->dmid, N,
                               stream_of(1, l, SITE_CROSS_RESIDUAL));
         din = sublayer_input_gradient(p, g->dx, N);
@@ -194,7 +190,6 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_begin_backward(p, &d->cross_res, &w->ln2, &dw->ln2, g->dx, N);
 
         // causal self-attention sublayer: dx → dy (the gradient of the layer's input)
-        memset(g->dy, 0, n * sizeof(float));
         residual_end_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, g->dx, N,
                               stream_of(1, l, SITE_SELF_RESIDUAL));
         din = sublayer_input_gradient(p, g->dy, N);
@@ -204,9 +199,8 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_begin_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, N);
     }
     // forward: tgt_embedded = dropout(embedding · √C + positions)
-    memset(g->dx, 0, n * sizeof(float));
-    dropout_backward(g->dx, g->dy, n, p->dropout, p->ws->dropout_seed, STREAM_TGT_EMBED);
-    embedding_backward(p->dw->tgt_embed, g->dx, p->ws->tgt_in, B, T, C);
+    dropout_backward(g->dy, g->dy, n, p->dropout, p->ws->dropout_seed, STREAM_TGT_EMBED);
+    embedding_backward(p->dw->tgt_embed, g->dy, p->ws->tgt_in, B, T, C);
 }
 // ---------------------------------------------------------------- the whole model
 
@@ -243,7 +237,7 @@ int model_forward(const Model *m, Workspace *ws, const int32_t *src, const int32
                   uint64_t dropout_seed, Error *err) {
     const ModelConfig *c = &m->config;
     if (ws->use == WORKSPACE_DECODING && tgt_out) {
-        return error_set(err, "a decoding workspace keeps no probabilities: no loss can be computed");
+        return error_set(err, "a decoding workspace has no room for a loss: none can be computed");
     }
     WorkspaceShape shape = workspace_shape(B, S, T);
     if (workspace_place(ws, m, &shape, src, tgt_in, tgt_out, err) < 0) return -1;
@@ -257,7 +251,7 @@ int model_forward(const Model *m, Workspace *ws, const int32_t *src, const int32
     ws->loss = ws->nll = 0.0;
     ws->loss_tokens = 0;
     if (tgt_out) {
-        ws->loss = cross_entropy_forward(a->probs, a->logits, ws->tgt_out, B * T, c->tgt_vocab,
+        ws->loss = cross_entropy_forward(a->log_z, a->logits, ws->tgt_out, B * T, c->tgt_vocab,
                                          c->label_smoothing, TOKEN_PAD, &ws->loss_tokens, &ws->nll);
     }
     return 0;
@@ -271,12 +265,12 @@ void model_backward(const Model *m, Workspace *ws, Gradients *grads) {
     Pass *p = &pass;
     Activations *a = &ws->acts;
     GradientScratch *g = &ws->scratch;
-    // forward: loss = cross_entropy(softmax(logits), tgt_out); dlogits overwrite probs
-    cross_entropy_backward(a->probs, a->probs, ws->tgt_out, B * T, V, c->label_smoothing,
+    // forward: loss = cross_entropy(softmax(logits), tgt_out); dlogits overwrite the logits
+    cross_entropy_backward(a->logits, a->log_z, ws->tgt_out, B * T, V, c->label_smoothing,
                            TOKEN_PAD, ws->loss_tokens);
     // forward: logits = decoded · W_outᵀ + b_out
     memset(g->dy, 0, (size_t)B * T * C * sizeof(float));
-    matmul_backward(g->dy, p->dw->out_w, p->dw->out_b, a->probs, a->decoded, m->w.out_w, B * T, C, V);
+    matmul_backward(g->dy, p->dw->out_w, p->dw->out_b, a->logits, a->decoded, m->w.out_w, B * T, C, V);
     memset(g->dmemory, 0, (size_t)B * ws->S * C * sizeof(float));
     decoder_backward(p, g->dmemory);
     encoder_backward(p, g->dmemory);

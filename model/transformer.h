@@ -137,16 +137,16 @@ typedef struct {
     LayerNormActivations encoder_ln, decoder_ln;  // pre-LN only
     const float *memory;      // (B, S, C) the encoder's output, read by cross-attention
     const float *decoded;     // (B, T, C) the decoder's output
-    float *logits;            // (B, T, Vt)
-    float *probs;             // (B, T, Vt) softmax of the logits; dlogits in backward
-                              // (training workspaces only)
+    float *logits;            // (B, T, Vt); the backward turns them into their gradient
+    float *log_z;             // (B, T) log Σ e^logits per position, for the loss's backward
+                              // (not in decoding workspaces)
 } Activations;
 
 // Gradients of activations, reused layer after layer during backward.
 typedef struct {
     float *dx, *dy, *dmid;        // (B, Tmax, C) gradients of layer and sublayer outputs
     float *dbranch, *dsum, *dnormed, *dcontext, *dq, *dk, *dv;  // (B, Tmax, C)
-    float *dhidden, *dpre;        // (B, Tmax, F)
+    float *dhidden;               // (B, Tmax, F)
     float *dweights;              // (B, H, Tmax, Tmax)
     float *dmemory;               // (B, S, C) gradient of the encoder output
 } GradientScratch;
@@ -211,6 +211,8 @@ typedef struct {
     size_t activation_floats;
     void *batch_memory;                       // the batch's ids and masks
     size_t batch_bytes;
+    float *positions;                         // (position_rows, position_width) the positional
+    int position_rows, position_width;        // encodings, computed once and grown as needed
     int n_encoder_layers, n_decoder_layers;   // of the model the layer tables were made for
 } Workspace;
 
@@ -248,6 +250,7 @@ void gradients_free(Gradients *g);
 void gradients_zero(Gradients *g);
 
 // Gradients of the last forward's loss (a WORKSPACE_TRAINING ws), added to g.
+// It uses ws->acts.logits as working space: afterwards they hold their gradient.
 void model_backward(const Model *m, Workspace *ws, Gradients *g);
 
 // ---------------------------------------------------------------- looking inside

@@ -63,7 +63,6 @@ static void take_scratch(ActivationCursor *ac, GradientScratch *g, const ModelCo
     g->dk = take(ac, NC);
     g->dv = take(ac, NC);
     g->dhidden = take(ac, NF);
-    g->dpre = take(ac, NF);
     g->dweights = take(ac, (size_t)s->B * c->n_heads * Tmax * Tmax);
     g->dmemory = take(ac, (size_t)s->B * s->S * c->d_model);
 }
@@ -126,7 +125,7 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     take_layernorm_acts(&ac, &a->decoder_ln, B * T, C);
     a->logits = take(&ac, (size_t)B * T * c->tgt_vocab);
     // translating computes no loss
-    a->probs = reuse ? NULL : take(&ac, (size_t)B * T * c->tgt_vocab);
+    a->log_z = reuse ? NULL : take(&ac, (size_t)B * T);
     if (ws->use == WORKSPACE_TRAINING) take_scratch(&ac, &ws->scratch, c, s);
     return ac.used;
 }
@@ -142,11 +141,26 @@ void workspace_init(Workspace *ws, WorkspaceUse use) {
 }
 
 void workspace_free(Workspace *ws) {
+    free(ws->positions);
     free(ws->activation_memory);
     free(ws->batch_memory);
     free(ws->acts.encoder);
     free(ws->acts.decoder);
     memset(ws, 0, sizeof *ws);
+}
+
+// The positional encodings of positions 0 … rows-1 (at least): only rows not
+// yet computed are, so a training run or a translation computes each once.
+static int reserve_positions(Workspace *ws, int rows, int C, Error *err) {
+    if (ws->position_width != C) ws->position_rows = 0;
+    if (rows <= ws->position_rows) return 0;
+    float *table = realloc(ws->positions, (size_t)rows * C * sizeof *table);
+    if (!table) return error_out_of_memory(err, "the positional encodings", (size_t)rows * C * sizeof *table);
+    ws->positions = table;
+    for (int t = ws->position_rows; t < rows; t++) positional_encoding(table + (size_t)t * C, t, C);
+    ws->position_rows = rows;
+    ws->position_width = C;
+    return 0;
 }
 
 // Makes room for the shape: the memory only ever grows.
@@ -173,6 +187,9 @@ static int reserve(Workspace *ws, const ModelConfig *c, const WorkspaceShape *s,
         }
         ws->activation_floats = floats;
     }
+    int positions = s->S > s->T ? s->S : s->T;
+    if (s->self_keys > positions) positions = s->self_keys;
+    if (reserve_positions(ws, positions, c->d_model, err) < 0) return -1;
     size_t ids = (size_t)s->B * s->S + 2 * (size_t)s->B * s->T;
     size_t bytes = ids * sizeof(int32_t) + (size_t)s->B * (s->S + s->T);
     if (bytes > ws->batch_bytes) {

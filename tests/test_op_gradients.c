@@ -226,10 +226,10 @@ static void feed_forward_backward_matches(void **state) {
 
 // ---------------------------------------------------------------- embedding + positions
 
-typedef struct { float *out, *table; const int32_t *tokens; int B, T, C; } EmbeddingCase;
+typedef struct { float *out, *table, *positions; const int32_t *tokens; int B, T, C; } EmbeddingCase;
 static void embedding_case_forward(void *p) {
     EmbeddingCase *c = p;
-    embedding_forward(c->out, c->tokens, c->table, c->B, c->T, c->C, 0);
+    embedding_forward(c->out, c->tokens, c->table, c->positions, c->B, c->T, c->C, 0);
 }
 
 static void embedding_backward_matches(void **state) {
@@ -237,7 +237,8 @@ static void embedding_backward_matches(void **state) {
     Rng rng;
     rng_seed(&rng, 4);
     const int32_t tokens[] = {5, 1, 5, 3, 0, 2, 5, 4};  // repeats on purpose
-    EmbeddingCase c = {zeros(8 * 6), random_floats(&rng, 7 * 6, 1), tokens, 2, 4, 6};
+    EmbeddingCase c = {zeros(8 * 6), random_floats(&rng, 7 * 6, 1), zeros(4 * 6), tokens, 2, 4, 6};
+    for (int t = 0; t < 4; t++) positional_encoding(c.positions + t * 6, t, 6);
     float *r = random_floats(&rng, 48, 1), *dtable = zeros(42);
     embedding_case_forward(&c);
     embedding_backward(dtable, r, tokens, 2, 4, 6);
@@ -245,7 +246,7 @@ static void embedding_backward_matches(void **state) {
     check("embedding dtable", c.table, 42, dtable, &o, 1e-2);
     // Row 6 is never used: its gradient must be exactly zero.
     for (int k = 0; k < 6; k++) assert_true(dtable[6 * 6 + k] == 0.0f);
-    free(c.out); free(c.table); free(r); free(dtable);
+    free(c.out); free(c.table); free(c.positions); free(r); free(dtable);
 }
 
 static void positional_encoding_follows_the_paper(void **state) {
@@ -399,11 +400,11 @@ static void dropout_backward_matches_with_a_fixed_mask(void **state) {
 
 // ---------------------------------------------------------------- cross-entropy
 
-typedef struct { float *probs, *logits; const int32_t *targets; int N, V; float smoothing; double loss; float loss_as_float; } LossCase;
+typedef struct { float *log_z, *logits; const int32_t *targets; int N, V; float smoothing; double loss; float loss_as_float; } LossCase;
 static void loss_case_forward(void *p) {
     LossCase *c = p;
     int counted;
-    c->loss = cross_entropy_forward(c->probs, c->logits, c->targets, c->N, c->V, c->smoothing,
+    c->loss = cross_entropy_forward(c->log_z, c->logits, c->targets, c->N, c->V, c->smoothing,
                                     TOKEN_PAD, &counted, NULL);
     c->loss_as_float = (float)c->loss;
 }
@@ -415,34 +416,40 @@ static void cross_entropy_backward_matches_with_label_smoothing(void **state) {
     const int N = 5, V = 9;
     const int32_t targets[] = {4, TOKEN_PAD, 8, 5, TOKEN_PAD};  // two ignored positions
     for (int smoothing_case = 0; smoothing_case < 2; smoothing_case++) {
-        LossCase c = {zeros(N * V), random_floats(&rng, N * V, 3), targets, N, V,
+        LossCase c = {zeros(N), random_floats(&rng, N * V, 3), targets, N, V,
                       smoothing_case ? 0.1f : 0.0f, 0, 0};
         loss_case_forward(&c);
+        // the backward writes the gradient over the logits: give it a copy
         float *dlogits = zeros(N * V);
-        cross_entropy_backward(dlogits, c.probs, targets, N, V, c.smoothing, TOKEN_PAD, 3);
+        memcpy(dlogits, c.logits, (size_t)N * V * sizeof *dlogits);
+        cross_entropy_backward(dlogits, c.log_z, targets, N, V, c.smoothing, TOKEN_PAD, 3);
         float one = 1.0f;
         OpObjective o = {loss_case_forward, &c, &c.loss_as_float, 1, &one, NULL};
         check(smoothing_case ? "cross-entropy (ε = 0.1) dlogits" : "cross-entropy dlogits",
               c.logits, (size_t)N * V, dlogits, &o, 1e-2);
         // Ignored rows get no gradient.
         for (int j = 0; j < V; j++) assert_true(dlogits[V + j] == 0.0f && dlogits[4 * V + j] == 0.0f);
-        free(c.probs); free(c.logits); free(dlogits);
+        free(c.log_z); free(c.logits); free(dlogits);
     }
 }
 
 static void cross_entropy_equals_the_definition(void **state) {
     (void)state;
-    // Two classes of logits [0, ln 3]: p = [1/4, 3/4].  Target 1, ε = 0.2, V = 2:
+    // Two classes of logits [0, ln 3]: Z = 4, p = [1/4, 3/4].  Target 1, ε = 0.2, V = 2:
     // loss = 0.8 · (−ln 3/4) + 0.2 · ½ (−ln 1/4 − ln 3/4)
-    const float logits[2] = {0.0f, (float)log(3.0)};
+    float logits[2] = {0.0f, (float)log(3.0)};
     const int32_t target[1] = {1};
-    float probs[2];
+    float log_z[1];
     int counted;
-    double loss = cross_entropy_forward(probs, logits, target, 1, 2, 0.2f, -1, &counted, NULL);
+    double loss = cross_entropy_forward(log_z, logits, target, 1, 2, 0.2f, -1, &counted, NULL);
     double expected = 0.8 * -log(0.75) + 0.1 * (-log(0.25) - log(0.75));
     assert_int_equal(counted, 1);
     assert_float_equal(loss, expected, 1e-6);
-    assert_float_equal(probs[0], 0.25f, 1e-6);
+    assert_float_equal(log_z[0], log(4.0), 1e-6);
+    // dlogits = p - q with q = [0.1, 0.9]
+    cross_entropy_backward(logits, log_z, target, 1, 2, 0.2f, -1, counted);
+    assert_float_equal(logits[0], 0.25 - 0.1, 1e-6);
+    assert_float_equal(logits[1], 0.75 - 0.9, 1e-6);
 }
 
 static const struct CMUnitTest tests[] = {

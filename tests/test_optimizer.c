@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/optimizer.h"
+#include "model/rng.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 
@@ -75,10 +76,47 @@ static void adamw_first_step_by_hand(void **state) {
     model_free(&m);
 }
 
+// The fused step is the three separate ones, bit for bit, clipped or not.
+static void adamw_step_equals_clip_update_and_zero(void **state) {
+    (void)state;
+    ModelConfig c = fixture_config(false, false, 0.0f);
+    for (int clipped = 0; clipped < 2; clipped++) {
+        Model fused, separate;
+        Gradients gf, gs;
+        AdamState mf, ms;
+        Error err;
+        assert_int_equal(model_build(&fused, &c, 5, &err), 0);
+        assert_int_equal(model_build(&separate, &c, 5, &err), 0);
+        assert_int_equal(gradients_build(&gf, &fused, &err), 0);
+        assert_int_equal(gradients_build(&gs, &separate, &err), 0);
+        assert_int_equal(adam_state_build(&mf, &fused, &err), 0);
+        assert_int_equal(adam_state_build(&ms, &separate, &err), 0);
+        AdamWConfig adam = adamw_defaults();
+        const double max_norm = clipped ? 1e-2 : 1e6;
+        for (long step = 1; step <= 3; step++) {
+            Rng rng;
+            rng_seed(&rng, (uint64_t)step);
+            for (size_t i = 0; i < gf.n; i++) gf.grads[i] = gs.grads[i] = rng_normal(&rng) * 1e-3f;
+            double norm = adamw_step(&fused, &gf, &mf, &adam, 1e-3f, step, max_norm);
+            assert_true(norm == clip_gradient_norm(gs.grads, gs.n, max_norm));
+            adamw_update(&separate, &gs, &ms, &adam, 1e-3f, step);
+            gradients_zero(&gs);
+        }
+        assert_memory_equal(fused.params, separate.params, fused.n_params * sizeof(float));
+        assert_memory_equal(mf.m, ms.m, mf.n * sizeof(float));
+        assert_memory_equal(mf.v, ms.v, mf.n * sizeof(float));
+        for (size_t i = 0; i < gf.n; i++) assert_true(gf.grads[i] == 0.0f);
+        gradients_free(&gf); gradients_free(&gs);
+        adam_state_free(&mf); adam_state_free(&ms);
+        model_free(&fused); model_free(&separate);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(noam_rises_then_decays_as_in_the_paper),
     cmocka_unit_test(inverse_sqrt_and_cosine_schedules),
     cmocka_unit_test(clipping_scales_to_the_norm),
     cmocka_unit_test(adamw_first_step_by_hand),
+    cmocka_unit_test(adamw_step_equals_clip_update_and_zero),
 };
 TEST_GROUP(optimizer_tests, tests);

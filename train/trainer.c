@@ -203,11 +203,10 @@ static int train_step(Trainer *t, Run *r, Error *err) {
                               "the best model so far was left as it was",
                          isnan(ws->loss) ? "NaN" : "infinite", step);
     }
-    gradients_zero(&t->gradients);
+    // The gradients are zero here: built so, and cleared by every adamw_step.
     model_backward(t->model, ws, &t->gradients);
-    clip_gradient_norm(t->gradients.grads, t->gradients.n, o->clip_norm);
     float lr = schedule_lr(&o->schedule, step);
-    adamw_update(t->model, &t->gradients, &t->adam, &o->adam, lr, step);
+    adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm);
     p->step = step;
     p->batch++;  // this batch is done: a resume starts after it
     p->tokens += ws->loss_tokens;
