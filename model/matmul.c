@@ -132,6 +132,54 @@ typedef struct {
 
 static inline int min_int(int x, int y) { return x < y ? x : y; }
 
+#if defined(__GNUC__) && !defined(__clang__)
+typedef int vec16_index __attribute__((vector_size(64)));
+
+// Transposes a 16 × 16 block held in 16 vectors, in four rounds that swap
+// ever smaller square blocks across the diagonal (8 × 8, 4 × 4, 2 × 2, 1 × 1):
+// in the round for size s, rows i and i + s (i & s = 0) exchange the lanes
+// whose index has bit s set.
+static inline void transpose16(vec16 m[16]) {
+    #pragma GCC unroll 4
+    for (int s = 8; s >= 1; s /= 2) {
+        vec16_index low, high;
+        for (int l = 0; l < 16; l++) {
+            low[l] = (l & s) ? 16 + l - s : l;
+            high[l] = (l & s) ? 16 + l : l + s;
+        }
+        #pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+            if (i & s) continue;
+            const vec16 a = m[i], b = m[i + s];
+            m[i] = __builtin_shuffle(a, b, low);
+            m[i + s] = __builtin_shuffle(a, b, high);
+        }
+    }
+}
+
+// The forward's B = Wᵀ, a full 32-column slice: 16 × 16 blocks of W's rows
+// are read as vectors and transposed in registers, instead of gathering one
+// float at a time (for the few rows of a decoding step, packing costs as
+// much as the product).  Returns the number of k done (a multiple of 16).
+static int pack_transposed_slice(float *slice, const float *b, size_t b_j, int kc) {
+    int k = 0;
+    for (; k + 16 <= kc; k += 16) {
+        for (int half = 0; half < 2; half++) {
+            vec16 m[16];
+            for (int j = 0; j < 16; j++) m[j] = load(b + (size_t)(half * 16 + j) * b_j + k);
+            transpose16(m);
+            for (int l = 0; l < 16; l++) store(slice + (k + l) * TILE_COLS + half * 16, m[l]);
+        }
+    }
+    return k;
+}
+#else
+static int pack_transposed_slice(float *slice, const float *b, size_t b_j, int kc) {
+    (void)slice, (void)b, (void)b_j, (void)kc;
+    return 0;  // clang: the scalar loop does it all
+}
+#endif
+
 // B[k0 .. k0+kc) × [j0 .. j0+width) → block, one kc × 32 slice after another,
 // zeros past the last column.
 static void pack_b(float *block, const Gemm *g, int k0, int kc, int j0, int width) {
@@ -147,8 +195,9 @@ static void pack_b(float *block, const Gemm *g, int k0, int kc, int j0, int widt
             continue;
         }
         // columns of B contiguous (B = Wᵀ in the forward): read each along k
+        const int done = g->b_k == 1 && cols == TILE_COLS ? pack_transposed_slice(slice, b, g->b_j, kc) : 0;
         for (int j = 0; j < TILE_COLS; j++) {
-            for (int k = 0; k < kc; k++) {
+            for (int k = done; k < kc; k++) {
                 slice[k * TILE_COLS + j] = j < cols ? b[(size_t)k * g->b_k + (size_t)j * g->b_j] : 0.0f;
             }
         }
