@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "cli/options.h"
+#include "infer/next_token.h"
 #include "model/decoder_cache.h"
 #include "model/optimizer.h"
 #include "model/rng.h"
@@ -138,11 +139,11 @@ static void decode_once(const BenchOptions *o, const Model *m, const int32_t *sr
     for (int t = 0; t < o->T; t++) {
         const float *logits = decoder_cache_step(&cache, m, next, &err);
         if (!logits) die("%s", err.message);
+        // the argmax over [TOKEN_EOS + 1, V): the search's own, on the row
+        // shifted by one so that its first allowed id, <eos>, is skipped
+        #pragma omp parallel for schedule(static) if (o->B > 1)
         for (int b = 0; b < o->B; b++) {
-            const float *row = logits + (size_t)b * o->V;
-            int32_t best = TOKEN_SPECIAL_COUNT;
-            for (int32_t v = TOKEN_SPECIAL_COUNT + 1; v < o->V; v++) if (row[v] > row[best]) best = v;
-            next[b] = best;
+            next[b] = 1 + next_token_argmax(logits + (size_t)b * o->V + 1, o->V - 1);
         }
     }
     decoder_cache_free(&cache);
