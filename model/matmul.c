@@ -187,7 +187,14 @@ static void pack_b(float *block, const Gemm *g, int k0, int kc, int j0, int widt
         float *slice = block + (size_t)s * kc * TILE_COLS;
         const int first = j0 + s * TILE_COLS, cols = min_int(g->Ncols - first, TILE_COLS);
         const float *b = g->b + (size_t)k0 * g->b_k + (size_t)first * g->b_j;
-        if (g->b_j == 1) {  // rows of B contiguous: copy row pieces
+        if (g->b_j == 1 && cols == TILE_COLS) {  // rows of B contiguous: copy row pieces
+            for (int k = 0; k < kc; k++) {
+                store(slice + k * TILE_COLS, load(b + (size_t)k * g->b_k));
+                store(slice + k * TILE_COLS + 16, load(b + (size_t)k * g->b_k + 16));
+            }
+            continue;
+        }
+        if (g->b_j == 1) {
             for (int k = 0; k < kc; k++) {
                 memcpy(slice + k * TILE_COLS, b + (size_t)k * g->b_k, (size_t)cols * sizeof(float));
                 for (int j = cols; j < TILE_COLS; j++) slice[k * TILE_COLS + j] = 0.0f;
