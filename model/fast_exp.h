@@ -1,7 +1,7 @@
 // A float exponential that vectorises: libm's expf is a call, so a loop that
 // uses it runs one element at a time, while this inline version, written with
 // arithmetic alone, lets `omp simd` loops compute 16 exponentials at once.
-// Only model/ includes this.
+// Used by model/ and by the search's normaliser in infer/next_token.c.
 #ifndef AZUL_FAST_EXP_H
 #define AZUL_FAST_EXP_H
 

@@ -48,6 +48,25 @@ static void expect_close(const char *what, const Shape *s, const float *got, con
     }
 }
 
+// want (M, Ncols) = start + A · B in double, A and B given by strides, with
+// Σ|terms| in magnitude for the tolerance; start is a matrix (M, Ncols) or,
+// when start_row is 0, one row added to every row (the bias).
+static void reference_product(double *want, double *magnitude, const float *start,
+                              size_t start_row, const float *a, size_t a_row, size_t a_k,
+                              const float *b, size_t b_k, size_t b_j, int M, int K, int Ncols) {
+    for (int m = 0; m < M; m++) {
+        for (int j = 0; j < Ncols; j++) {
+            const double s = start[m * start_row + j];
+            double sum = s, abs_sum = fabs(s);
+            for (int k = 0; k < K; k++) {
+                const double term = (double)a[m * a_row + k * a_k] * b[k * b_k + j * b_j];
+                sum += term, abs_sum += fabs(term);
+            }
+            want[(size_t)m * Ncols + j] = sum, magnitude[(size_t)m * Ncols + j] = abs_sum;
+        }
+    }
+}
+
 static void products_match_double_precision(void **state) {
     (void)state;
     unsigned seed = 7;
@@ -61,62 +80,30 @@ static void products_match_double_precision(void **state) {
         float *db = random_floats((size_t)OC, &seed);
         float *dinp0 = copy_of(dinp, (size_t)N * C), *dw0 = copy_of(dw, (size_t)OC * C);
         float *db0 = copy_of(db, (size_t)OC);
+        const size_t largest = (size_t)(N > OC ? N : OC) * (size_t)(C > OC ? C : OC);
+        double *want = malloc(largest * sizeof *want), *mag = malloc(largest * sizeof *mag);
         assert_non_null(out);
+        assert_non_null(want);
+        assert_non_null(mag);
         matmul_forward(out, inp, w, bias, N, C, OC);
         matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
 
-        double *want = malloc((size_t)N * OC * sizeof *want), *mag = malloc((size_t)N * OC * sizeof *mag);
-        assert_non_null(want);
-        assert_non_null(mag);
-        for (int n = 0; n < N; n++) {
-            for (int o = 0; o < OC; o++) {
-                double sum = bias[o], abs_sum = fabs(bias[o]);
-                for (int c = 0; c < C; c++) {
-                    sum += (double)inp[n * C + c] * w[o * C + c];
-                    abs_sum += fabs((double)inp[n * C + c] * w[o * C + c]);
-                }
-                want[(size_t)n * OC + o] = sum, mag[(size_t)n * OC + o] = abs_sum;
-            }
-        }
+        // out = bias + inp · Wᵀ
+        reference_product(want, mag, bias, 0, inp, C, 1, w, 1, C, N, C, OC);
         expect_close("forward", s, out, want, mag, (size_t)N * OC, C);
-        free(want);
-        free(mag);
-
-        want = malloc((size_t)N * C * sizeof *want), mag = malloc((size_t)N * C * sizeof *mag);
-        for (int n = 0; n < N; n++) {
-            for (int c = 0; c < C; c++) {
-                double sum = dinp0[n * C + c], abs_sum = fabs(dinp0[n * C + c]);
-                for (int o = 0; o < OC; o++) {
-                    sum += (double)dout[n * OC + o] * w[o * C + c];
-                    abs_sum += fabs((double)dout[n * OC + o] * w[o * C + c]);
-                }
-                want[(size_t)n * C + c] = sum, mag[(size_t)n * C + c] = abs_sum;
-            }
-        }
+        // dinp = dinp₀ + dout · W
+        reference_product(want, mag, dinp0, C, dout, OC, 1, w, C, 1, N, OC, C);
         expect_close("dinp", s, dinp, want, mag, (size_t)N * C, OC);
-        free(want);
-        free(mag);
-
-        want = malloc((size_t)OC * C * sizeof *want), mag = malloc((size_t)OC * C * sizeof *mag);
-        for (int o = 0; o < OC; o++) {
-            for (int c = 0; c < C; c++) {
-                double sum = dw0[o * C + c], abs_sum = fabs(dw0[o * C + c]);
-                for (int n = 0; n < N; n++) {
-                    sum += (double)dout[n * OC + o] * inp[n * C + c];
-                    abs_sum += fabs((double)dout[n * OC + o] * inp[n * C + c]);
-                }
-                want[(size_t)o * C + c] = sum, mag[(size_t)o * C + c] = abs_sum;
-            }
-        }
+        // dW = dW₀ + doutᵀ · inp
+        reference_product(want, mag, dw0, C, dout, 1, OC, inp, C, 1, OC, N, C);
         expect_close("dweight", s, dw, want, mag, (size_t)OC * C, N);
-        for (int o = 0; o < OC; o++) {
-            double sum = db0[o], abs_sum = fabs(db0[o]);
-            for (int n = 0; n < N; n++) sum += dout[n * OC + o], abs_sum += fabs(dout[n * OC + o]);
-            want[o] = sum, mag[o] = abs_sum;
-        }
+        // dbias = dbias₀ + Σₙ dout: a product with a column of ones
+        float *ones = malloc((size_t)N * sizeof *ones);
+        assert_non_null(ones);
+        for (int n = 0; n < N; n++) ones[n] = 1.0f;
+        reference_product(want, mag, db0, 1, dout, 1, OC, ones, 1, 0, OC, N, 1);
         expect_close("dbias", s, db, want, mag, (size_t)OC, N);
-        free(want);
-        free(mag);
+        free(ones), free(want), free(mag);
         free(inp), free(w), free(bias), free(dout), free(out), free(dinp), free(dw), free(db);
         free(dinp0), free(dw0), free(db0);
     }
