@@ -161,9 +161,15 @@ static inline void transpose16(vec16 m[16]) {
 // are read as vectors and transposed in registers, instead of gathering one
 // float at a time (for the few rows of a decoding step, packing costs as
 // much as the product).  Returns the number of k done (a multiple of 16).
+enum { PREFETCH_BLOCKS_AHEAD = 4 };
 static int pack_transposed_slice(float *slice, const float *b, size_t b_j, int kc) {
     int k = 0;
     for (; k + 16 <= kc; k += 16) {
+        // 32 rows are read side by side, more streams than the hardware
+        // prefetcher follows: ask for their lines a few blocks ahead.
+        if (k + 16 * PREFETCH_BLOCKS_AHEAD < kc) {
+            for (int j = 0; j < TILE_COLS; j++) __builtin_prefetch(b + (size_t)j * b_j + k + 16 * PREFETCH_BLOCKS_AHEAD);
+        }
         for (int half = 0; half < 2; half++) {
             vec16 m[16];
             for (int j = 0; j < 16; j++) m[j] = load(b + (size_t)(half * 16 + j) * b_j + k);
