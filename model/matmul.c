@@ -225,6 +225,11 @@ static void pack_a(float *block, const Gemm *g, int m0, int rows, int k0, int kc
         const int tile_rows = min_int(rows - t * TILE_ROWS, TILE_ROWS);
         float *dst = block + (size_t)t * TILE_ROWS * kc;
         const float *src = g->a + (size_t)(m0 + t * TILE_ROWS) * g->a_row + (size_t)k0 * g->a_k;
+        if (g->a_row == 1 && tile_rows == TILE_ROWS) {
+            // the usual case: TILE_ROWS consecutive floats per k, a fixed-size copy
+            for (int k = 0; k < kc; k++) memcpy(dst + k * TILE_ROWS, src + (size_t)k * g->a_k, TILE_ROWS * sizeof(float));
+            continue;
+        }
         for (int k = 0; k < kc; k++) {
             for (int r = 0; r < tile_rows; r++) dst[k * TILE_ROWS + r] = src[(size_t)k * g->a_k + (size_t)r * g->a_row];
         }
