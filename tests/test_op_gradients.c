@@ -132,48 +132,55 @@ static void layernorm_case_forward(void *p) {
     layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C, 1e-5f);
 }
 
-static void layernorm_backward_matches(void **state) {
-    (void)state;
+// A 4 × 8 layernorm with random inputs, its forward and its backward for a
+// random upstream gradient r: what both tests below start from.
+typedef struct {
+    LayerNormCase c;
+    float *r, *dinp, *dw, *db;
+} LayerNormRun;
+
+static LayerNormRun layernorm_run(void) {
     Rng rng;
     rng_seed(&rng, 2);
-    LayerNormCase c = {zeros(32), zeros(4), zeros(4), NULL, NULL, NULL, 4, 8};
-    c.inp = random_floats(&rng, 32, 2);
-    c.w = random_floats(&rng, 8, 1);
-    c.b = random_floats(&rng, 8, 1);
-    float *r = random_floats(&rng, 32, 1), *dinp = zeros(32), *dw = zeros(8), *db = zeros(8);
-    layernorm_case_forward(&c);
-    layernorm_backward(dinp, dw, db, r, c.inp, c.w, c.mean, c.rstd, 4, 8);
-    OpObjective o = {layernorm_case_forward, &c, c.out, 32, r, NULL};
-    check("layernorm dinp", c.inp, 32, dinp, &o, 1e-2);
-    check("layernorm dweight", c.w, 8, dw, &o, 1e-2);
-    check("layernorm dbias", c.b, 8, db, &o, 1e-2);
-    free(c.out); free(c.mean); free(c.rstd); free(c.inp); free(c.w); free(c.b);
-    free(r); free(dinp); free(dw); free(db);
+    LayerNormRun x = {{zeros(32), zeros(4), zeros(4), NULL, NULL, NULL, 4, 8}, NULL, NULL, NULL, NULL};
+    x.c.inp = random_floats(&rng, 32, 2);
+    x.c.w = random_floats(&rng, 8, 1);
+    x.c.b = random_floats(&rng, 8, 1);
+    x.r = random_floats(&rng, 32, 1), x.dinp = zeros(32), x.dw = zeros(8), x.db = zeros(8);
+    layernorm_case_forward(&x.c);
+    layernorm_backward(x.dinp, x.dw, x.db, x.r, x.c.inp, x.c.w, x.c.mean, x.c.rstd, 4, 8);
+    return x;
+}
+
+static void layernorm_run_free(LayerNormRun *x) {
+    free(x->c.out); free(x->c.mean); free(x->c.rstd); free(x->c.inp); free(x->c.w); free(x->c.b);
+    free(x->r); free(x->dinp); free(x->dw); free(x->db);
+}
+
+static void layernorm_backward_matches(void **state) {
+    (void)state;
+    LayerNormRun x = layernorm_run();
+    OpObjective o = {layernorm_case_forward, &x.c, x.c.out, 32, x.r, NULL};
+    check("layernorm dinp", x.c.inp, 32, x.dinp, &o, 1e-2);
+    check("layernorm dweight", x.c.w, 8, x.dw, &o, 1e-2);
+    check("layernorm dbias", x.c.b, 8, x.db, &o, 1e-2);
+    layernorm_run_free(&x);
 }
 
 // The check has teeth: a layernorm input gradient 0.1% too large everywhere
 // (which the old norm check, at 1e-2, passed tenfold) fails.
 static void a_gradient_a_tenth_of_a_percent_off_fails(void **state) {
     (void)state;
-    Rng rng;
-    rng_seed(&rng, 2);
-    LayerNormCase c = {zeros(32), zeros(4), zeros(4), NULL, NULL, NULL, 4, 8};
-    c.inp = random_floats(&rng, 32, 2);
-    c.w = random_floats(&rng, 8, 1);
-    c.b = random_floats(&rng, 8, 1);
-    float *r = random_floats(&rng, 32, 1), *dinp = zeros(32), *dw = zeros(8), *db = zeros(8);
-    layernorm_case_forward(&c);
-    layernorm_backward(dinp, dw, db, r, c.inp, c.w, c.mean, c.rstd, 4, 8);
-    OpObjective o = {layernorm_case_forward, &c, c.out, 32, r, NULL};
+    LayerNormRun x = layernorm_run();
+    OpObjective o = {layernorm_case_forward, &x.c, x.c.out, 32, x.r, NULL};
     size_t where;
-    double right = worst_coordinate(c.inp, 32, dinp, &o, 1e-2, &where);
-    for (int i = 0; i < 32; i++) dinp[i] *= 1.001f;
-    double wrong = worst_coordinate(c.inp, 32, dinp, &o, 1e-2, &where);
+    double right = worst_coordinate(x.c.inp, 32, x.dinp, &o, 1e-2, &where);
+    for (int i = 0; i < 32; i++) x.dinp[i] *= 1.001f;
+    double wrong = worst_coordinate(x.c.inp, 32, x.dinp, &o, 1e-2, &where);
     printf("  layernorm dinp: right %.2f, 0.1%% off %.2f times the allowance\n", right, wrong);
     assert_true(right <= 1.0);
     assert_true(wrong > 2.0);
-    free(c.out); free(c.mean); free(c.rstd); free(c.inp); free(c.w); free(c.b);
-    free(r); free(dinp); free(dw); free(db);
+    layernorm_run_free(&x);
 }
 
 // ---------------------------------------------------------------- feed-forward (matmul, ReLU, matmul)
