@@ -21,15 +21,28 @@ static float *take(ActivationCursor *ac, size_t n) {
 // pass (Tk of them, or only the new Tq when a cache holds the rest, or none
 // when the cache holds them all); weights (B, H, Tq, Tk).  Without dropout
 // (a workspace that does not train) the dropped weights are the weights.
+// A sublayer's output (attention's or the feed-forward's, before dropout and
+// the residual sum) is read only by the residual step that follows it: the
+// backward never needs it.  When the layers share a branch buffer, every
+// layer writes it there instead of into a buffer of its own.
+typedef struct {
+    bool shared;
+    float *buffer;  // NULL while only counting
+} Branch;
+
+static float *take_branch(ActivationCursor *ac, const Branch *branch, size_t n) {
+    return branch->shared ? branch->buffer : take(ac, n);
+}
+
 static void take_attention_acts(ActivationCursor *ac, AttentionActivations *a, int B, int H,
-                                int Tq, int Tk, int Tkv, int C, bool training) {
+                                int Tq, int Tk, int Tkv, int C, bool training, const Branch *branch) {
     a->q = take(ac, (size_t)B * Tq * C);
     a->k = Tkv ? take(ac, (size_t)B * Tkv * C) : NULL;
     a->v = Tkv ? take(ac, (size_t)B * Tkv * C) : NULL;
     a->weights = take(ac, (size_t)B * H * Tq * Tk);
     a->dropped = training ? take(ac, (size_t)B * H * Tq * Tk) : a->weights;
     a->context = take(ac, (size_t)B * Tq * C);
-    a->out = take(ac, (size_t)B * Tq * C);
+    a->out = take_branch(ac, branch, (size_t)B * Tq * C);
 }
 
 static void take_layernorm_acts(ActivationCursor *ac, LayerNormActivations *ln, int N, int C) {
@@ -43,9 +56,10 @@ static void take_residual_acts(ActivationCursor *ac, ResidualActivations *r, int
     take_layernorm_acts(ac, &r->ln, N, C);
 }
 
-static void take_ffn_acts(ActivationCursor *ac, FeedForwardActivations *f, int N, int C, int F) {
+static void take_ffn_acts(ActivationCursor *ac, FeedForwardActivations *f, int N, int C, int F,
+                          const Branch *branch) {
     f->hidden = take(ac, (size_t)N * F);
-    f->out = take(ac, (size_t)N * C);
+    f->out = take_branch(ac, branch, (size_t)N * C);
 }
 
 static void take_scratch(ActivationCursor *ac, GradientScratch *g, const ModelConfig *c,
@@ -99,14 +113,18 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     const bool reuse = ws->use == WORKSPACE_DECODING, training = ws->use == WORKSPACE_TRAINING;
     a->src_embedded = take(&ac, (size_t)B * S_enc * C);
     a->tgt_embedded = take(&ac, (size_t)B * T * C);
+    // decoding reuses two layer slots anyway; otherwise the layers share one
+    // buffer for their sublayers' outputs
+    Branch shared = {!reuse, NULL}, *branch = &shared;
+    if (shared.shared) shared.buffer = take(&ac, (size_t)B * (S_enc > T ? S_enc : T) * C);
     LayerSlots slots = {0};
     for (int l = 0; l < c->n_encoder_layers; l++) {
         EncoderLayerActivations *e = &a->encoder[l];
         enter_layer(&ac, &slots, l, reuse);
         take_residual_acts(&ac, &e->attn_res, B * S_enc, C);
-        take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, training);
+        take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, training, branch);
         take_residual_acts(&ac, &e->ffn_res, B * S_enc, C);
-        take_ffn_acts(&ac, &e->ffn, B * S_enc, C, F);
+        take_ffn_acts(&ac, &e->ffn, B * S_enc, C, F, branch);
     }
     leave_layers(&ac, &slots);
     slots = (LayerSlots){0};
@@ -114,11 +132,13 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
         DecoderLayerActivations *d = &a->decoder[l];
         enter_layer(&ac, &slots, l, reuse);
         take_residual_acts(&ac, &d->self_res, B * T, C);
-        take_attention_acts(&ac, &d->self_attn, B, H, T, s->decoder ? s->self_keys : 0, T, C, training);
+        take_attention_acts(&ac, &d->self_attn, B, H, T, s->decoder ? s->self_keys : 0, T, C, training,
+                            branch);
         take_residual_acts(&ac, &d->cross_res, B * T, C);
-        take_attention_acts(&ac, &d->cross_attn, B, H, T, S, s->memory_keys ? S : 0, C, training);
+        take_attention_acts(&ac, &d->cross_attn, B, H, T, S, s->memory_keys ? S : 0, C, training,
+                            branch);
         take_residual_acts(&ac, &d->ffn_res, B * T, C);
-        take_ffn_acts(&ac, &d->ffn, B * T, C, F);
+        take_ffn_acts(&ac, &d->ffn, B * T, C, F, branch);
     }
     leave_layers(&ac, &slots);
     take_layernorm_acts(&ac, &a->encoder_ln, B * S_enc, C);
