@@ -34,8 +34,7 @@ static void overfits_one_fixed_batch(void **state) {
         last = run.ws.loss;
         gradients_zero(&run.g);
         model_backward(&m, &run.ws, &run.g);
-        clip_gradient_norm(run.g.grads, run.g.n, 1.0);
-        adamw_update(&m, &run.g, &moments, &adam, 1e-3f, step);
+        adamw_step(&m, &run.g, &moments, &adam, 1e-3f, step, 1.0);
     }
     printf("  one batch: loss %.4f → %.4f in 150 steps\n", first, last);
     assert_true(first > 2.0);
@@ -126,8 +125,7 @@ static void learns_to_reverse_sequences(void **state) {
         loss = run.ws.loss;
         gradients_zero(&run.g);
         model_backward(&m, &run.ws, &run.g);
-        clip_gradient_norm(run.g.grads, run.g.n, 1.0);
-        adamw_update(&m, &run.g, &moments, &adam, schedule_lr(&schedule, step), step);
+        adamw_step(&m, &run.g, &moments, &adam, schedule_lr(&schedule, step), step, 1.0);
     }
     size_t exact = 0;
     for (size_t i = 0; i < d.n; i++) {

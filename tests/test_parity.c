@@ -154,8 +154,7 @@ static void training_steps_match(const char *file) {
         }
         gradients_zero(&run.g);
         model_backward(m, &run.ws, &run.g);
-        clip_gradient_norm(run.g.grads, run.g.n, clip);
-        adamw_update(m, &run.g, &moments, &adam, lr, step);
+        adamw_step(m, &run.g, &moments, &adam, lr, step, clip);
     }
     printf("\n");
     model_run_free(&run);
