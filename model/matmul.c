@@ -101,6 +101,24 @@ static bool panels_for_threads(int threads) {
     return true;
 }
 
+// The row every output row starts from (the bias, or zeros), with a tile's
+// room past its end for the vectors of a last, narrower tile (what they read
+// there lands in columns that are thrown away); grown like the panels.  NULL
+// when memory runs out.
+static float *start_row;
+static size_t start_row_capacity;
+
+static float *start_row_of_size(size_t n) {
+    if (n > start_row_capacity) {
+        free(start_row);
+        start_row_capacity = 0;
+        start_row = calloc(n, sizeof(float));
+        if (!start_row) return NULL;
+        start_row_capacity = n;
+    }
+    return start_row;
+}
+
 // The same product element by element, in the same order of k: the slow
 // path for when there is no memory for the panels (the results are rounded
 // identically only up to the fused multiply-adds the compiler chooses).
@@ -324,13 +342,13 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
                  const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
                  const float *bias, bool accumulate) {
     const int threads = omp_get_max_threads();
-    float *init = calloc((size_t)Ncols + TILE_COLS, sizeof(float));
+    float *init = start_row_of_size((size_t)Ncols + TILE_COLS);
     if (!init || !panels_for_threads(threads)) {
-        free(init);
         gemm_unpacked(out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, bias, accumulate);
         return;
     }
     if (bias) memcpy(init, bias, (size_t)Ncols * sizeof(float));
+    else memset(init, 0, (size_t)Ncols * sizeof(float));
     const Gemm g = {out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, accumulate};
     const int row_tiles = (M + TILE_ROWS - 1) / TILE_ROWS;
     const int col_tiles = (Ncols + TILE_COLS - 1) / TILE_COLS;
@@ -350,7 +368,6 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
             gemm_part(&g, &panels[t], m_begin, m_end, j_begin, j_end, init);
         }
     }
-    free(init);
 }
 
 // Decoding feeds a few rows at a time.  Every weight is then used by only

@@ -115,16 +115,16 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     a->tgt_embedded = take(&ac, (size_t)B * T * C);
     // decoding reuses two layer slots anyway; otherwise the layers share one
     // buffer for their sublayers' outputs
-    Branch shared = {!reuse, NULL}, *branch = &shared;
-    if (shared.shared) shared.buffer = take(&ac, (size_t)B * (S_enc > T ? S_enc : T) * C);
+    Branch branch = {!reuse, NULL};
+    if (branch.shared) branch.buffer = take(&ac, (size_t)B * (S_enc > T ? S_enc : T) * C);
     LayerSlots slots = {0};
     for (int l = 0; l < c->n_encoder_layers; l++) {
         EncoderLayerActivations *e = &a->encoder[l];
         enter_layer(&ac, &slots, l, reuse);
         take_residual_acts(&ac, &e->attn_res, B * S_enc, C);
-        take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, training, branch);
+        take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, training, &branch);
         take_residual_acts(&ac, &e->ffn_res, B * S_enc, C);
-        take_ffn_acts(&ac, &e->ffn, B * S_enc, C, F, branch);
+        take_ffn_acts(&ac, &e->ffn, B * S_enc, C, F, &branch);
     }
     leave_layers(&ac, &slots);
     slots = (LayerSlots){0};
@@ -133,12 +133,12 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
         enter_layer(&ac, &slots, l, reuse);
         take_residual_acts(&ac, &d->self_res, B * T, C);
         take_attention_acts(&ac, &d->self_attn, B, H, T, s->decoder ? s->self_keys : 0, T, C, training,
-                            branch);
+                            &branch);
         take_residual_acts(&ac, &d->cross_res, B * T, C);
         take_attention_acts(&ac, &d->cross_attn, B, H, T, S, s->memory_keys ? S : 0, C, training,
-                            branch);
+                            &branch);
         take_residual_acts(&ac, &d->ffn_res, B * T, C);
-        take_ffn_acts(&ac, &d->ffn, B * T, C, F, branch);
+        take_ffn_acts(&ac, &d->ffn, B * T, C, F, &branch);
     }
     leave_layers(&ac, &slots);
     take_layernorm_acts(&ac, &a->encoder_ln, B * S_enc, C);
