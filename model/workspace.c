@@ -62,16 +62,20 @@ static void take_ffn_acts(ActivationCursor *ac, FeedForwardActivations *f, int N
     f->out = take_branch(ac, branch, (size_t)N * C);
 }
 
+// The backward's scratch, except dy (taken before the logits): it is first
+// written after the output projection's backward has read the logits'
+// gradient, so it lies over the logits, which nothing reads after that.
 static void take_scratch(ActivationCursor *ac, GradientScratch *g, const ModelConfig *c,
                          const WorkspaceShape *s) {
     const int Tmax = s->S > s->T ? s->S : s->T;
     const size_t NC = (size_t)s->B * Tmax * c->d_model, NF = (size_t)s->B * Tmax * c->d_ff;
     g->dx = take(ac, NC);
-    g->dy = take(ac, NC);
     g->dmid = take(ac, NC);
     g->dbranch = take(ac, NC);
-    g->dsum = take(ac, NC);
-    g->dnormed = take(ac, NC);
+    // post-LN passes gradients through the LayerNorm after the sum, pre-LN
+    // through the one before the sublayer
+    g->dsum = c->pre_ln ? NULL : take(ac, NC);
+    g->dnormed = c->pre_ln ? take(ac, NC) : NULL;
     g->dcontext = take(ac, NC);
     g->dq = take(ac, NC);
     g->dk = take(ac, NC);
@@ -141,12 +145,24 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
         take_ffn_acts(&ac, &d->ffn, B * T, C, F, &branch);
     }
     leave_layers(&ac, &slots);
-    take_layernorm_acts(&ac, &a->encoder_ln, B * S_enc, C);
-    take_layernorm_acts(&ac, &a->decoder_ln, B * T, C);
-    a->logits = take(&ac, (size_t)B * T * c->tgt_vocab);
+    if (c->pre_ln) {
+        take_layernorm_acts(&ac, &a->encoder_ln, B * S_enc, C);
+        take_layernorm_acts(&ac, &a->decoder_ln, B * T, C);
+    } else {
+        a->encoder_ln = a->decoder_ln = (LayerNormActivations){0};
+    }
     // translating computes no loss
     a->log_z = reuse ? NULL : take(&ac, (size_t)B * T);
-    if (ws->use == WORKSPACE_TRAINING) take_scratch(&ac, &ws->scratch, c, s);
+    if (training) {
+        const int Tmax = S > T ? S : T;
+        ws->scratch.dy = take(&ac, (size_t)B * Tmax * C);
+    }
+    ActivationCursor over_logits = ac;
+    a->logits = take(&ac, (size_t)B * T * c->tgt_vocab);
+    if (training) {
+        take_scratch(&over_logits, &ws->scratch, c, s);
+        if (over_logits.used > ac.used) ac.used = over_logits.used;
+    }
     return ac.used;
 }
 
