@@ -17,10 +17,9 @@ static inline int keys_before(const AttentionShape *s, int i) {
     return end < s->Tk ? end : s->Tk;
 }
 
-// w (Tk) = softmax of the scores in w[0, end) (masked ones -∞), 0 from end on;
-// d (Tk) = w after dropout.  A row with nothing to attend to is all 0, not NaN.
-static void softmax_row(float *w, float *d, int end, const AttentionShape *s, size_t row) {
-    const int Tk = s->Tk;
+// w (Tk) = softmax of the scores in w[0, end) (masked ones -∞), 0 from end on.
+// A row with nothing to attend to is all 0, not NaN.
+static void softmax_row(float *w, int end, int Tk) {
     float max_score = -INFINITY;
     #pragma omp simd reduction(max : max_score)
     for (int j = 0; j < end; j++) max_score = w[j] > max_score ? w[j] : max_score;
@@ -34,13 +33,20 @@ static void softmax_row(float *w, float *d, int end, const AttentionShape *s, si
     #pragma omp simd
     for (int j = 0; j < end; j++) w[j] /= sum;
     for (int j = end; j < Tk; j++) w[j] = 0.0f;
+}
+
+// Dropout on the weights is not stored: its mask is drawn again from the
+// seed wherever it is needed, ROW_CHUNK keys at a time.
+enum { ROW_CHUNK = 256 };
+
+// scale (n) = dropout's factor (0 or 1/(1-p)) for the n weights starting at
+// index `at` of the (B, H, Tq, Tk) weights; all 1 without dropout.
+static void dropout_factors(float *scale, int n, const AttentionShape *s, size_t at) {
     if (s->dropout > 0.0f) {
         #pragma omp simd
-        for (int j = 0; j < Tk; j++) {
-            d[j] = w[j] * dropout_scale(s->dropout, s->seed, s->stream, row + j);
-        }
-    } else if (d != w) {
-        for (int j = 0; j < Tk; j++) d[j] = w[j];
+        for (int j = 0; j < n; j++) scale[j] = dropout_scale(s->dropout, s->seed, s->stream, at + j);
+    } else {
+        for (int j = 0; j < n; j++) scale[j] = 1.0f;
     }
 }
 
@@ -77,8 +83,28 @@ static void head_products(float *out, const float *a, const float *b, int Tq, in
     }
 }
 
-void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
-                       const float *v, const AttentionShape *s) {
+// o (hs) = Σⱼ dⱼ vⱼ over the first `end` keys, one head's channels, where the
+// dropped weights dⱼ = wⱼ · mask / (1 - p) and w is the row of the weights
+// starting at index `row`.
+static void weighted_values(float *o, const float *w, const float *vb, int end, int hs, int C,
+                            const AttentionShape *s, size_t row) {
+    for (int c = 0; c < hs; c++) o[c] = 0.0f;
+    for (int j0 = 0; j0 < end; j0 += ROW_CHUNK) {
+        const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
+        float d[ROW_CHUNK];
+        dropout_factors(d, n, s, row + j0);
+        for (int j = 0; j < n; j++) {
+            const float dj = w[j0 + j] * d[j];
+            if (dj == 0.0f) continue;
+            const float *vj = vb + (size_t)(j0 + j) * C;
+            #pragma omp simd
+            for (int c = 0; c < hs; c++) o[c] += dj * vj[c];
+        }
+    }
+}
+
+void attention_forward(float *out, float *weights, const float *q, const float *k, const float *v,
+                       const AttentionShape *s) {
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
     const size_t ld = (size_t)C;
     #pragma omp parallel for collapse(2) schedule(static) \
@@ -93,23 +119,32 @@ void attention_forward(float *out, float *weights, float *dropped, const float *
             head_products(weights + block, q + (size_t)b * Tq * C + h * hs, kb, Tq, Tk, C, ld, hs);
             for (int i = 0; i < Tq; i++) {
                 const size_t row = block + (size_t)i * Tk;
-                float *w = weights + row, *d = dropped + row;
-                float *o = out + ((size_t)b * Tq + i) * C + h * hs;
+                float *w = weights + row;
                 const int end = keys_before(s, i);
                 // scaled, -∞ for padding
                 #pragma omp simd
                 for (int j = 0; j < end; j++) {
                     w[j] = padding && padding[j] ? -INFINITY : w[j] * s->scale;
                 }
-                softmax_row(w, d, end, s, row);
-                // the weighted sum of value rows
-                for (int c = 0; c < hs; c++) o[c] = 0.0f;
-                for (int j = 0; j < end; j++) {
-                    if (d[j] == 0.0f) continue;
-                    const float *vj = vb + (size_t)j * C;
-                    #pragma omp simd
-                    for (int c = 0; c < hs; c++) o[c] += d[j] * vj[c];
-                }
+                softmax_row(w, end, Tk);
+                weighted_values(out + ((size_t)b * Tq + i) * C + h * hs, w, vb, end, hs, C, s, row);
+            }
+        }
+    }
+}
+
+void attention_values(float *out, const float *weights, const float *v, const AttentionShape *s) {
+    const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
+    #pragma omp parallel for collapse(2) schedule(static) \
+        if ((size_t)B * H * Tq * Tk * hs >= PARALLEL_MIN_FLOATS)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const size_t block = (size_t)(b * H + h) * Tq * Tk;
+            const float *vb = v + (size_t)b * kv_rows(s) * C + h * hs;
+            for (int i = 0; i < Tq; i++) {
+                const size_t row = block + (size_t)i * Tk;
+                weighted_values(out + ((size_t)b * Tq + i) * C + h * hs, weights + row, vb,
+                                keys_before(s, i), hs, C, s, row);
             }
         }
     }
@@ -125,7 +160,7 @@ static void zero_head(float *x, int b, size_t rows, int n, int C, int h, int hs)
 
 void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch,
                         const float *dout, const float *q, const float *k, const float *v,
-                        const float *weights, const float *dropped, const AttentionShape *s) {
+                        const float *weights, const AttentionShape *s) {
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, hs = C / H;
     const size_t ld = (size_t)C;
     // One thread per (batch, head): the dk and dv slices it adds to are its own.
@@ -146,31 +181,31 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                           Tk, C, ld, hs);
             for (int i = 0; i < Tq; i++) {
                 const size_t row = block + (size_t)i * Tk;
-                const float *w = weights + row, *d = dropped + row;
+                const float *w = weights + row;
                 float *dw = dweights_scratch + row;
                 const float *qi = q + ((size_t)b * Tq + i) * C + h * hs;
                 const float *doi = dout + ((size_t)b * Tq + i) * C + h * hs;
                 float *dqi = dq + ((size_t)b * Tq + i) * C + h * hs;
                 const int end = keys_before(s, i);
 
-                // ... and dvⱼ += dⱼ doᵢ
-                for (int j = 0; j < end; j++) {
-                    if (d[j] == 0.0f) continue;
-                    float *dvj = dvb + (size_t)j * C;
-                    #pragma omp simd
-                    for (int c = 0; c < hs; c++) dvj[c] += d[j] * doi[c];
-                }
-                // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p);
-                // masked keys (wⱼ = 0) get no gradient
-                if (s->dropout > 0.0f) {
-                    #pragma omp simd
-                    for (int j = 0; j < end; j++) {
-                        float mask = dropout_scale(s->dropout, s->seed, s->stream, row + j);
-                        dw[j] = w[j] == 0.0f ? 0.0f : dw[j] * mask;
+                for (int j0 = 0; j0 < end; j0 += ROW_CHUNK) {
+                    const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
+                    float mask[ROW_CHUNK];
+                    dropout_factors(mask, n, s, row + j0);
+                    // ... and dvⱼ += dⱼ doᵢ
+                    for (int j = 0; j < n; j++) {
+                        const float dj = w[j0 + j] * mask[j];
+                        if (dj == 0.0f) continue;
+                        float *dvj = dvb + (size_t)(j0 + j) * C;
+                        #pragma omp simd
+                        for (int c = 0; c < hs; c++) dvj[c] += dj * doi[c];
                     }
-                } else {
+                    // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p);
+                    // masked keys (wⱼ = 0) get no gradient
                     #pragma omp simd
-                    for (int j = 0; j < end; j++) dw[j] = w[j] == 0.0f ? 0.0f : dw[j];
+                    for (int j = 0; j < n; j++) {
+                        dw[j0 + j] = w[j0 + j] == 0.0f ? 0.0f : dw[j0 + j] * mask[j];
+                    }
                 }
                 float weighted = 0.0f;  // Σⱼ wⱼ dwⱼ
                 #pragma omp simd reduction(+ : weighted)

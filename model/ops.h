@@ -85,7 +85,8 @@ void embedding_backward(float *dtable, const float *dout, const int32_t *tokens,
 //   key_masked (B, Tk): 1 where a key is padding and must not be attended to (or NULL)
 //   weights (B, H, Tq, Tk): the softmax output, what the attention inspector shows;
 //     masked entries are 0, and a row with nothing to attend to is all 0
-//   dropped (B, H, Tq, Tk): weights after dropout (used for the sum)
+//   dropout (training) multiplies the weights by a mask before the sum; the
+//     mask is not stored but drawn again from (seed, stream) by the backward
 //   out (B, Tq, C): the heads' weighted sums of values, side by side
 //   causal: query i may not see later positions.  The Tq queries are the last
 //     Tq of the Tk positions, so query i sits at position i + Tk - Tq: in
@@ -113,13 +114,17 @@ static inline bool attention_key_visible(const AttentionShape *s, int b, int i, 
     return !(s->key_masked && s->key_masked[(size_t)b * attention_kv_rows(s) + j]);
 }
 
-void attention_forward(float *out, float *weights, float *dropped, const float *q, const float *k,
-                       const float *v, const AttentionShape *s);
+void attention_forward(float *out, float *weights, const float *q, const float *k, const float *v,
+                       const AttentionShape *s);
+// out (B, Tq, C) = the heads' weighted sums of v, with the weights (and the
+// dropout) of an attention_forward of the same shape: its out again, for a
+// backward whose workspace did not keep it.
+void attention_values(float *out, const float *weights, const float *v, const AttentionShape *s);
 // dq, dk and dv are written, not added to; dweights_scratch (B, H, Tq, Tk) is
 // working space.
 void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch,
                         const float *dout, const float *q, const float *k, const float *v,
-                        const float *weights, const float *dropped, const AttentionShape *s);
+                        const float *weights, const AttentionShape *s);
 
 // ---------------------------------------------------------------- cross_entropy.c
 // Softmax cross-entropy with label smoothing ε, as torch.nn.CrossEntropyLoss(

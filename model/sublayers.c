@@ -116,7 +116,7 @@ void multi_head_forward(AttentionActivations *a, const AttentionWeights *w, cons
         k = cached->k;
         v = cached->v;
     }
-    attention_forward(a->context, a->weights, a->dropped, a->q, k, v, s);
+    attention_forward(a->context, a->weights, a->q, k, v, s);
     matmul_forward(a->out, a->context, w->wo, w->bo, Nq, C, C);
 }
 
@@ -128,12 +128,18 @@ void multi_head_backward(Pass *p, const AttentionActivations *a, const Attention
     const AttentionShape *s = &a->shape;  // sizes, masks and dropout as the forward ran
     const int C = s->C, Nq = s->B * s->Tq, Nk = s->B * s->Tk;
     GradientScratch *g = &p->ws->scratch;
+    // A training workspace does not keep the context (all layers share one
+    // buffer for it): it is computed again, into dq, which is free until
+    // attention_backward writes it.  The same code in the same order gives
+    // the same floats.
+    float *context = g->dq;
+    attention_values(context, a->weights, a->v, s);
     memset(g->dcontext, 0, (size_t)Nq * C * sizeof(float));
     // forward: out = context · W_Oᵀ + b_O
-    matmul_backward(g->dcontext, dw->wo, dw->bo, dout, a->context, w->wo, Nq, C, C);
+    matmul_backward(g->dcontext, dw->wo, dw->bo, dout, context, w->wo, Nq, C, C);
     // forward: context = softmax(q kᵀ · scale) v, per head
     attention_backward(g->dq, g->dk, g->dv, g->dweights, g->dcontext, a->q, a->k, a->v,
-                       a->weights, a->dropped, s);
+                       a->weights, s);
     // forward: v = xkv W_Vᵀ + b_V,  k = xkv W_Kᵀ + b_K,  q = xq W_Qᵀ + b_Q
     matmul_backward(dxkv, dw->wv, dw->bv, g->dv, xkv, w->wv, Nk, C, C);
     matmul_backward(dxkv, dw->wk, dw->bk, g->dk, xkv, w->wk, Nk, C, C);

@@ -89,7 +89,6 @@ typedef struct {
 typedef struct {
     float *q, *k, *v;         // (B, Tq, C), (B, Tk, C), (B, Tk, C)
     float *weights;           // (B, H, Tq, Tk) softmax output: what the inspector shows
-    float *dropped;           // (B, H, Tq, Tk) after dropout
     float *context;           // (B, Tq, C) heads' weighted sums, side by side
     float *out;               // (B, Tq, C) after W_O
     AttentionShape shape;     // what the last forward ran with (sizes, masks, dropout):

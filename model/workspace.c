@@ -19,15 +19,19 @@ static float *take(ActivationCursor *ac, size_t n) {
 
 // q (B, Tq, C); k and v (B, Tkv, C): the keys and values projected in this
 // pass (Tk of them, or only the new Tq when a cache holds the rest, or none
-// when the cache holds them all); weights (B, H, Tq, Tk).  Without dropout
-// (a workspace that does not train) the dropped weights are the weights.
+// when the cache holds them all); weights (B, H, Tq, Tk).
 // A sublayer's output (attention's or the feed-forward's, before dropout and
 // the residual sum) is read only by the residual step that follows it: the
 // backward never needs it.  When the layers share a branch buffer, every
 // layer writes it there instead of into a buffer of its own.
+// The attention's context (the heads' weighted sums before W_O) is read
+// only by W_O right after it, in the forward, and by W_O's backward, which
+// computes it again: a training workspace keeps one buffer for all of them.
 typedef struct {
     bool shared;
-    float *buffer;  // NULL while only counting
+    float *buffer;   // NULL while only counting
+    bool shared_context;
+    float *context;  // NULL while only counting
 } Branch;
 
 static float *take_branch(ActivationCursor *ac, const Branch *branch, size_t n) {
@@ -35,13 +39,12 @@ static float *take_branch(ActivationCursor *ac, const Branch *branch, size_t n) 
 }
 
 static void take_attention_acts(ActivationCursor *ac, AttentionActivations *a, int B, int H,
-                                int Tq, int Tk, int Tkv, int C, bool training, const Branch *branch) {
+                                int Tq, int Tk, int Tkv, int C, const Branch *branch) {
     a->q = take(ac, (size_t)B * Tq * C);
     a->k = Tkv ? take(ac, (size_t)B * Tkv * C) : NULL;
     a->v = Tkv ? take(ac, (size_t)B * Tkv * C) : NULL;
     a->weights = take(ac, (size_t)B * H * Tq * Tk);
-    a->dropped = training ? take(ac, (size_t)B * H * Tq * Tk) : a->weights;
-    a->context = take(ac, (size_t)B * Tq * C);
+    a->context = branch->shared_context ? branch->context : take(ac, (size_t)B * Tq * C);
     a->out = take_branch(ac, branch, (size_t)B * Tq * C);
 }
 
@@ -119,14 +122,16 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     a->tgt_embedded = take(&ac, (size_t)B * T * C);
     // decoding reuses two layer slots anyway; otherwise the layers share one
     // buffer for their sublayers' outputs
-    Branch branch = {!reuse, NULL};
-    if (branch.shared) branch.buffer = take(&ac, (size_t)B * (S_enc > T ? S_enc : T) * C);
+    const size_t widest = (size_t)B * (S_enc > T ? S_enc : T) * C;
+    Branch branch = {!reuse, NULL, training, NULL};
+    if (branch.shared) branch.buffer = take(&ac, widest);
+    if (branch.shared_context) branch.context = take(&ac, widest);
     LayerSlots slots = {0};
     for (int l = 0; l < c->n_encoder_layers; l++) {
         EncoderLayerActivations *e = &a->encoder[l];
         enter_layer(&ac, &slots, l, reuse);
         take_residual_acts(&ac, &e->attn_res, B * S_enc, C);
-        take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, training, &branch);
+        take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, &branch);
         take_residual_acts(&ac, &e->ffn_res, B * S_enc, C);
         take_ffn_acts(&ac, &e->ffn, B * S_enc, C, F, &branch);
     }
@@ -136,11 +141,9 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
         DecoderLayerActivations *d = &a->decoder[l];
         enter_layer(&ac, &slots, l, reuse);
         take_residual_acts(&ac, &d->self_res, B * T, C);
-        take_attention_acts(&ac, &d->self_attn, B, H, T, s->decoder ? s->self_keys : 0, T, C, training,
-                            &branch);
+        take_attention_acts(&ac, &d->self_attn, B, H, T, s->decoder ? s->self_keys : 0, T, C, &branch);
         take_residual_acts(&ac, &d->cross_res, B * T, C);
-        take_attention_acts(&ac, &d->cross_attn, B, H, T, S, s->memory_keys ? S : 0, C, training,
-                            &branch);
+        take_attention_acts(&ac, &d->cross_attn, B, H, T, S, s->memory_keys ? S : 0, C, &branch);
         take_residual_acts(&ac, &d->ffn_res, B * T, C);
         take_ffn_acts(&ac, &d->ffn, B * T, C, F, &branch);
     }

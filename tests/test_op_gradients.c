@@ -274,10 +274,10 @@ static void positional_encoding_follows_the_paper(void **state) {
 
 // ---------------------------------------------------------------- attention
 
-typedef struct { float *out, *weights, *dropped, *q, *k, *v; AttentionShape s; } AttentionCase;
+typedef struct { float *out, *weights, *q, *k, *v; AttentionShape s; } AttentionCase;
 static void attention_case_forward(void *p) {
     AttentionCase *c = p;
-    attention_forward(c->out, c->weights, c->dropped, c->q, c->k, c->v, &c->s);
+    attention_forward(c->out, c->weights, c->q, c->k, c->v, &c->s);
 }
 
 static void check_attention(const char *kind, int Tq, int Tk, const uint8_t *key_masked,
@@ -286,13 +286,13 @@ static void check_attention(const char *kind, int Tq, int Tk, const uint8_t *key
     rng_seed(&rng, 5 + (uint64_t)Tq * 7 + (uint64_t)Tk);
     const int B = 2, C = 8, H = 2;
     size_t nq = (size_t)B * Tq * C, nk = (size_t)B * Tk * C, nw = (size_t)B * H * Tq * Tk;
-    AttentionCase c = {zeros(nq), zeros(nw), zeros(nw), random_floats(&rng, nq, 1),
+    AttentionCase c = {zeros(nq), zeros(nw), random_floats(&rng, nq, 1),
                        random_floats(&rng, nk, 1), random_floats(&rng, nk, 1),
                        {B, Tq, Tk, C, H, 0.5f, 0, key_masked, causal, dropout, 99, 7}};
     float *r = random_floats(&rng, nq, 1), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk),
           *scratch = zeros(nw);
     attention_case_forward(&c);
-    attention_backward(dq, dk, dv, scratch, r, c.q, c.k, c.v, c.weights, c.dropped, &c.s);
+    attention_backward(dq, dk, dv, scratch, r, c.q, c.k, c.v, c.weights, &c.s);
     OpObjective o = {attention_case_forward, &c, c.out, nq, r, NULL};
     char what[96];
     snprintf(what, sizeof what, "attention (%s) dq", kind);
@@ -301,7 +301,7 @@ static void check_attention(const char *kind, int Tq, int Tk, const uint8_t *key
     check(what, c.k, nk, dk, &o, 1e-2);
     snprintf(what, sizeof what, "attention (%s) dv", kind);
     check(what, c.v, nk, dv, &o, 1e-2);
-    free(c.out); free(c.weights); free(c.dropped); free(c.q); free(c.k); free(c.v);
+    free(c.out); free(c.weights); free(c.q); free(c.k); free(c.v);
     free(r); free(dq); free(dk); free(dv); free(scratch);
 }
 
@@ -314,6 +314,8 @@ static void attention_backward_matches_for_every_mask(void **state) {
     check_attention("causal + target padding", 5, 5, padded, true, 0.0f);
     check_attention("cross, padding, Tq != Tk", 3, 5, padded, false, 0.0f);
     check_attention("dropout with a fixed mask", 5, 5, padded, true, 0.3f);
+    // more keys than the 256 whose dropout mask is drawn at a time
+    check_attention("dropout, 300 keys", 2, 300, NULL, false, 0.3f);
 }
 
 static void fully_masked_rows_give_zeros_not_nan(void **state) {
@@ -323,9 +325,9 @@ static void fully_masked_rows_give_zeros_not_nan(void **state) {
     const int B = 2, T = 3, C = 4, H = 1;
     const uint8_t masked[2 * 3] = {0, 0, 1, 1, 1, 1};  // the second sentence has no keys at all
     float *q = random_floats(&rng, 24, 1), *k = random_floats(&rng, 24, 1), *v = random_floats(&rng, 24, 1);
-    float out[24], w[18], d[18];
+    float out[24], w[18];
     AttentionShape s = {B, T, T, C, H, 0.5f, 0, masked, false, 0.0f, 0, 0};
-    attention_forward(out, w, d, q, k, v, &s);
+    attention_forward(out, w, q, k, v, &s);
     for (int i = 12; i < 24; i++) assert_true(out[i] == 0.0f);
     for (int i = 9; i < 18; i++) assert_true(w[i] == 0.0f);
     for (int i = 0; i < 12; i++) assert_false(isnan(out[i]));
@@ -333,7 +335,7 @@ static void fully_masked_rows_give_zeros_not_nan(void **state) {
     for (int i = 0; i < 3; i++) assert_true(w[i * 3 + 2] == 0.0f);
     float dq[24] = {0}, dk[24] = {0}, dv[24] = {0}, scratch[18], r[24];
     for (int i = 0; i < 24; i++) r[i] = 1.0f;
-    attention_backward(dq, dk, dv, scratch, r, q, k, v, w, d, &s);
+    attention_backward(dq, dk, dv, scratch, r, q, k, v, w, &s);
     for (int i = 0; i < 24; i++) assert_false(isnan(dq[i]) || isnan(dk[i]) || isnan(dv[i]));
     for (int i = 12; i < 24; i++) assert_true(dq[i] == 0.0f && dk[i] == 0.0f && dv[i] == 0.0f);
     free(q); free(k); free(v);
@@ -348,7 +350,7 @@ static void the_seed_example_comes_out_of_the_attention_primitive(void **state) 
     const float wq[2 * 3] = {1, 1, 0, 0, 0, 1};
     const float wk[2 * 3] = {0, 1, 1, 1, 0, 0};
     const float wv[2 * 3] = {2, 3, 0, 0, 0, 3};
-    float q[4], k[4], v[4], out[4], weights[4], dropped[4];
+    float q[4], k[4], v[4], out[4], weights[4];
     matmul_forward(q, x, wq, NULL, 2, 3, 2);
     matmul_forward(k, x, wk, NULL, 2, 3, 2);
     matmul_forward(v, x, wv, NULL, 2, 3, 2);
@@ -357,7 +359,7 @@ static void the_seed_example_comes_out_of_the_attention_primitive(void **state) 
         assert_true(q[i] == expected_q[i] && k[i] == expected_k[i] && v[i] == expected_v[i]);
     }
     AttentionShape s = {1, 2, 2, 2, 1, 1.0f, 0, NULL, false, 0.0f, 0, 0};
-    attention_forward(out, weights, dropped, q, k, v, &s);
+    attention_forward(out, weights, q, k, v, &s);
     // scores [[0,4],[2,8]] → weights [[0.0180,0.9820],[0.0025,0.9975]]
     const float expected_weights[4] = {0.0180f, 0.9820f, 0.0025f, 0.9975f};
     const float expected_out[4] = {5.928f, 5.892f, 5.990f, 5.985f};
