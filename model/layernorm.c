@@ -7,6 +7,14 @@
 
 #include "model/ops.h"
 
+// y (C) = (x - m) · s · weight + bias: one function for the forward and for
+// layernorm_apply, so that both round alike.
+static inline void normalise_row(float *y, const float *x, float m, float s, const float *weight,
+                                 const float *bias, int C) {
+    #pragma omp simd
+    for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C, float eps) {
     #pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN_FLOATS)
@@ -21,10 +29,17 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         #pragma omp simd reduction(+ : var)
         for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
         const float s = 1.0f / sqrtf(var / (float)C + eps);  // biased variance, eps inside
-        #pragma omp simd
-        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+        normalise_row(y, x, m, s, weight, bias, C);
         mean[n] = m;
         rstd[n] = s;
+    }
+}
+
+void layernorm_apply(float *out, const float *inp, const float *weight, const float *bias,
+                     const float *mean, const float *rstd, int N, int C) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN_FLOATS)
+    for (int n = 0; n < N; n++) {
+        normalise_row(out + (size_t)n * C, inp + (size_t)n * C, mean[n], rstd[n], weight, bias, C);
     }
 }
 

@@ -35,6 +35,10 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 // biased variance, as torch.nn.LayerNorm; keeps mean (N) and rstd (N) for backward.
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C, float eps);
+// The forward's out again, bit for bit, from its inp, mean and rstd (a
+// training workspace does not keep every LayerNorm's output).
+void layernorm_apply(float *out, const float *inp, const float *weight, const float *bias,
+                     const float *mean, const float *rstd, int N, int C);
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int N, int C);

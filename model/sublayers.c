@@ -67,6 +67,21 @@ float *sublayer_input_gradient(Pass *p, float *dx, int N) {
     return p->ws->scratch.dnormed;
 }
 
+const float *sublayer_input_again(Pass *p, const ResidualActivations *r, const LayerNormWeights *ln,
+                                  const ResidualActivations *prev, const LayerNormWeights *prev_ln,
+                                  int N) {
+    float *normed = p->ws->scratch.normed;
+    if (p->c->pre_ln) {
+        layernorm_apply(normed, r->input, ln->weight, ln->bias, r->ln.mean, r->ln.rstd, N,
+                        p->c->d_model);
+        return normed;
+    }
+    if (!prev) return r->input;
+    layernorm_apply(normed, prev->sum, prev_ln->weight, prev_ln->bias, prev->ln.mean,
+                    prev->ln.rstd, N, p->c->d_model);
+    return normed;
+}
+
 void residual_begin_backward(Pass *p, const ResidualActivations *r,
                              const LayerNormWeights *ln, LayerNormWeights *dln, float *dx,
                              int N) {

@@ -33,6 +33,13 @@ void residual_end_backward(Pass *p, const ResidualActivations *r, const LayerNor
 // Where F's backward puts the gradient of what F read (then passed on by
 // residual_begin_backward).
 float *sublayer_input_gradient(Pass *p, float *dx, int N);
+// What F read, again, for its backward (a training workspace keeps only one
+// LayerNorm output at a time): pre-LN LN(r->input) with r's statistics;
+// post-LN the previous residual's output LN(prev->sum), or r->input itself
+// when no LayerNorm made it (prev NULL: the embeddings).  In scratch.normed.
+const float *sublayer_input_again(Pass *p, const ResidualActivations *r, const LayerNormWeights *ln,
+                                  const ResidualActivations *prev, const LayerNormWeights *prev_ln,
+                                  int N);
 void residual_begin_backward(Pass *p, const ResidualActivations *r, const LayerNormWeights *ln,
                              LayerNormWeights *dln, float *dx, int N);
 

@@ -82,15 +82,17 @@ static void encoder_backward(Pass *p, const float *dmemory) {
         residual_end_backward(p, &e->ffn_res, &w->ln2, &dw->ln2, g->dmid, dy, N,
                               stream_of(0, l, SITE_FFN_RESIDUAL));
         float *din = sublayer_input_gradient(p, g->dmid, N);
-        feed_forward_backward(p, &e->ffn, &w->ffn, &dw->ffn, din, g->dbranch,
-                              e->ffn_res.sublayer_input, N, C, c->d_ff);
+        const float *in = sublayer_input_again(p, &e->ffn_res, &w->ln2, &e->attn_res, &w->ln1, N);
+        feed_forward_backward(p, &e->ffn, &w->ffn, &dw->ffn, din, g->dbranch, in, N, C, c->d_ff);
         residual_begin_backward(p, &e->ffn_res, &w->ln2, &dw->ln2, g->dmid, N);
 
         // self-attention sublayer: dmid → dy (now the gradient of the layer's input)
         residual_end_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, g->dmid, N,
                               stream_of(0, l, SITE_SELF_RESIDUAL));
         din = sublayer_input_gradient(p, dy, N);
-        const float *in = e->attn_res.sublayer_input;
+        const bool first = l == 0;
+        in = sublayer_input_again(p, &e->attn_res, &w->ln1, first ? NULL : &a->encoder[l - 1].ffn_res,
+                                  first ? NULL : &p->w->encoder[l - 1].ln2, N);
         multi_head_backward(p, &e->self_attn, &w->self_attn, &dw->self_attn, din, din, g->dbranch,
                             in, in);
         residual_begin_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, N);
@@ -177,23 +179,26 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_end_backward(p, &d->ffn_res, &w->ln3, &dw->ln3, g->dmid, g->dy, N,
                               stream_of(1, l, SITE_FFN_RESIDUAL));
         float *din = sublayer_input_gradient(p, g->dmid, N);
-        feed_forward_backward(p, &d->ffn, &w->ffn, &dw->ffn, din, g->dbranch,
-                              d->ffn_res.sublayer_input, N, C, c->d_ff);
+        const float *in = sublayer_input_again(p, &d->ffn_res, &w->ln3, &d->cross_res, &w->ln2, N);
+        feed_forward_backward(p, &d->ffn, &w->ffn, &dw->ffn, din, g->dbranch, in, N, C, c->d_ff);
         residual_begin_backward(p, &d->ffn_res, &w->ln3, &dw->ln3, g->dmid, N);
 
         // cross-attention sublayer: dmid → dx, and into dmemory
         residual_end_backward(p, &d->cross_res, &w->ln2, &dw->ln2, g->dx, g->dmid, N,
                               stream_of(1, l, SITE_CROSS_RESIDUAL));
         din = sublayer_input_gradient(p, g->dx, N);
+        in = sublayer_input_again(p, &d->cross_res, &w->ln2, &d->self_res, &w->ln1, N);
         multi_head_backward(p, &d->cross_attn, &w->cross_attn, &dw->cross_attn, din, dmemory,
-                            g->dbranch, d->cross_res.sublayer_input, p->ws->acts.memory);
+                            g->dbranch, in, p->ws->acts.memory);
         residual_begin_backward(p, &d->cross_res, &w->ln2, &dw->ln2, g->dx, N);
 
         // causal self-attention sublayer: dx → dy (the gradient of the layer's input)
         residual_end_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, g->dx, N,
                               stream_of(1, l, SITE_SELF_RESIDUAL));
         din = sublayer_input_gradient(p, g->dy, N);
-        const float *in = d->self_res.sublayer_input;
+        const bool first = l == 0;
+        in = sublayer_input_again(p, &d->self_res, &w->ln1, first ? NULL : &a->decoder[l - 1].ffn_res,
+                                  first ? NULL : &p->w->decoder[l - 1].ln3, N);
         multi_head_backward(p, &d->self_attn, &w->self_attn, &dw->self_attn, din, din, g->dbranch,
                             in, in);
         residual_begin_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, N);

@@ -113,7 +113,8 @@ typedef struct {
     const float *sublayer_input;  // (B, T, C) what F reads
     const float *output;          // (B, T, C) what the next sublayer reads
     float *sum;                   // (B, T, C)
-    LayerNormActivations ln;
+    LayerNormActivations ln;      // a training workspace keeps ln.out only where it is the
+                                  // encoder's or the decoder's output (post-LN)
 } ResidualActivations;
 
 typedef struct {
@@ -145,6 +146,7 @@ typedef struct {
 typedef struct {
     float *dx, *dy, *dmid;        // (B, Tmax, C) gradients of layer and sublayer outputs
     float *dbranch, *dsum, *dnormed, *dcontext, *dq, *dk, *dv;  // (B, Tmax, C)
+    float *normed;                // (B, Tmax, C) a sublayer's input, computed again
     float *dhidden;               // (B, Tmax, F)
     float *dweights;              // (B, H, Tmax, Tmax)
     float *dmemory;               // (B, S, C) gradient of the encoder output

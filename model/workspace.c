@@ -32,6 +32,11 @@ typedef struct {
     float *buffer;   // NULL while only counting
     bool shared_context;
     float *context;  // NULL while only counting
+    // A LayerNorm's output is read by the sublayer right after it, and
+    // again by that sublayer's backward, which computes it again: a training
+    // workspace keeps one buffer for them all, except the encoder's and
+    // decoder's outputs (post-LN), which are read later.
+    float *normed;   // NULL while only counting
 } Branch;
 
 static float *take_branch(ActivationCursor *ac, const Branch *branch, size_t n) {
@@ -54,9 +59,14 @@ static void take_layernorm_acts(ActivationCursor *ac, LayerNormActivations *ln, 
     ln->rstd = take(ac, (size_t)N);
 }
 
-static void take_residual_acts(ActivationCursor *ac, ResidualActivations *r, int N, int C) {
+// keep: the LayerNorm's output is a stack's output (read by later layers)
+static void take_residual_acts(ActivationCursor *ac, ResidualActivations *r, int N, int C,
+                               const Branch *branch, bool keep) {
     r->sum = take(ac, (size_t)N * C);
-    take_layernorm_acts(ac, &r->ln, N, C);
+    const bool shared = branch->shared_context && !keep;
+    r->ln.out = shared ? branch->normed : take(ac, (size_t)N * C);
+    r->ln.mean = take(ac, (size_t)N);
+    r->ln.rstd = take(ac, (size_t)N);
 }
 
 static void take_ffn_acts(ActivationCursor *ac, FeedForwardActivations *f, int N, int C, int F,
@@ -83,6 +93,7 @@ static void take_scratch(ActivationCursor *ac, GradientScratch *g, const ModelCo
     g->dq = take(ac, NC);
     g->dk = take(ac, NC);
     g->dv = take(ac, NC);
+    g->normed = take(ac, NC);
     g->dhidden = take(ac, NF);
     g->dweights = take(ac, (size_t)s->B * c->n_heads * Tmax * Tmax);
     g->dmemory = take(ac, (size_t)s->B * s->S * c->d_model);
@@ -123,16 +134,21 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     // decoding reuses two layer slots anyway; otherwise the layers share one
     // buffer for their sublayers' outputs
     const size_t widest = (size_t)B * (S_enc > T ? S_enc : T) * C;
-    Branch branch = {!reuse, NULL, training, NULL};
+    Branch branch = {!reuse, NULL, training, NULL, NULL};
     if (branch.shared) branch.buffer = take(&ac, widest);
-    if (branch.shared_context) branch.context = take(&ac, widest);
+    if (branch.shared_context) {
+        branch.context = take(&ac, widest);
+        branch.normed = take(&ac, widest);
+    }
+    const bool post_ln = !c->pre_ln;
     LayerSlots slots = {0};
     for (int l = 0; l < c->n_encoder_layers; l++) {
         EncoderLayerActivations *e = &a->encoder[l];
         enter_layer(&ac, &slots, l, reuse);
-        take_residual_acts(&ac, &e->attn_res, B * S_enc, C);
+        const bool last = l == c->n_encoder_layers - 1;
+        take_residual_acts(&ac, &e->attn_res, B * S_enc, C, &branch, false);
         take_attention_acts(&ac, &e->self_attn, B, H, S_enc, S_enc, S_enc, C, &branch);
-        take_residual_acts(&ac, &e->ffn_res, B * S_enc, C);
+        take_residual_acts(&ac, &e->ffn_res, B * S_enc, C, &branch, last && post_ln);
         take_ffn_acts(&ac, &e->ffn, B * S_enc, C, F, &branch);
     }
     leave_layers(&ac, &slots);
@@ -140,11 +156,12 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     for (int l = 0; l < c->n_decoder_layers; l++) {
         DecoderLayerActivations *d = &a->decoder[l];
         enter_layer(&ac, &slots, l, reuse);
-        take_residual_acts(&ac, &d->self_res, B * T, C);
+        const bool last = l == c->n_decoder_layers - 1;
+        take_residual_acts(&ac, &d->self_res, B * T, C, &branch, false);
         take_attention_acts(&ac, &d->self_attn, B, H, T, s->decoder ? s->self_keys : 0, T, C, &branch);
-        take_residual_acts(&ac, &d->cross_res, B * T, C);
+        take_residual_acts(&ac, &d->cross_res, B * T, C, &branch, false);
         take_attention_acts(&ac, &d->cross_attn, B, H, T, S, s->memory_keys ? S : 0, C, &branch);
-        take_residual_acts(&ac, &d->ffn_res, B * T, C);
+        take_residual_acts(&ac, &d->ffn_res, B * T, C, &branch, last && post_ln);
         take_ffn_acts(&ac, &d->ffn, B * T, C, F, &branch);
     }
     leave_layers(&ac, &slots);
