@@ -83,6 +83,32 @@ static void head_products(float *out, const float *a, const float *b, int Tq, in
     }
 }
 
+// Channels one combine_rows pass keeps in a register: a 16-float vector.
+enum { LANES = 16 };
+
+// out (hs) += Σⱼ coef[j] · rows[j·ld …] over j < n: a sum of row vectors kept
+// in registers, LANES channels at a time, instead of out being read and
+// written back once per row.  The terms are added in j order, as a loop of
+// out += coef[j] · row j would.
+static void combine_rows(float *restrict out, const float *restrict coef, int n,
+                         const float *restrict rows, size_t ld, int hs) {
+    int c0 = 0;
+    for (; c0 + LANES <= hs; c0 += LANES) {
+        float acc[LANES];
+        for (int c = 0; c < LANES; c++) acc[c] = out[c0 + c];
+        for (int j = 0; j < n; j++) {
+            const float cj = coef[j], *r = rows + (size_t)j * ld + c0;
+            #pragma omp simd
+            for (int c = 0; c < LANES; c++) acc[c] += cj * r[c];
+        }
+        for (int c = 0; c < LANES; c++) out[c0 + c] = acc[c];
+    }
+    for (int j = 0; j < n && c0 < hs; j++) {
+        const float cj = coef[j], *r = rows + (size_t)j * ld;
+        for (int c = c0; c < hs; c++) out[c] += cj * r[c];
+    }
+}
+
 // o (hs) = Σⱼ dⱼ vⱼ over the first `end` keys, one head's channels, where the
 // dropped weights dⱼ = wⱼ · mask / (1 - p) and w is the row of the weights
 // starting at index `row`.
@@ -93,13 +119,9 @@ static void weighted_values(float *o, const float *w, const float *vb, int end, 
         const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
         float d[ROW_CHUNK];
         dropout_factors(d, n, s, row + j0);
-        for (int j = 0; j < n; j++) {
-            const float dj = w[j0 + j] * d[j];
-            if (dj == 0.0f) continue;
-            const float *vj = vb + (size_t)(j0 + j) * C;
-            #pragma omp simd
-            for (int c = 0; c < hs; c++) o[c] += dj * vj[c];
-        }
+        #pragma omp simd
+        for (int j = 0; j < n; j++) d[j] *= w[j0 + j];
+        combine_rows(o, d, n, vb + (size_t)j0 * C, (size_t)C, hs);
     }
 }
 
@@ -183,7 +205,6 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                 const size_t row = block + (size_t)i * Tk;
                 const float *w = weights + row;
                 float *dw = dweights_scratch + row;
-                const float *qi = q + ((size_t)b * Tq + i) * C + h * hs;
                 const float *doi = dout + ((size_t)b * Tq + i) * C + h * hs;
                 float *dqi = dq + ((size_t)b * Tq + i) * C + h * hs;
                 const int end = keys_before(s, i);
@@ -210,19 +231,23 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                 float weighted = 0.0f;  // Σⱼ wⱼ dwⱼ
                 #pragma omp simd reduction(+ : weighted)
                 for (int j = 0; j < end; j++) weighted += w[j] * dw[j];
-                // forward: w = softmax(scores)  →  dscoreⱼ = wⱼ (dwⱼ - Σₖ wₖ dwₖ)
-                // forward: scoreⱼ = qᵢ · kⱼ · scale  →  dqᵢ += scale Σⱼ dscoreⱼ kⱼ,
-                //                                       dkⱼ += scale dscoreⱼ qᵢ
-                for (int j = 0; j < end; j++) {
-                    if (w[j] == 0.0f) continue;
-                    float dscore = w[j] * (dw[j] - weighted) * s->scale;
-                    const float *kj = kb + (size_t)j * C;
-                    float *dkj = dkb + (size_t)j * C;
-                    #pragma omp simd
-                    for (int c = 0; c < hs; c++) {
-                        dqi[c] += dscore * kj[c];
-                        dkj[c] += dscore * qi[c];
-                    }
+                // forward: w = softmax(scores)  →  dscoreⱼ = wⱼ (dwⱼ - Σₖ wₖ dwₖ), kept
+                // (scaled) where dwⱼ was; keys the query cannot see get 0
+                #pragma omp simd
+                for (int j = 0; j < end; j++) dw[j] = w[j] * (dw[j] - weighted) * s->scale;
+                for (int j = end; j < Tk; j++) dw[j] = 0.0f;
+                // forward: scoreⱼ = qᵢ · kⱼ · scale  →  dqᵢ = scale Σⱼ dscoreⱼ kⱼ
+                combine_rows(dqi, dw, end, kb, ld, hs);
+            }
+            // ... and dkⱼ = scale Σᵢ dscoreᵢⱼ qᵢ: a column of the scores' gradient
+            const float *qb = q + (size_t)b * Tq * C + h * hs;
+            const float *dscores = dweights_scratch + block;
+            for (int j = 0; j < Tk; j++) {
+                for (int i0 = 0; i0 < Tq; i0 += ROW_CHUNK) {
+                    const int n = Tq - i0 < ROW_CHUNK ? Tq - i0 : ROW_CHUNK;
+                    float column[ROW_CHUNK];
+                    for (int i = 0; i < n; i++) column[i] = dscores[(size_t)(i0 + i) * Tk + j];
+                    combine_rows(dkb + (size_t)j * C, column, n, qb + (size_t)i0 * C, ld, hs);
                 }
             }
         }
