@@ -50,9 +50,66 @@ static void dropout_factors(float *scale, int n, const AttentionShape *s, size_t
     }
 }
 
+// Floats one accumulator of head_products or combine_rows holds: a 16-float
+// vector, kept in a register.
+enum { LANES = 16 };
+
 // Keys (and channels) one head_products block handles: a 16 KB tile that
 // stays in L1.
 enum { BLOCK_KEYS = 64, BLOCK_CHANNELS = 64 };
+
+// Rows head_products grows at once: one chain of dependent additions per row
+// would leave the multiply-add unit waiting on its own latency.
+enum { ROWS_AT_ONCE = 4 };
+
+// LANES floats, as one vector register (GCC's and clang's vector extension;
+// the compiler splits it where the machine's vectors are narrower).
+typedef float lanes_vector __attribute__((vector_size(LANES * sizeof(float))));
+typedef float lanes_vector_unaligned __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
+
+static inline lanes_vector load_lanes(const float *x, int width) {
+    if (width == LANES) return *(const lanes_vector_unaligned *)x;
+    lanes_vector v = {0};
+    for (int l = 0; l < width; l++) v[l] = x[l];
+    return v;
+}
+
+static inline void store_lanes(float *x, lanes_vector v, int width) {
+    if (width == LANES) {
+        *(lanes_vector_unaligned *)x = v;
+        return;
+    }
+    for (int l = 0; l < width; l++) x[l] = v[l];
+}
+
+// o's `rows` rows (at stride ldo, 1 or ROWS_AT_ONCE of them) gain
+// Σ_c a[r, c] · bt[c, 0…width) over the channels, each row's LANES floats in
+// a register (bt is padded with zeros up to LANES); every row's terms are
+// added in channel order.
+static inline void grow_rows(float *o, size_t ldo, const float *a, size_t lda, const float *bt,
+                             int channels, int width, int rows) {
+    if (rows == 1) {
+        lanes_vector acc = load_lanes(o, width);
+        for (int c = 0; c < channels; c++) {
+            acc += a[c] * *(const lanes_vector *)(bt + c * BLOCK_KEYS);
+        }
+        store_lanes(o, acc, width);
+        return;
+    }
+    lanes_vector acc0 = load_lanes(o, width), acc1 = load_lanes(o + ldo, width),
+                 acc2 = load_lanes(o + 2 * ldo, width), acc3 = load_lanes(o + 3 * ldo, width);
+    for (int c = 0; c < channels; c++) {
+        const lanes_vector col = *(const lanes_vector *)(bt + c * BLOCK_KEYS);
+        acc0 += a[c] * col;
+        acc1 += a[lda + c] * col;
+        acc2 += a[2 * lda + c] * col;
+        acc3 += a[3 * lda + c] * col;
+    }
+    store_lanes(o, acc0, width);
+    store_lanes(o + ldo, acc1, width);
+    store_lanes(o + 2 * ldo, acc2, width);
+    store_lanes(o + 3 * ldo, acc3, width);
+}
 
 // out (Tq, Tk) = a · bᵀ for one head: a's row i at a + i·C, b's row j at
 // b + j·ldb, hs channels each.  A dot product per (i, j) would end in a sum
@@ -60,7 +117,7 @@ enum { BLOCK_KEYS = 64, BLOCK_CHANNELS = 64 };
 // transposed once and each row of out grows by whole vectors of keys.
 static void head_products(float *out, const float *a, const float *b, int Tq, int Tk, int C,
                           size_t ldb, int hs) {
-    float bt[BLOCK_CHANNELS * BLOCK_KEYS];
+    _Alignas(64) float bt[BLOCK_CHANNELS * BLOCK_KEYS];
     for (size_t x = 0; x < (size_t)Tq * Tk; x++) out[x] = 0.0f;
     for (int j0 = 0; j0 < Tk; j0 += BLOCK_KEYS) {
         const int keys = Tk - j0 < BLOCK_KEYS ? Tk - j0 : BLOCK_KEYS;
@@ -70,21 +127,31 @@ static void head_products(float *out, const float *a, const float *b, int Tq, in
                 const float *bj = b + (size_t)(j0 + j) * ldb + c0;
                 for (int c = 0; c < channels; c++) bt[c * BLOCK_KEYS + j] = bj[c];
             }
-            for (int i = 0; i < Tq; i++) {
+            // bt's columns past `keys`, up to a whole vector, read as zeros
+            const int padded = (keys + LANES - 1) / LANES * LANES;
+            for (int c = 0; c < channels; c++) {
+                for (int j = keys; j < padded; j++) bt[c * BLOCK_KEYS + j] = 0.0f;
+            }
+            // out's rows grow by LANES keys at a time, kept in registers across
+            // the channels, four rows at once so that four sums are in flight
+            for (int i = 0; i < Tq; i += ROWS_AT_ONCE) {
                 const float *ai = a + (size_t)i * C + c0;
                 float *o = out + (size_t)i * Tk + j0;
-                for (int c = 0; c < channels; c++) {
-                    const float x = ai[c], *col = bt + c * BLOCK_KEYS;
-                    #pragma omp simd
-                    for (int j = 0; j < keys; j++) o[j] += x * col[j];
+                for (int jb = 0; jb < keys; jb += LANES) {
+                    const int width = keys - jb < LANES ? keys - jb : LANES;
+                    if (Tq - i >= ROWS_AT_ONCE) {
+                        grow_rows(o + jb, Tk, ai, C, bt + jb, channels, width, ROWS_AT_ONCE);
+                    } else {
+                        for (int r = 0; r < Tq - i; r++) {
+                            grow_rows(o + (size_t)r * Tk + jb, Tk, ai + (size_t)r * C, C, bt + jb,
+                                      channels, width, 1);
+                        }
+                    }
                 }
             }
         }
     }
 }
-
-// Channels one combine_rows pass keeps in a register: a 16-float vector.
-enum { LANES = 16 };
 
 // out (hs) += Σⱼ coef[j] · rows[j·ld …] over j < n: a sum of row vectors kept
 // in registers, LANES channels at a time, instead of out being read and
