@@ -41,10 +41,14 @@ enum { ROW_CHUNK = 256 };
 
 // scale (n) = dropout's factor (0 or 1/(1-p)) for the n weights starting at
 // index `at` of the (B, H, Tq, Tk) weights; all 1 without dropout.
-static void dropout_factors(float *scale, int n, const AttentionShape *s, size_t at) {
-    if (s->dropout > 0.0f) {
+static void dropout_factors(float *restrict scale, int n, const AttentionShape *s, size_t at) {
+    // in locals: a store to scale could otherwise be taken to change *s,
+    // which keeps the loop from being vectorised
+    const float p = s->dropout;
+    const uint64_t seed = s->seed, stream = s->stream;
+    if (p > 0.0f) {
         #pragma omp simd
-        for (int j = 0; j < n; j++) scale[j] = dropout_scale(s->dropout, s->seed, s->stream, at + j);
+        for (int j = 0; j < n; j++) scale[j] = dropout_scale(p, seed, stream, at + (size_t)j);
     } else {
         for (int j = 0; j < n; j++) scale[j] = 1.0f;
     }
@@ -153,42 +157,86 @@ static void head_products(float *out, const float *a, const float *b, int Tq, in
     }
 }
 
-// out (hs) += Σⱼ coef[j] · rows[j·ld …] over j < n: a sum of row vectors kept
-// in registers, LANES channels at a time, instead of out being read and
-// written back once per row.  The terms are added in j order, as a loop of
-// out += coef[j] · row j would.
-static void combine_rows(float *restrict out, const float *restrict coef, int n,
-                         const float *restrict rows, size_t ld, int hs) {
+// Outputs combine_rows fills at once, for the same reason.
+enum { OUTPUTS_AT_ONCE = 4 };
+
+// outs rows r < nout (1 or OUTPUTS_AT_ONCE, at stride ldo) += Σⱼ coef[r·cr + j·cj] ·
+// rows[j·ld …] over j < n, hs channels: sums of row vectors kept in registers,
+// LANES channels at a time, instead of each output being read and written back
+// once per row.  Each output's terms are added in j order.
+static void combine_rows(float *out, size_t ldo, const float *coef, size_t cr, size_t cj, int n,
+                         const float *rows, size_t ld, int hs, int nout) {
     int c0 = 0;
     for (; c0 + LANES <= hs; c0 += LANES) {
-        float acc[LANES];
-        for (int c = 0; c < LANES; c++) acc[c] = out[c0 + c];
-        for (int j = 0; j < n; j++) {
-            const float cj = coef[j], *r = rows + (size_t)j * ld + c0;
-            #pragma omp simd
-            for (int c = 0; c < LANES; c++) acc[c] += cj * r[c];
+        if (nout == 1) {
+            lanes_vector acc = load_lanes(out + c0, LANES);
+            for (int j = 0; j < n; j++) {
+                acc += coef[j * cj] * *(const lanes_vector_unaligned *)(rows + j * ld + c0);
+            }
+            store_lanes(out + c0, acc, LANES);
+            continue;
         }
-        for (int c = 0; c < LANES; c++) out[c0 + c] = acc[c];
+        lanes_vector acc0 = load_lanes(out + c0, LANES), acc1 = load_lanes(out + ldo + c0, LANES),
+                     acc2 = load_lanes(out + 2 * ldo + c0, LANES),
+                     acc3 = load_lanes(out + 3 * ldo + c0, LANES);
+        for (int j = 0; j < n; j++) {
+            const lanes_vector row = *(const lanes_vector_unaligned *)(rows + j * ld + c0);
+            const float *cj_row = coef + j * cj;
+            acc0 += cj_row[0] * row;
+            acc1 += cj_row[cr] * row;
+            acc2 += cj_row[2 * cr] * row;
+            acc3 += cj_row[3 * cr] * row;
+        }
+        store_lanes(out + c0, acc0, LANES);
+        store_lanes(out + ldo + c0, acc1, LANES);
+        store_lanes(out + 2 * ldo + c0, acc2, LANES);
+        store_lanes(out + 3 * ldo + c0, acc3, LANES);
     }
-    for (int j = 0; j < n && c0 < hs; j++) {
-        const float cj = coef[j], *r = rows + (size_t)j * ld;
-        for (int c = c0; c < hs; c++) out[c] += cj * r[c];
+    for (int r = 0; r < nout && c0 < hs; r++) {
+        float *o = out + r * ldo;
+        for (int j = 0; j < n; j++) {
+            const float x = coef[r * cr + j * cj], *row = rows + j * ld;
+            for (int c = c0; c < hs; c++) o[c] += x * row[c];
+        }
     }
 }
 
-// o (hs) = Σⱼ dⱼ vⱼ over the first `end` keys, one head's channels, where the
-// dropped weights dⱼ = wⱼ · mask / (1 - p) and w is the row of the weights
-// starting at index `row`.
-static void weighted_values(float *o, const float *w, const float *vb, int end, int hs, int C,
-                            const AttentionShape *s, size_t row) {
-    for (int c = 0; c < hs; c++) o[c] = 0.0f;
+// The context of queries [i, i + nout) of one head (nout 1 or OUTPUTS_AT_ONCE):
+// o (nout, hs, at stride C) = Σⱼ dⱼ vⱼ over the keys the last of them sees,
+// where the dropped weights dⱼ = wⱼ · mask / (1 - p); w's rows start at index
+// `row` of the weights, and are 0 past the keys each query sees.
+static void weighted_values(float *o, const float *w, const float *vb, int end, int Tk, int hs,
+                            int C, const AttentionShape *s, size_t row, int nout) {
+    for (int r = 0; r < nout; r++) {
+        for (int c = 0; c < hs; c++) o[(size_t)r * C + c] = 0.0f;
+    }
+    if (s->dropout <= 0.0f) {
+        combine_rows(o, (size_t)C, w, (size_t)Tk, 1, end, vb, (size_t)C, hs, nout);
+        return;
+    }
     for (int j0 = 0; j0 < end; j0 += ROW_CHUNK) {
         const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
-        float d[ROW_CHUNK];
-        dropout_factors(d, n, s, row + j0);
-        #pragma omp simd
-        for (int j = 0; j < n; j++) d[j] *= w[j0 + j];
-        combine_rows(o, d, n, vb + (size_t)j0 * C, (size_t)C, hs);
+        float d[OUTPUTS_AT_ONCE][ROW_CHUNK];
+        for (int r = 0; r < nout; r++) {
+            const float *wr = w + (size_t)r * Tk + j0;
+            dropout_factors(d[r], n, s, row + (size_t)r * Tk + j0);
+            #pragma omp simd
+            for (int j = 0; j < n; j++) d[r][j] *= wr[j];
+        }
+        combine_rows(o, (size_t)C, d[0], ROW_CHUNK, 1, n, vb + (size_t)j0 * C, (size_t)C, hs, nout);
+    }
+}
+
+// All contexts of one head: queries OUTPUTS_AT_ONCE at a time.
+static void head_contexts(float *ob, const float *wb, const float *vb, int Tq, int Tk, int hs,
+                          int C, const AttentionShape *s, size_t block) {
+    for (int i = 0; i < Tq; i += OUTPUTS_AT_ONCE) {
+        const int nout = Tq - i >= OUTPUTS_AT_ONCE ? OUTPUTS_AT_ONCE : 1;
+        for (int r = 0; r < (nout == 1 ? Tq - i : 1); r++) {
+            const int first = i + r, last = first + nout - 1;
+            weighted_values(ob + (size_t)first * C, wb + (size_t)first * Tk, vb, keys_before(s, last),
+                            Tk, hs, C, s, block + (size_t)first * Tk, nout);
+        }
     }
 }
 
@@ -207,8 +255,7 @@ void attention_forward(float *out, float *weights, const float *q, const float *
             // scores (Tq, Tk): qᵢ · kⱼ, for every query of the head at once
             head_products(weights + block, q + (size_t)b * Tq * C + h * hs, kb, Tq, Tk, C, ld, hs);
             for (int i = 0; i < Tq; i++) {
-                const size_t row = block + (size_t)i * Tk;
-                float *w = weights + row;
+                float *w = weights + block + (size_t)i * Tk;
                 const int end = keys_before(s, i);
                 // scaled, -∞ for padding
                 #pragma omp simd
@@ -216,8 +263,9 @@ void attention_forward(float *out, float *weights, const float *q, const float *
                     w[j] = padding && padding[j] ? -INFINITY : w[j] * s->scale;
                 }
                 softmax_row(w, end, Tk);
-                weighted_values(out + ((size_t)b * Tq + i) * C + h * hs, w, vb, end, hs, C, s, row);
             }
+            head_contexts(out + (size_t)b * Tq * C + h * hs, weights + block, vb, Tq, Tk, hs, C, s,
+                          block);
         }
     }
 }
@@ -230,11 +278,8 @@ void attention_values(float *out, const float *weights, const float *v, const At
         for (int h = 0; h < H; h++) {
             const size_t block = (size_t)(b * H + h) * Tq * Tk;
             const float *vb = v + (size_t)b * kv_rows(s) * C + h * hs;
-            for (int i = 0; i < Tq; i++) {
-                const size_t row = block + (size_t)i * Tk;
-                weighted_values(out + ((size_t)b * Tq + i) * C + h * hs, weights + row, vb,
-                                keys_before(s, i), hs, C, s, row);
-            }
+            head_contexts(out + (size_t)b * Tq * C + h * hs, weights + block, vb, Tq, Tk, hs, C, s,
+                          block);
         }
     }
 }
@@ -244,6 +289,19 @@ static void zero_head(float *x, int b, size_t rows, int n, int C, int h, int hs)
     for (int r = 0; r < n; r++) {
         float *row = x + ((size_t)b * rows + r) * C + h * hs;
         for (int c = 0; c < hs; c++) row[c] = 0.0f;
+    }
+}
+
+// dxb (rows, hs at stride C) = Σ over the tile's rows i of tile[i, j] · yb[i]:
+// row j of dxb combines the rows of yb with column j of the (Tq, Tk) tile.
+static void tile_columns_times(float *dxb, const float *tile, const float *yb, int Tq, int Tk,
+                               int hs, int C) {
+    for (int j = 0; j < Tk; j += OUTPUTS_AT_ONCE) {
+        const int nout = Tk - j >= OUTPUTS_AT_ONCE ? OUTPUTS_AT_ONCE : 1;
+        for (int r = 0; r < (nout == 1 ? Tk - j : 1); r++) {
+            combine_rows(dxb + (size_t)(j + r) * C, (size_t)C, tile + j + r, 1, (size_t)Tk, Tq, yb,
+                         (size_t)C, hs, nout);
+        }
     }
 }
 
@@ -260,34 +318,38 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
             const size_t block = (size_t)(b * H + h) * Tq * Tk;
             const float *kb = k + (size_t)b * kv_rows(s) * C + h * hs;
             const float *vb = v + (size_t)b * kv_rows(s) * C + h * hs;
+            const float *qb = q + (size_t)b * Tq * C + h * hs;
+            const float *dob = dout + (size_t)b * Tq * C + h * hs;
+            float *dqb = dq + (size_t)b * Tq * C + h * hs;
             float *dkb = dk + (size_t)b * kv_rows(s) * C + h * hs;
             float *dvb = dv + (size_t)b * kv_rows(s) * C + h * hs;
+            float *tile = dweights_scratch + block;
             zero_head(dq, b, Tq, Tq, C, h, hs);  // written here: nobody need zero them
             zero_head(dk, b, kv_rows(s), Tk, C, h, hs);
             zero_head(dv, b, kv_rows(s), Tk, C, h, hs);
-            // forward: oᵢ = Σⱼ dⱼ vⱼ  →  d(dⱼ) = doᵢ · vⱼ, for every i and j at once
-            head_products(dweights_scratch + block, dout + (size_t)b * Tq * C + h * hs, vb, Tq,
-                          Tk, C, ld, hs);
+            // forward: oᵢ = Σⱼ dⱼ vⱼ with dⱼ = wⱼ · mask / (1 - p)  →  dvⱼ = Σᵢ dᵢⱼ doᵢ:
+            // the dropped weights, in the tile for now
+            for (int i = 0; i < Tq; i++) {
+                const size_t row = block + (size_t)i * Tk;
+                for (int j0 = 0; j0 < Tk; j0 += ROW_CHUNK) {
+                    const int n = Tk - j0 < ROW_CHUNK ? Tk - j0 : ROW_CHUNK;
+                    dropout_factors(tile + (size_t)i * Tk + j0, n, s, row + j0);
+                }
+                #pragma omp simd
+                for (int j = 0; j < Tk; j++) tile[(size_t)i * Tk + j] *= weights[row + j];
+            }
+            tile_columns_times(dvb, tile, dob, Tq, Tk, hs, C);
+            // ... and d(dⱼ) = doᵢ · vⱼ, for every i and j at once
+            head_products(tile, dob, vb, Tq, Tk, C, ld, hs);
             for (int i = 0; i < Tq; i++) {
                 const size_t row = block + (size_t)i * Tk;
                 const float *w = weights + row;
-                float *dw = dweights_scratch + row;
-                const float *doi = dout + ((size_t)b * Tq + i) * C + h * hs;
-                float *dqi = dq + ((size_t)b * Tq + i) * C + h * hs;
+                float *dw = tile + (size_t)i * Tk;
                 const int end = keys_before(s, i);
-
                 for (int j0 = 0; j0 < end; j0 += ROW_CHUNK) {
                     const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
                     float mask[ROW_CHUNK];
                     dropout_factors(mask, n, s, row + j0);
-                    // ... and dvⱼ += dⱼ doᵢ
-                    for (int j = 0; j < n; j++) {
-                        const float dj = w[j0 + j] * mask[j];
-                        if (dj == 0.0f) continue;
-                        float *dvj = dvb + (size_t)(j0 + j) * C;
-                        #pragma omp simd
-                        for (int c = 0; c < hs; c++) dvj[c] += dj * doi[c];
-                    }
                     // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p);
                     // masked keys (wⱼ = 0) get no gradient
                     #pragma omp simd
@@ -303,20 +365,18 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
                 #pragma omp simd
                 for (int j = 0; j < end; j++) dw[j] = w[j] * (dw[j] - weighted) * s->scale;
                 for (int j = end; j < Tk; j++) dw[j] = 0.0f;
-                // forward: scoreⱼ = qᵢ · kⱼ · scale  →  dqᵢ = scale Σⱼ dscoreⱼ kⱼ
-                combine_rows(dqi, dw, end, kb, ld, hs);
             }
-            // ... and dkⱼ = scale Σᵢ dscoreᵢⱼ qᵢ: a column of the scores' gradient
-            const float *qb = q + (size_t)b * Tq * C + h * hs;
-            const float *dscores = dweights_scratch + block;
-            for (int j = 0; j < Tk; j++) {
-                for (int i0 = 0; i0 < Tq; i0 += ROW_CHUNK) {
-                    const int n = Tq - i0 < ROW_CHUNK ? Tq - i0 : ROW_CHUNK;
-                    float column[ROW_CHUNK];
-                    for (int i = 0; i < n; i++) column[i] = dscores[(size_t)(i0 + i) * Tk + j];
-                    combine_rows(dkb + (size_t)j * C, column, n, qb + (size_t)i0 * C, ld, hs);
+            // forward: scoreᵢⱼ = qᵢ · kⱼ · scale  →  dqᵢ = scale Σⱼ dscoreᵢⱼ kⱼ (rows of
+            // the tile), dkⱼ = scale Σᵢ dscoreᵢⱼ qᵢ (its columns)
+            for (int i = 0; i < Tq; i += OUTPUTS_AT_ONCE) {
+                const int nout = Tq - i >= OUTPUTS_AT_ONCE ? OUTPUTS_AT_ONCE : 1;
+                for (int r = 0; r < (nout == 1 ? Tq - i : 1); r++) {
+                    const int first = i + r, last = first + nout - 1;
+                    combine_rows(dqb + (size_t)first * C, ld, tile + (size_t)first * Tk, (size_t)Tk, 1,
+                                 keys_before(s, last), kb, ld, hs, nout);
                 }
             }
+            tile_columns_times(dkb, tile, qb, Tq, Tk, hs, C);
         }
     }
 }
