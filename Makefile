@@ -98,6 +98,9 @@ CFLAGS += -Dtypeof=__typeof__
 # Let a * b + c become one fused multiply-add (strict ISO mode forbids it by
 # default); results stay deterministic, and the matmul kernel doubles in speed.
 CFLAGS += -ffp-contract=fast
+# azul never reads errno after a math call; without this a loop calling
+# sqrtf (AdamW's) stays scalar, since each call might have to set errno.
+CFLAGS += -fno-math-errno
 LDLIBS  = -lutf8proc -lcjson -lstb -ledit -lm
 
 ifeq ($(NO_OMP),)

@@ -65,18 +65,23 @@ static void adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad
         // Decay pulls weights towards zero; biases and LayerNorm gains are
         // left alone, as is usual.
         const float decay = info->ndim == 2 ? a->lr * c->weight_decay : 0.0f;
-        float *p = info->data + (lo - info->offset), *g = a->grads + lo, *mom = a->s->m + lo,
-              *vel = a->s->v + lo;
+        float *restrict p = info->data + (lo - info->offset), *restrict g = a->grads + lo,
+                        *restrict mom = a->s->m + lo, *restrict vel = a->s->v + lo;
+        // The settings in locals and the pointers restrict: otherwise every
+        // store could change them, and the loop stays scalar.
+        const float beta1 = c->beta1, beta2 = c->beta2, eps = c->eps, lr = a->lr,
+                    correction1 = a->correction1, correction2 = a->correction2;
+        const size_t n = hi - lo;
         #pragma omp simd
-        for (size_t i = 0; i < hi - lo; i++) {
+        for (size_t i = 0; i < n; i++) {
             float gi = g[i] * grad_scale;
-            mom[i] = c->beta1 * mom[i] + (1.0f - c->beta1) * gi;
-            vel[i] = c->beta2 * vel[i] + (1.0f - c->beta2) * gi * gi;
-            float m_hat = mom[i] * a->correction1, v_hat = vel[i] * a->correction2;
+            mom[i] = beta1 * mom[i] + (1.0f - beta1) * gi;
+            vel[i] = beta2 * vel[i] + (1.0f - beta2) * gi * gi;
+            float m_hat = mom[i] * correction1, v_hat = vel[i] * correction2;
             p[i] -= decay * p[i];
-            p[i] -= a->lr * m_hat / (sqrtf(v_hat) + c->eps);
-            if (zero_grads) g[i] = 0.0f;
+            p[i] -= lr * m_hat / (sqrtf(v_hat) + eps);
         }
+        if (zero_grads) memset(g, 0, n * sizeof *g);
     }
 }
 
