@@ -1,13 +1,19 @@
 // Hostile input and faults (issue 11): damaged and partial files, read and
 // write errors, planted symlinks, huge lines, a full disk.  Each test names
 // the defect it guards against.
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/error.h"
+#include "core/line_reader.h"
 #include "tests/test.h"
 
 static char *join(const char *dir, const char *name) {
@@ -39,6 +45,47 @@ static char *slurp(const char *path, size_t *length) {
     if (length) *length = n;
     return text;
 }
+
+// Runs bin/azul with stdin from stdin_path (or /dev/null), stdout to
+// stdout_path and, when fsize_limit > 0, files limited to that many bytes
+// (RLIMIT_FSIZE, SIGXFSZ ignored: a write past it fails with EFBIG, as on a
+// full disk).  Returns the exit status (-1 for a signal); *err_text gets
+// stderr (malloc'd).
+static int run_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
+                          long fsize_limit, char **err_text) {
+    char *dir = make_temp_dir(), *err_path = join(dir, "stderr");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0) _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        if (fsize_limit > 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
+            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+        }
+        const char *argv[64] = {AZUL_BIN};
+        for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
+        execv(AZUL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *err_text = slurp(err_path, NULL);
+    assert_non_null(*err_text);
+    remove_tree(dir);
+    free(dir);
+    free(err_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define RUN_REDIRECTED(stdin_path, stdout_path, fsize_limit, err_text, ...) \
+    run_redirected((const char *const[]){__VA_ARGS__, NULL}, stdin_path, stdout_path, fsize_limit, err_text)
 
 // A short toy training run into DIR (a fresh one, or --resume), up to `steps`
 // steps, validating and checkpointing every 3; fails the test when it fails.
@@ -121,9 +168,144 @@ static void resume_replaces_train_log_without_truncating_it(void **state) {
     free(dir);
 }
 
+// ---------------------------------------------------------------- reading lines
+
+// Issue 11.7: text after a NUL byte in a line was dropped silently; now the
+// line is refused, and the reader names the line.
+static void line_reader_refuses_a_line_with_a_nul_byte(void **state) {
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    static const char text[] = "ok\nab\0cd\nlast\n";
+    assert_int_equal(write(fds[1], text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fds[1]);
+    LineReader r;
+    Error err;
+    assert_int_equal(line_reader_init(&r, fds[0], "data.txt", &err), 0);
+    char *line;
+    bool refused;
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 1);
+    assert_false(refused);
+    assert_string_equal(line, "ok");
+    free(line);
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 1);
+    assert_true(refused);
+    assert_string_equal(line, "");
+    expect_contains(err.message, "data.txt:2: NUL byte at byte 2");
+    free(line);
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 1);
+    assert_false(refused);
+    assert_string_equal(line, "last");
+    free(line);
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 0);
+    line_reader_free(&r);
+    close(fds[0]);
+}
+
+// Issue 11.7: `azul translate SOMEDIR` printed nothing and exited 0.  The
+// line reader already reports the read error (not a defect any more); this
+// proves it end to end.
+static void translate_reports_a_directory_as_a_read_error(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "translate", "--model", toy_model_dir(), dir), 1);
+    expect_contains(err, "azul: error: cannot read ");
+    expect_contains(err, "Is a directory");
+    assert_string_equal(out, "");
+    free(out);
+    free(err);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Learns a small BPE tokenizer from the toy corpus into DIR/tok.json.
+static char *learn_tokenizer(const char *dir) {
+    char *path = join(dir, "tok.json");
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                     "-o", path, "--vocab-size", "400");
+    if (status != 0) fail_msg("tokenize --learn failed:\n%s", err);
+    free(out);
+    free(err);
+    return path;
+}
+
+// Issue 11.7: tokenize and bleu exited 0 when their output could not be
+// written (> /dev/full).
+static void tokenize_and_bleu_report_a_full_standard_output(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *tokenizer = learn_tokenizer(dir);
+    char *input = write_temp_file(dir, "in.txt", "the ball is blue\nthe cat\n", 25);
+    char *err;
+    assert_int_equal(RUN_REDIRECTED(input, "/dev/full", 0, &err, "tokenize", "--model", tokenizer), 1);
+    expect_contains(err, "azul: error: cannot write to standard output: No space left on device");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(NULL, "/dev/full", 0, &err, "tokenize", "--model", tokenizer,
+                                    "the ball"), 1);
+    expect_contains(err, "azul: error: cannot write to standard output");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(input, "/dev/full", 0, &err, "bleu", "--ref", input), 1);
+    expect_contains(err, "azul: error: cannot write to standard output: No space left on device");
+    free(err);
+    free(input);
+    free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.11 and 11.7: tokenize and bleu read standard input without a line
+// length limit (a huge line was buffered whole), and bleu dropped the text
+// after a NUL byte.  Both now refuse such a line with an error naming it.
+static void tokenize_and_bleu_refuse_over_long_and_nul_lines(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *tokenizer = learn_tokenizer(dir);
+    size_t n = LINE_READER_MAX_BYTES + 1;
+    char *text = malloc(n + 32);
+    assert_non_null(text);
+    strcpy(text, "the cat\n");
+    memset(text + 8, 'a', n);
+    strcpy(text + 8 + n, "\nthe dog\n");
+    char *long_input = write_temp_file(dir, "long.txt", text, strlen(text));
+    char *nul_input = write_temp_file(dir, "nul.txt", "the cat\nthe\0dog\n", 16);
+    char *ref = write_temp_file(dir, "ref.txt", "the cat\nthe dog\nthe dog\n", 24);
+    char *out_path = join(dir, "out.txt"), *err;
+    char limit[80];
+    snprintf(limit, sizeof limit, "<stdin>:2: line longer than the limit of %d bytes",
+             LINE_READER_MAX_BYTES);
+    assert_int_equal(RUN_REDIRECTED(long_input, out_path, 0, &err, "tokenize", "--model", tokenizer), 1);
+    expect_contains(err, limit);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(nul_input, out_path, 0, &err, "tokenize", "--model", tokenizer), 1);
+    expect_contains(err, "azul: error: <stdin>:2: NUL byte at byte 3");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(long_input, out_path, 0, &err, "bleu", "--ref", ref), 1);
+    expect_contains(err, limit);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(nul_input, out_path, 0, &err, "bleu", "--ref", ref), 1);
+    expect_contains(err, "azul: error: <stdin>:2: NUL byte at byte 3");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(NULL, out_path, 0, &err, "bleu", "--ref", ref, nul_input), 1);
+    snprintf(limit, sizeof limit, "%s:2: NUL byte at byte 3", nul_input);
+    expect_contains(err, limit);
+    free(err);
+    free(text);
+    free(long_input);
+    free(nul_input);
+    free(ref);
+    free(out_path);
+    free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(resume_keeps_a_last_log_line_without_its_newline),
     cmocka_unit_test(resume_replaces_train_log_without_truncating_it),
+    cmocka_unit_test(line_reader_refuses_a_line_with_a_nul_byte),
+    cmocka_unit_test(translate_reports_a_directory_as_a_read_error),
+    cmocka_unit_test(tokenize_and_bleu_report_a_full_standard_output),
+    cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
 };
 
 TEST_GROUP(hostile_file_tests, tests);
