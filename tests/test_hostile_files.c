@@ -1,17 +1,23 @@
 // Hostile input and faults (issue 11): damaged and partial files, read and
 // write errors, planted symlinks, huge lines, a full disk.  Each test names
 // the defect it guards against.
+#define _GNU_SOURCE  // syscall(), for the fsync below
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/line_reader.h"
 #include "tests/test.h"
@@ -44,6 +50,20 @@ static char *slurp(const char *path, size_t *length) {
     text[n] = '\0';
     if (length) *length = n;
     return text;
+}
+
+// Fault injection: while set, fsync of a directory fails with EIO, as on a
+// failing disk.  This definition replaces the C library's in the test
+// program (and only there); otherwise it is the real system call.
+static int fail_directory_syncs;
+
+int fsync(int fd) {
+    struct stat st;
+    if (fail_directory_syncs && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
 }
 
 // Runs bin/azul with stdin from stdin_path (or /dev/null), stdout to
@@ -299,6 +319,117 @@ static void tokenize_and_bleu_refuse_over_long_and_nul_lines(void **state) {
     free(dir);
 }
 
+// ---------------------------------------------------------------- atomic writes
+
+// Issue 11.10: the temporary name was PATH.tmp.PID, opened without O_EXCL or
+// O_NOFOLLOW, so a symlink planted there had the write go to its target.
+static void atomic_write_never_follows_a_planted_symlink(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *victim = write_temp_file(dir, "victim", "precious", 8);
+    char *path = join(dir, "model.bin"), planted[4200];
+    snprintf(planted, sizeof planted, "%s.tmp.%ld", path, (long)getpid());
+    assert_int_equal(symlink(victim, planted), 0);
+    Error err;
+    if (atomic_write_file(path, "new weights", 11, &err) < 0) fail_msg("%s", err.message);
+    char *text = slurp(victim, NULL), *written = slurp(path, NULL);
+    assert_string_equal(text, "precious");
+    assert_string_equal(written, "new weights");
+    free(text);
+    free(written);
+    free(victim);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.10: a failed fsync of the directory (the rename is then not
+// durable) was ignored.
+static void atomic_write_reports_a_failed_directory_sync(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *path = join(dir, "model.bin");
+    Error err;
+    fail_directory_syncs = 1;
+    int status = atomic_write_file(path, "weights", 7, &err);
+    fail_directory_syncs = 0;
+    assert_int_equal(status, -1);
+    expect_contains(err.message, "cannot write ");
+    expect_contains(err.message, "model.bin: its directory could not be synced to disk: Input/output error");
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
+static bool exists(const char *dir, const char *name) {
+    char *path = join(dir, name);
+    struct stat st;
+    bool there = lstat(path, &st) == 0;
+    free(path);
+    return there;
+}
+
+// Issue 11.10: temporaries left by a writer that was killed stayed forever.
+// Now a write removes those of the same file whose writer is gone — regular
+// files only, of the naming pattern only.
+static void atomic_write_removes_stale_temporaries_of_killed_writers(void **state) {
+    (void)state;
+    pid_t gone = fork();
+    assert_true(gone >= 0);
+    if (gone == 0) _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    char *dir = make_temp_dir(), *path = join(dir, "model.bin");
+    char stale_old[64], stale_new[64], other_file[64], not_ours[64], planted_link[64], alive[64];
+    snprintf(stale_old, sizeof stale_old, "model.bin.tmp.%ld", (long)gone);
+    snprintf(stale_new, sizeof stale_new, "model.bin.tmp.%ld.aB3xYz", (long)gone);
+    snprintf(other_file, sizeof other_file, "other.bin.tmp.%ld", (long)gone);
+    snprintf(not_ours, sizeof not_ours, "model.bin.tmp.%ld.notes", (long)gone);
+    snprintf(planted_link, sizeof planted_link, "model.bin.tmp.%ld.Link00", (long)gone);
+    snprintf(alive, sizeof alive, "model.bin.tmp.%ld.Alive0", (long)getppid());
+    const char *files[] = {stale_old, stale_new, other_file, not_ours, alive};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) free(write_temp_file(dir, files[i], "x", 1));
+    char *target = write_temp_file(dir, "target", "keep", 4), *link_path = join(dir, planted_link);
+    assert_int_equal(symlink(target, link_path), 0);
+    Error err;
+    if (atomic_write_file(path, "weights", 7, &err) < 0) fail_msg("%s", err.message);
+    assert_false(exists(dir, stale_old));
+    assert_false(exists(dir, stale_new));
+    assert_true(exists(dir, other_file));
+    assert_true(exists(dir, not_ours));
+    assert_true(exists(dir, alive));
+    assert_true(exists(dir, planted_link));
+    assert_true(exists(dir, "target"));
+    assert_true(exists(dir, "model.bin"));
+    free(target);
+    free(link_path);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.7: `azul attention -o FILE` truncated FILE and wrote it in place;
+// now it is replaced atomically, so a hard link to the old file keeps it.
+static void attention_output_replaces_the_file_atomically(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *path = write_temp_file(dir, "maps.csv", "old maps\n", 9), *link_path = join(dir, "old.csv");
+    assert_int_equal(link(path, link_path), 0);
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "attention", "--model", toy_model_dir(), "--format", "csv",
+                     "-o", path, "The ball is blue");
+    if (status != 0) fail_msg("attention failed:\n%s", err);
+    char *old = slurp(link_path, NULL), *now = slurp(path, NULL);
+    assert_string_equal(old, "old maps\n");
+    assert_true(strlen(now) > 20);
+    free(old);
+    free(now);
+    free(out);
+    free(err);
+    free(path);
+    free(link_path);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(resume_keeps_a_last_log_line_without_its_newline),
     cmocka_unit_test(resume_replaces_train_log_without_truncating_it),
@@ -306,6 +437,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(translate_reports_a_directory_as_a_read_error),
     cmocka_unit_test(tokenize_and_bleu_report_a_full_standard_output),
     cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
+    cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
+    cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
+    cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),
+    cmocka_unit_test(attention_output_replaces_the_file_atomically),
 };
 
 TEST_GROUP(hostile_file_tests, tests);
