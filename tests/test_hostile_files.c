@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,12 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <stb/stb_ds.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/line_reader.h"
+#include "model/safetensors.h"
 #include "tests/test.h"
 
 static char *join(const char *dir, const char *name) {
@@ -430,6 +433,175 @@ static void attention_output_replaces_the_file_atomically(void **state) {
     free(dir);
 }
 
+// ---------------------------------------------------------------- the training state
+
+// How to damage a training state: a "progress" field set to a JSON value, a
+// tensor's first element set, "params" stored as a matrix, or the two
+// tokenizers swapped (their sizes then differ from the config's).
+static size_t tensor_count(const SafetensorsFile *f) { return (size_t)arrlen(f->tensors); }
+
+typedef struct {
+    const char *progress_key, *progress_value;
+    const char *tensor;
+    float value;
+    bool reshape, swap_tokenizers;
+} Damage;
+
+static void damage_state(const char *path, Damage d) {
+    SafetensorsFile f;
+    Error err;
+    if (safetensors_read(&f, path, &err) < 0) fail_msg("%s", err.message);
+    SafetensorsOutput tensors[3];
+    float *copies[3];
+    size_t n = tensor_count(&f);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        const SafetensorsTensor *t = &f.tensors[i];
+        copies[i] = malloc(t->bytes);
+        memcpy(copies[i], t->data, t->bytes);
+        tensors[i] = (SafetensorsOutput){t->name, t->dtype, t->rank, {t->shape[0]}, copies[i], t->bytes};
+        if (d.tensor && strcmp(t->name, d.tensor) == 0) copies[i][0] = d.value;
+        if (d.reshape && strcmp(t->name, "params") == 0) {
+            tensors[i].rank = 2;
+            tensors[i].shape[0] = 2;
+            tensors[i].shape[1] = t->shape[0] / 2;
+        }
+    }
+    const char *keys[8], *values[8];
+    char *texts[8] = {0};
+    size_t m = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, f.metadata) {
+        keys[m] = item->string;
+        values[m] = item->valuestring;
+        cJSON *j = cJSON_Parse(item->valuestring);
+        if (d.progress_key && strcmp(item->string, "progress") == 0) {
+            cJSON_ReplaceItemInObject(j, d.progress_key, cJSON_Parse(d.progress_value));
+            values[m] = texts[m] = cJSON_PrintUnformatted(j);
+        }
+        if (d.swap_tokenizers && strcmp(item->string, "tokenizers") == 0) {
+            cJSON *source = cJSON_DetachItemFromObject(j, "source");
+            cJSON *target = cJSON_DetachItemFromObject(j, "target");
+            cJSON_AddItemToObject(j, "source", target);
+            cJSON_AddItemToObject(j, "target", source);
+            values[m] = texts[m] = cJSON_PrintUnformatted(j);
+        }
+        cJSON_Delete(j);
+        m++;
+    }
+    if (safetensors_write(path, tensors, n, keys, values, m, &err) < 0) fail_msg("%s", err.message);
+    for (size_t i = 0; i < m; i++) cJSON_free(texts[i]);
+    for (size_t i = 0; i < n; i++) free(copies[i]);
+    safetensors_free(&f);
+}
+
+static const char *const run_files[] = {"model.safetensors", "last.safetensors",
+                                        "training_state.safetensors", "train.log"};
+enum { RUN_FILES = sizeof run_files / sizeof run_files[0] };
+
+// Issue 11.8: resuming trusted the state file: counts past the range of
+// their type were cast anyway (undefined), fractions were cut, the tensors'
+// shape and the second moment's sign were not checked.  (NaN weights and
+// tokenizers that do not fit the config were refused already.)  Each damage
+// must now be refused with a clear error, leaving every file as it was.
+static void resume_refuses_a_damaged_state_and_keeps_the_files(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    train_toy(dir, "3", 0);
+    char *state_path = join(dir, "training_state.safetensors");
+    size_t length;
+    char *good = slurp(state_path, &length);
+    const struct {
+        Damage damage;
+        const char *message;
+    } cases[] = {
+        {{.progress_key = "evaluations_without_improvement", .progress_value = "3e9"}, "\"progress\" is damaged"},
+        {{.progress_key = "step", .progress_value = "2.5"}, "\"progress\" is damaged"},
+        {{.progress_key = "epoch", .progress_value = "1e300"}, "\"progress\" is damaged"},
+        {{.progress_key = "best_step", .progress_value = "1e19"}, "\"progress\" is damaged"},
+        {{.progress_key = "elapsed", .progress_value = "-1"}, "\"progress\" is damaged"},
+        {{.tensor = "adam_v", .value = -1.0f}, "tensor \"adam_v\" holds a negative value at 0"},
+        {{.reshape = true}, "tensor \"params\" is missing or not of the model's shape"},
+        {{.tensor = "adam_m", .value = NAN}, "tensor \"adam_m\" holds a NaN or infinite value"},
+        {{.tensor = "params", .value = INFINITY}, "tensor \"params\" holds a NaN or infinite value"},
+        {{.swap_tokenizers = true}, "vocabulary sizes"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        FILE *f = fopen(state_path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(good, 1, length, f), length);
+        fclose(f);
+        damage_state(state_path, cases[c].damage);
+        char *before[RUN_FILES], *after, *out, *err;
+        for (int i = 0; i < RUN_FILES; i++) {
+            char *path = join(dir, run_files[i]);
+            before[i] = slurp(path, NULL);
+            assert_non_null(before[i]);
+            free(path);
+        }
+        int status = RUN(NULL, &out, &err, "train", "--out", dir, "--steps", "6", "--resume");
+        if (status != 1) fail_msg("case %zu: resumed (%d):\n%s\n%s", c, status, out, err);
+        expect_contains(err, "azul: error: ");
+        expect_contains(err, "training_state.safetensors: ");
+        expect_contains(err, cases[c].message);
+        for (int i = 0; i < RUN_FILES; i++) {
+            char *path = join(dir, run_files[i]);
+            after = slurp(path, NULL);
+            if (strcmp(after, before[i]) != 0) fail_msg("case %zu changed %s", c, run_files[i]);
+            free(after);
+            free(before[i]);
+            free(path);
+        }
+        free(out);
+        free(err);
+    }
+    // a file cut short is refused too
+    assert_int_equal(truncate(state_path, (off_t)(length / 2)), 0);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--out", dir, "--steps", "6", "--resume"), 1);
+    expect_contains(err, "training_state.safetensors");
+    free(out);
+    free(err);
+    free(good);
+    free(state_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.8: seeds above 2^53 must survive a resume.  The options already
+// store the seed as a string of digits (not a defect); this proves it end to
+// end.
+static void resume_keeps_a_seed_above_two_to_the_53(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *out, *err;
+    const char *seed = "18446744073709551557";  // the largest 64-bit prime
+    int status = RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", dir,
+                     "--steps", "2", "--batch-tokens", "256", "--valid-every", "2",
+                     "--valid-sentences", "2", "--seed", seed);
+    if (status != 0) fail_msg("train failed:\n%s", err);
+    free(out);
+    free(err);
+    char *state_path = join(dir, "training_state.safetensors");
+    SafetensorsFile f;
+    Error e;
+    if (safetensors_read(&f, state_path, &e) < 0) fail_msg("%s", e.message);
+    cJSON *options = cJSON_Parse(safetensors_metadata(&f, "options"));
+    const cJSON *saved = cJSON_GetObjectItemCaseSensitive(options, "seed");
+    assert_true(cJSON_IsString(saved));
+    assert_string_equal(saved->valuestring, seed);
+    cJSON_Delete(options);
+    safetensors_free(&f);
+    // given again on resuming, it is the run's own: no warning that it differs
+    status = RUN(NULL, &out, &err, "train", "--out", dir, "--steps", "3", "--resume", "--seed", seed);
+    if (status != 0) fail_msg("resume failed:\n%s", err);
+    assert_null(strstr(err, "seed"));
+    free(out);
+    free(err);
+    free(state_path);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(resume_keeps_a_last_log_line_without_its_newline),
     cmocka_unit_test(resume_replaces_train_log_without_truncating_it),
@@ -441,6 +613,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
     cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),
     cmocka_unit_test(attention_output_replaces_the_file_atomically),
+    cmocka_unit_test(resume_refuses_a_damaged_state_and_keeps_the_files),
+    cmocka_unit_test(resume_keeps_a_seed_above_two_to_the_53),
 };
 
 TEST_GROUP(hostile_file_tests, tests);
