@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -23,6 +24,7 @@
 #include "core/error.h"
 #include "core/line_reader.h"
 #include "model/safetensors.h"
+#include "tokenizer/bpe.h"
 #include "tests/test.h"
 
 static char *join(const char *dir, const char *name) {
@@ -602,6 +604,50 @@ static void resume_keeps_a_seed_above_two_to_the_53(void **state) {
     free(dir);
 }
 
+// ---------------------------------------------------------------- the BPE encoder
+
+// Issue 11.11: BPE encoding merged one rank per pass over the whole piece,
+// so a piece needing one merge after another cost (length × merges): with a
+// vocabulary built as a chain, "xy" + "a" × N merges from the front, one
+// pair per pass.  The encoder must stay far from quadratic in such a piece.
+static void bpe_encoding_is_not_quadratic_in_a_long_piece(void **state) {
+    (void)state;
+    enum { N = 100000 };
+    Tokenizer t;
+    Error err;
+    assert_int_equal(tokenizer_init_specials(&t, TOKENIZER_BPE, (NormalizeOptions){0}, &err), 0);
+    int32_t x = tokenizer_add_token(&t, "x", 1, -1, -1, &err);
+    int32_t y = tokenizer_add_token(&t, "y", 1, -1, -1, &err);
+    int32_t a = tokenizer_add_token(&t, "a", 1, -1, -1, &err);
+    int32_t left = x, right = y;
+    for (int k = 0; k <= N; k++) {
+        char name[32];
+        int length = snprintf(name, sizeof name, "<chain %d>", k);
+        int32_t result = tokenizer_add_token(&t, name, (size_t)length, left, right, &err);
+        assert_true(result >= 0);
+        BpeMerge merge = {left, right, result};
+        arrput(t.merges, merge);
+        hmput(t.merge_rank, bpe_pair_key(left, right), k);
+        left = result;
+        right = a;
+    }
+    char *piece = malloc(N + 3);
+    assert_non_null(piece);
+    piece[0] = 'x';
+    piece[1] = 'y';
+    memset(piece + 2, 'a', N);
+    int32_t *ids = NULL;
+    clock_t start = clock();
+    bpe_encode_piece(&t, piece, N + 2, &ids);
+    double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+    assert_int_equal(arrlen(ids), 1);  // the whole chain, merged from the front
+    assert_int_equal(ids[0], left);
+    if (seconds > 1.0) fail_msg("encoding a %d-character piece took %.1f s", N + 2, seconds);
+    arrfree(ids);
+    free(piece);
+    tokenizer_free(&t);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(resume_keeps_a_last_log_line_without_its_newline),
     cmocka_unit_test(resume_replaces_train_log_without_truncating_it),
@@ -615,6 +661,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(attention_output_replaces_the_file_atomically),
     cmocka_unit_test(resume_refuses_a_damaged_state_and_keeps_the_files),
     cmocka_unit_test(resume_keeps_a_seed_above_two_to_the_53),
+    cmocka_unit_test(bpe_encoding_is_not_quadratic_in_a_long_piece),
 };
 
 TEST_GROUP(hostile_file_tests, tests);
