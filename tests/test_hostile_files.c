@@ -648,6 +648,53 @@ static void bpe_encoding_is_not_quadratic_in_a_long_piece(void **state) {
     tokenizer_free(&t);
 }
 
+// ---------------------------------------------------------------- a full disk
+
+// Fault injection: the disk fills (RLIMIT_FSIZE) while a resumed run saves
+// its models and checkpoint.  The run must stop with a clear error, leave
+// the previous checkpoint whole and loadable, and leave no temporary behind.
+static void a_full_disk_during_a_save_keeps_the_previous_checkpoint(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    train_toy(dir, "3", 0);
+    char *before[RUN_FILES];
+    for (int i = 0; i < RUN_FILES - 1; i++) {  // train.log grows: its old lines are checked below
+        char *path = join(dir, run_files[i]);
+        before[i] = slurp(path, NULL);
+        free(path);
+    }
+    char *out_path = join(dir, "stdout.txt"), *err;
+    int status = RUN_REDIRECTED(NULL, out_path, 200000, &err, "train", "--out", dir, "--steps", "6",
+                                "--resume");
+    assert_int_equal(status, 1);
+    expect_contains(err, "azul: error: cannot write ");
+    expect_contains(err, ".safetensors: File too large");
+    free(err);
+    for (int i = 0; i < RUN_FILES - 1; i++) {
+        char *path = join(dir, run_files[i]), *after = slurp(path, NULL);
+        if (strcmp(after, before[i]) != 0) fail_msg("%s changed", run_files[i]);
+        free(after);
+        free(before[i]);
+        free(path);
+    }
+    DIR *listing = opendir(dir);
+    assert_non_null(listing);
+    for (struct dirent *e; (e = readdir(listing)) != NULL;) {
+        if (strstr(e->d_name, ".tmp.")) fail_msg("a temporary file was left: %s", e->d_name);
+    }
+    closedir(listing);
+    // the checkpoint goes on, and the model translates
+    train_toy(dir, "6", 1);
+    char *out;
+    assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", dir), 0);
+    assert_true(strlen(out) > 1);
+    free(out);
+    free(err);
+    free(out_path);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(resume_keeps_a_last_log_line_without_its_newline),
     cmocka_unit_test(resume_replaces_train_log_without_truncating_it),
@@ -662,6 +709,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(resume_refuses_a_damaged_state_and_keeps_the_files),
     cmocka_unit_test(resume_keeps_a_seed_above_two_to_the_53),
     cmocka_unit_test(bpe_encoding_is_not_quadratic_in_a_long_piece),
+    cmocka_unit_test(a_full_disk_during_a_save_keeps_the_previous_checkpoint),
 };
 
 TEST_GROUP(hostile_file_tests, tests);
