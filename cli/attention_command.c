@@ -11,6 +11,7 @@
 #include <stb/stb_ds.h>
 
 #include "cli/commands.h"
+#include "core/atomic_file.h"
 #include "cli/report.h"
 #include "cli/options.h"
 #include "infer/alignment.h"
@@ -170,7 +171,8 @@ int attention_command(int argc, char **argv) {
         }
     } else {
         FILE *out = stdout;
-        if (output && !(out = fopen(output, "w"))) die("cannot write %s: %s", output, strerror(errno));
+        AtomicOutput file;
+        if (output && !(out = atomic_output_open(&file, output, &err))) die("%s", err.message);
         bool colour = text && !output && isatty(fileno(stdout)) && !getenv("NO_COLOR");
         if (text) {
             printf("source:      %s\ntranslation: %s\n\n", source, maps.translation);
@@ -184,7 +186,7 @@ int attention_command(int argc, char **argv) {
         } else {
             render_attention_html(out, &maps, source);  // every kind, layer and head
         }
-        if (output && fclose(out) != 0) die("cannot write %s: %s", output, strerror(errno));
+        if (output && atomic_output_commit(&file, &err) < 0) die("%s", err.message);
     }
     attention_maps_free(&maps);
     translator_free(&t);

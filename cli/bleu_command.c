@@ -1,12 +1,15 @@
 // `azul bleu`: corpus BLEU and chrF of a translation against references, as
 // sacreBLEU prints them.
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <stb/stb_ds.h>
 
-#include "core/atomic_file.h"
+#include "core/line_reader.h"
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "cli/options.h"
@@ -23,14 +26,42 @@ static const char usage[] =
 
 enum { MAX_TEXT_BYTES = 1 << 30 };
 
-static char **lines_of(char *text, size_t length, const char *name) {
-    Utf8Problem problem;
-    if (!utf8_validate(text, length, &problem)) {
-        size_t line = 1;
-        for (size_t i = 0; i < problem.offset; i++) line += text[i] == '\n';
-        die("%s:%zu: invalid UTF-8 (%s)", name, line, problem.reason);
+// The sentences of a file (or standard input, fd 0), as sacreBLEU reads them,
+// with the line length limit: an over-long line, a NUL byte or invalid UTF-8
+// is an error naming the line, and so is a read error or more than
+// MAX_TEXT_BYTES in all.  Returns an stb_ds array of malloc'd lines.
+static char **read_sentences(const char *path, const char *name) {
+    int fd = path ? open(path, O_RDONLY) : 0;
+    if (fd < 0) die("cannot open %s: %s", path, strerror(errno));
+    LineReader reader;
+    Error err;
+    if (line_reader_init(&reader, fd, name, &err) < 0) die("%s", err.message);
+    char **lines = NULL, *line;
+    bool refused;
+    size_t total = 0;
+    int status;
+    while ((status = line_reader_next(&reader, LINE_READER_MAX_BYTES, &line, &refused, &err)) > 0) {
+        if (refused) die("%s", err.message);
+        Utf8Problem problem;
+        size_t length = strlen(line);
+        if (!utf8_validate(line, length, &problem)) {
+            die("%s:%zu: invalid UTF-8 at byte %zu (%s)", name, reader.lines, problem.offset,
+                problem.reason);
+        }
+        total += length + 1;
+        if (total > MAX_TEXT_BYTES) die("%s is larger than the limit of %d bytes", name, MAX_TEXT_BYTES);
+        strip_trailing_space(line);
+        arrput(lines, line);
     }
-    return sentence_lines(text, length);
+    if (status < 0) die("%s", err.message);
+    line_reader_free(&reader);
+    if (path) close(fd);
+    return lines;
+}
+
+static void free_sentences(char **lines) {
+    for (ptrdiff_t i = 0; i < arrlen(lines); i++) free(lines[i]);
+    arrfree(lines);
 }
 
 int bleu_command(int argc, char **argv) {
@@ -50,21 +81,14 @@ int bleu_command(int argc, char **argv) {
     if (arrlen(ref_paths) == 0) die_usage("bleu", "at least one --ref REF.txt is required");
     if (argc - optind > 1) die_usage("bleu", "one hypothesis file at most (got '%s' too)", argv[optind + 1]);
 
-    Error err;
-    size_t length;
     const char *hyp_name = optind < argc ? argv[optind] : "<stdin>";
-    char *hyp_text = optind < argc ? read_whole_file(argv[optind], MAX_TEXT_BYTES, &length, &err)
-                                   : read_whole_stream(stdin, hyp_name, &length, &err);
-    if (!hyp_text) die("%s", err.message);
-    char **hyps = lines_of(hyp_text, length, hyp_name);
+    char **hyps = read_sentences(optind < argc ? argv[optind] : NULL, hyp_name);
     size_t n_refs = (size_t)arrlen(ref_paths);
-    char **ref_texts = calloc(n_refs, sizeof *ref_texts);
     const char *const **refs = calloc(n_refs, sizeof *refs);
     char ***ref_lines = calloc(n_refs, sizeof *ref_lines);
+    if (!refs || !ref_lines) die("out of memory: reading %zu references", n_refs);
     for (size_t r = 0; r < n_refs; r++) {
-        ref_texts[r] = read_whole_file(ref_paths[r], MAX_TEXT_BYTES, &length, &err);
-        if (!ref_texts[r]) die("%s", err.message);
-        ref_lines[r] = lines_of(ref_texts[r], length, ref_paths[r]);
+        ref_lines[r] = read_sentences(ref_paths[r], ref_paths[r]);
         if (arrlen(ref_lines[r]) != arrlen(hyps)) {
             die("%s has %td lines but %s has %td: every hypothesis line needs its reference line",
                 ref_paths[r], arrlen(ref_lines[r]), hyp_name, arrlen(hyps));
@@ -81,15 +105,11 @@ int bleu_command(int argc, char **argv) {
     printf("chrF2 = %.2f\n", chrf.score);
     printf("signature: BLEU nrefs:%zu|case:mixed|eff:no|tok:13a|smooth:exp|azul ; "
            "chrF2 nrefs:%zu|case:mixed|eff:yes|nc:6|nw:0|space:no|azul\n", n_refs, n_refs);
-    for (size_t r = 0; r < n_refs; r++) {
-        arrfree(ref_lines[r]);
-        free(ref_texts[r]);
-    }
+    for (size_t r = 0; r < n_refs; r++) free_sentences(ref_lines[r]);
     free(ref_lines);
-    free(ref_texts);
     free(refs);
-    arrfree(hyps);
-    free(hyp_text);
+    free_sentences(hyps);
     arrfree(ref_paths);
+    finish_standard_output();
     return 0;
 }

@@ -1,7 +1,9 @@
 #include "cli/report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void print_labelled(const char *label, const char *format, va_list args) {
     fflush(stdout);  // keep stdout and stderr in order when both go to a terminal
@@ -41,4 +43,12 @@ void die_usage(const char *command, const char *format, ...) {
     fprintf(stderr, " (see 'azul %s --help')\n", command);
     va_end(args);
     exit(EXIT_USAGE);
+}
+
+void finish_standard_output(void) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return;
+    int e = errno;
+    clearerr(stdout);
+    die("cannot write to standard output: %s", e ? strerror(e) : "write error");
 }

@@ -22,4 +22,9 @@ _Noreturn void die(const char *format, ...) __attribute__((format(printf, 1, 2))
 _Noreturn void die_usage(const char *command, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+// Flushes standard output and dies with an error when anything written to
+// it was lost (`> /dev/full`, a disk that filled): a command whose output is
+// its result must not exit 0 without it.
+void finish_standard_output(void);
+
 #endif

@@ -1,6 +1,5 @@
 // `azul tokenize`: learn tokenizers from a corpus, and show how text is cut
 // into tokens, so that a learner can see what the model will see.
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <stb/stb_ds.h>
 
 #include "core/clock.h"
+#include "core/line_reader.h"
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "core/error.h"
@@ -85,6 +85,7 @@ static int run_learn(const TokenizeOptions *o) {
         if (o->config.kind == TOKENIZER_BPE) printf(" (%td merges)", arrlen(pair.target.merges));
     }
     printf("\nsaved to %s\n", o->out);
+    finish_standard_output();
     tokenizer_pair_free(&pair);
     corpus_free(&corpus);
     return 0;
@@ -199,6 +200,29 @@ static int load_tokenizers(TokenizerPair *pair, const char *path, Error *err) {
     return 0;
 }
 
+// One sentence per line of standard input, read with the line length limit:
+// an over-long line or one holding a NUL byte stops the command (the line
+// reader names the line), as does a read error (never taken for the end).
+static void tokenize_stdin(const TokenizeOptions *o, Tokenizer *t, Totals *totals) {
+    LineReader reader;
+    Error err;
+    if (line_reader_init(&reader, 0, "<stdin>", &err) < 0) die("%s", err.message);
+    char *line;
+    bool refused;
+    int status;
+    while ((status = line_reader_next(&reader, LINE_READER_MAX_BYTES, &line, &refused, &err)) > 0) {
+        if (refused) {
+            free(line);
+            line_reader_free(&reader);
+            die("%s", err.message);
+        }
+        tokenize_one(o, t, "<stdin>", reader.lines, line, strlen(line), totals);
+        free(line);
+    }
+    line_reader_free(&reader);
+    if (status < 0) die("%s", err.message);
+}
+
 static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
     Error err;
     TokenizerPair pair;
@@ -217,18 +241,7 @@ static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
                 tokenize_one(o, t, "argument", 0, texts[i], strlen(texts[i]), &totals);
             }
         } else {
-            char *line = NULL;
-            size_t capacity = 0, number = 0;
-            ssize_t length;
-            while ((length = getline(&line, &capacity, stdin)) >= 0) {
-                number++;
-                while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) {
-                    line[--length] = '\0';
-                }
-                tokenize_one(o, t, "<stdin>", number, line, (size_t)length, &totals);
-            }
-            free(line);
-            if (ferror(stdin)) die("cannot read <stdin>: %s", strerror(errno));  // not an end
+            tokenize_stdin(o, t, &totals);
         }
         if (o->stats) {
             print_totals(o->target_side ? "target" : "source", &totals);
@@ -237,6 +250,7 @@ static int run_show(const TokenizeOptions *o, int n_texts, char **texts) {
         if (n_texts > 0 && totals.failed) status = EXIT_FAILURE_AZUL;
     }
     tokenizer_pair_free(&pair);
+    finish_standard_output();
     return status;
 }
 

@@ -128,8 +128,7 @@ static void run_stream(Session *s, int fd) {
     while ((status = line_reader_next(&reader, MAX_LINE_BYTES, &line, &too_long, &err)) > 0) {
         s->line++;
         if (too_long) {
-            report_warning("%s:%zu: line longer than %d bytes; left untranslated", s->where, s->line,
-                           MAX_LINE_BYTES);
+            report_warning("%s; left untranslated", err.message);
         }
         arrput(lines, line);
         if (arrlen(lines) == (ptrdiff_t)s->batch * READ_AHEAD_BATCHES || !line_reader_ready(&reader)) {

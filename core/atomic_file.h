@@ -9,7 +9,28 @@
 
 #include "core/error.h"
 
+// The temporary is "PATH.tmp.PID.XXXXXX" (random letters), created with
+// O_EXCL | O_NOFOLLOW so that nothing planted under that name is written
+// through.  A failed fsync of the file or of its directory is an error.
+// Temporaries of the same file left by a writer that was killed (its process
+// is gone) are removed afterwards.
 int atomic_write_file(const char *path, const void *data, size_t length, Error *err);
+
+// A stream whose text replaces path atomically when committed, for code that
+// writes with stdio (the attention renderers): the text is kept in memory
+// until then.
+typedef struct {
+    const char *path;
+    char *text;
+    size_t length;
+    FILE *stream;
+} AtomicOutput;
+
+// The stream to write to, or NULL with err set when memory runs out.
+FILE *atomic_output_open(AtomicOutput *out, const char *path, Error *err);
+// Closes the stream and writes path atomically; -1 with err set (naming
+// path) when a write failed.  Frees the text either way.
+int atomic_output_commit(AtomicOutput *out, Error *err);
 
 // Reads a whole file into a malloc'd, NUL-terminated buffer of at most
 // max_length bytes; NULL with a message naming the file when it cannot be

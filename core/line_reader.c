@@ -67,11 +67,21 @@ static int fill(LineReader *r, Error *err) {
     return 1;
 }
 
-// Hands out the first `length` buffered bytes as a line (none when it was too
-// long) and consumes `consumed` bytes.
-static int take_line(LineReader *r, size_t length, size_t consumed, bool too_long, char **line,
-                     Error *err) {
-    if (too_long) length = 0;
+// Hands out the first `length` buffered bytes as a line and consumes
+// `consumed` bytes; a line too long to have been kept (*refused already set)
+// or holding a NUL byte is handed out empty, with err saying why.
+static int take_line(LineReader *r, size_t max_bytes, size_t length, size_t consumed,
+                     bool *refused, char **line, Error *err) {
+    const char *nul = *refused ? NULL : memchr(r->buffer + r->start, '\0', length);
+    if (*refused) {
+        error_set(err, "%s:%zu: line longer than the limit of %zu bytes", r->name, r->lines + 1,
+                  max_bytes);
+    } else if (nul) {
+        error_set(err, "%s:%zu: NUL byte at byte %zu (a line must be text)", r->name, r->lines + 1,
+                  (size_t)(nul - (r->buffer + r->start)));
+        *refused = true;
+    }
+    if (*refused) length = 0;
     char *text = malloc(length + 1);
     if (!text) return out_of_memory(r, err, length + 1);
     memcpy(text, r->buffer + r->start, length);
@@ -83,20 +93,20 @@ static int take_line(LineReader *r, size_t length, size_t consumed, bool too_lon
     return 1;
 }
 
-int line_reader_next(LineReader *r, size_t max_bytes, char **line, bool *too_long, Error *err) {
+int line_reader_next(LineReader *r, size_t max_bytes, char **line, bool *refused, Error *err) {
     *line = NULL;
-    *too_long = false;
+    *refused = false;
     size_t scanned = 0;
     for (;;) {
         char *nl = memchr(r->buffer + r->start + scanned, '\n', r->end - r->start - scanned);
         size_t length = nl ? (size_t)(nl - (r->buffer + r->start)) : r->end - r->start;
         if (nl) {
-            if (length > max_bytes) *too_long = true;
-            return take_line(r, length, length + 1, *too_long, line, err);
+            if (length > max_bytes) *refused = true;
+            return take_line(r, max_bytes, length, length + 1, refused, line, err);
         }
         if (length > max_bytes) {
             // Too long to keep: drop what is buffered and skip to the newline.
-            *too_long = true;
+            *refused = true;
             r->start = r->end;
             length = scanned = 0;
         }
@@ -105,7 +115,7 @@ int line_reader_next(LineReader *r, size_t max_bytes, char **line, bool *too_lon
         if (more == 0) {
             // The end: a last line without its newline, or the end of an
             // over-long one, is still a line.
-            if (length > 0 || *too_long) return take_line(r, length, length, *too_long, line, err);
+            if (length > 0 || *refused) return take_line(r, max_bytes, length, length, refused, line, err);
             return 0;
         }
         scanned = length;

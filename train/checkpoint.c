@@ -1,5 +1,6 @@
 #include "train/checkpoint.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,56 @@ int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
 
 static double number(const cJSON *object, const char *key, bool *ok) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
-    if (!cJSON_IsNumber(item)) *ok = false;
-    return cJSON_IsNumber(item) ? item->valuedouble : 0.0;
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < 0) *ok = false;
+    return *ok ? item->valuedouble : 0.0;
+}
+
+// A count: a whole number from 0 to max, checked before it is cast (a cast
+// of a double out of range is undefined).
+static double count(const cJSON *object, const char *key, double max, bool *ok) {
+    double x = number(object, key, ok);
+    if (x != floor(x) || x > max) *ok = false;
+    return *ok ? x : 0.0;
+}
+
+// The progress, every field checked against its type and range.
+static int read_progress(const cJSON *progress, TrainingProgress *p, Error *err) {
+    // 2^53: every whole number up to it is exact as a double, and fits a long.
+    const double most = 9007199254740992.0;
+    bool ok = true;
+    p->step = (long)count(progress, "step", most, &ok);
+    p->epoch = (long)count(progress, "epoch", most, &ok);
+    p->batch = (long)count(progress, "batch", most, &ok);
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(progress, "best");
+    p->best = cJSON_IsNull(best) ? INFINITY : number(progress, "best", &ok);
+    p->best_step = (long)count(progress, "best_step", most, &ok);
+    p->evaluations_without_improvement = (int)count(progress, "evaluations_without_improvement", INT_MAX, &ok);
+    p->elapsed = number(progress, "elapsed", &ok);
+    p->tokens = number(progress, "tokens", &ok);
+    if (!ok || p->best_step > p->step) return error_set(err, "\"progress\" is damaged");
+    return 0;
+}
+
+// Copies the tensor `name` into target (n floats): a flat F32 vector of
+// exactly the model's size, every value finite (and, for the second
+// moment, not negative: its square root divides the update).
+static int read_vector(const SafetensorsFile *f, const char *name, float *target, size_t n,
+                       bool non_negative, Error *err) {
+    const SafetensorsTensor *t = safetensors_find(f, name);
+    if (!t || strcmp(t->dtype, "F32") != 0 || t->rank != 1 || t->shape[0] != (int64_t)n ||
+        t->bytes != n * sizeof(float)) {
+        return error_set(err, "tensor \"%s\" is missing or not of the model's shape (%zu floats)", name, n);
+    }
+    memcpy(target, t->data, t->bytes);
+    for (size_t k = 0; k < n; k++) {
+        if (!isfinite(target[k])) {
+            return error_set(err, "tensor \"%s\" holds a NaN or infinite value at %zu", name, k);
+        }
+        if (non_negative && target[k] < 0) {
+            return error_set(err, "tensor \"%s\" holds a negative value at %zu", name, k);
+        }
+    }
+    return 0;
 }
 
 int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *tokenizers,
@@ -81,38 +130,14 @@ int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *
         goto fail;
     }
     if (model_build(m, &config, 0, &inner) < 0 || adam_state_build(adam, m, &inner) < 0) goto fail;
-    float *targets[3] = {m->params, adam->m, adam->v};
-    const char *names[3] = {"params", "adam_m", "adam_v"};
-    for (int i = 0; i < 3; i++) {
-        const SafetensorsTensor *t = safetensors_find(&f, names[i]);
-        if (!t || strcmp(t->dtype, "F32") != 0 || t->bytes != m->n_params * sizeof(float)) {
-            error_set(&inner, "tensor \"%s\" is missing or of the wrong size", names[i]);
-            goto fail;
-        }
-        memcpy(targets[i], t->data, t->bytes);
-        for (size_t k = 0; k < m->n_params; k++) {
-            if (!isfinite(targets[i][k])) {
-                error_set(&inner, "tensor \"%s\" holds a NaN or infinite value", names[i]);
-                goto fail;
-            }
-        }
+    if (read_vector(&f, "params", m->params, m->n_params, false, &inner) < 0 ||
+        read_vector(&f, "adam_m", adam->m, m->n_params, false, &inner) < 0 ||
+        read_vector(&f, "adam_v", adam->v, m->n_params, true, &inner) < 0) {
+        goto fail;
     }
     if (tokenizer_pair_from_json(tokenizers, tok_json, &inner) < 0) goto fail;
     if (tokenizer_pair_check_sizes(tokenizers, config.src_vocab, config.tgt_vocab, &inner) < 0) goto fail;
-    bool ok = true;
-    p->step = (long)number(progress, "step", &ok);
-    p->epoch = (long)number(progress, "epoch", &ok);
-    p->batch = (long)number(progress, "batch", &ok);
-    const cJSON *best = cJSON_GetObjectItemCaseSensitive(progress, "best");
-    p->best = cJSON_IsNull(best) ? INFINITY : number(progress, "best", &ok);
-    p->best_step = (long)number(progress, "best_step", &ok);
-    p->evaluations_without_improvement = (int)number(progress, "evaluations_without_improvement", &ok);
-    p->elapsed = number(progress, "elapsed", &ok);
-    p->tokens = number(progress, "tokens", &ok);
-    if (!ok || p->step < 0 || p->epoch < 0 || p->batch < 0) {
-        error_set(&inner, "\"progress\" is damaged");
-        goto fail;
-    }
+    if (read_progress(progress, p, &inner) < 0) goto fail;
     status = 0;
 fail:
     cJSON_Delete(config_json);

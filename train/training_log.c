@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <stb/stb_ds.h>
@@ -34,10 +35,12 @@ static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_
     size_t length;
     char *text = read_whole_file(path, (size_t)1 << 30, &length, err);
     if (!text) return NULL;
-    char *kept = calloc(1, length + 1);
+    // Each kept line gets its newline back, and the last one may have lost
+    // it (a write cut short): one byte more than the file, and the NUL.
+    char *kept = calloc(1, length + 2);
     if (!kept) {
         free(text);
-        error_out_of_memory(err, "reading the training log", length + 1);
+        error_out_of_memory(err, "reading the training log", length + 2);
         return NULL;
     }
     size_t used = 0;
@@ -76,16 +79,20 @@ int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *
         training_log_close(log);
         return -1;
     }
-    log->file = fopen(path, "w");
+    // The kept lines replace the old log atomically, so that a crash or a
+    // full disk now leaves the whole old log; the run then only appends.
+    int written = atomic_write_file(path, kept, strlen(kept), err);
+    free(kept);
+    if (written < 0) {
+        training_log_close(log);
+        return -1;
+    }
+    log->file = fopen(path, "a");
     if (!log->file) {
         int e = errno;
-        free(kept);
         training_log_close(log);
         return error_set(err, "cannot write %s: %s", path, strerror(e));
     }
-    fputs(kept, log->file);
-    fflush(log->file);
-    free(kept);
     log->window_start = monotonic_seconds();
     return 0;
 }
@@ -159,7 +166,10 @@ void training_log_validation(TrainingLog *log, const TrainingProgress *p, const 
             "\"elapsed\": %.2f}\n",
             p->step, p->epoch + 1, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
             v->translated, improved ? "true" : "false", p->elapsed);
+    // A checkpoint follows each validation: the log is on disk at least as
+    // far as the state a resumed run starts from.
     fflush(log->file);
+    fsync(fileno(log->file));
     arrput(log->valid_loss, ((CurvePoint){(double)p->step, v->loss}));
     arrput(log->exact_match, ((CurvePoint){(double)p->step, 100 * v->exact_match}));
     arrput(log->bleu, ((CurvePoint){(double)p->step, v->bleu}));
@@ -195,7 +205,11 @@ void training_log_summary(TrainingLog *log, const TrainingProgress *p, const cha
 }
 
 void training_log_close(TrainingLog *log) {
-    if (log->file) fclose(log->file);
+    if (log->file) {
+        fflush(log->file);
+        fsync(fileno(log->file));
+        fclose(log->file);
+    }
     free(log->curves_path);
     arrfree(log->train_loss);
     arrfree(log->valid_loss);

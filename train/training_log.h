@@ -25,8 +25,11 @@ typedef struct {
 } TrainingLog;
 
 // Opens DIR/train.log; lines for steps after `resume_step` (left by a run
-// killed after its last checkpoint) are dropped, and the rest are kept
-// for the curves.  A fresh run (resume_step 0) starts an empty log.  Fails
+// killed after its last checkpoint) and a last line cut short are dropped,
+// and the rest are kept for the curves.  A fresh run (resume_step 0) starts
+// an empty log.  The kept lines replace the old log atomically; after that
+// the log is only appended to, and synced to disk at every validation (the
+// checkpoints follow validations) and on closing.  Fails
 // when the log cannot be written or, on a resume, cannot be read (its
 // history would be lost), or when memory runs out.
 int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *options,

@@ -1,0 +1,715 @@
+// Hostile input and faults (issue 11): damaged and partial files, read and
+// write errors, planted symlinks, huge lines, a full disk.  Each test names
+// the defect it guards against.
+#define _GNU_SOURCE  // syscall(), for the fsync below
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <stb/stb_ds.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/line_reader.h"
+#include "model/safetensors.h"
+#include "tokenizer/bpe.h"
+#include "tests/test.h"
+
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    assert_non_null(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+// The whole file (NUL-terminated; *length without the NUL), or NULL when absent.
+static char *slurp(const char *path, size_t *length) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t n = 0, capacity = 0;
+    for (;;) {
+        if (n + 4096 + 1 > capacity) {
+            capacity = (capacity + 4096) * 2;
+            text = realloc(text, capacity);
+            assert_non_null(text);
+        }
+        size_t got = fread(text + n, 1, capacity - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    fclose(f);
+    text[n] = '\0';
+    if (length) *length = n;
+    return text;
+}
+
+// Fault injection: while set, fsync of a directory fails with EIO, as on a
+// failing disk.  This definition replaces the C library's in the test
+// program (and only there); otherwise it is the real system call.
+static int fail_directory_syncs;
+
+int fsync(int fd) {
+    struct stat st;
+    if (fail_directory_syncs && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+// Runs bin/azul with stdin from stdin_path (or /dev/null), stdout to
+// stdout_path and, when fsize_limit > 0, files limited to that many bytes
+// (RLIMIT_FSIZE, SIGXFSZ ignored: a write past it fails with EFBIG, as on a
+// full disk).  Returns the exit status (-1 for a signal); *err_text gets
+// stderr (malloc'd).
+static int run_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
+                          long fsize_limit, char **err_text) {
+    char *dir = make_temp_dir(), *err_path = join(dir, "stderr");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0) _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        if (fsize_limit > 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
+            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+        }
+        const char *argv[64] = {AZUL_BIN};
+        for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
+        execv(AZUL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *err_text = slurp(err_path, NULL);
+    assert_non_null(*err_text);
+    remove_tree(dir);
+    free(dir);
+    free(err_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define RUN_REDIRECTED(stdin_path, stdout_path, fsize_limit, err_text, ...) \
+    run_redirected((const char *const[]){__VA_ARGS__, NULL}, stdin_path, stdout_path, fsize_limit, err_text)
+
+// A short toy training run into DIR (a fresh one, or --resume), up to `steps`
+// steps, validating and checkpointing every 3; fails the test when it fails.
+static void train_toy(const char *dir, const char *steps, int resume) {
+    char *out, *err;
+    int status = resume
+        ? RUN(NULL, &out, &err, "train", "--out", dir, "--steps", steps, "--resume")
+        : RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", dir,
+              "--steps", steps, "--batch-tokens", "256", "--log-every", "1", "--valid-every", "3",
+              "--valid-sentences", "4", "--seed", "7");
+    if (status != 0) fail_msg("train --steps %s%s failed (%d):\n%s\n%s", steps,
+                              resume ? " --resume" : "", status, out, err);
+    free(out);
+    free(err);
+}
+
+// Every line of DIR/train.log is a JSON object; returns how many there are.
+static int count_log_lines(const char *dir) {
+    char *path = join(dir, "train.log");
+    char *text = slurp(path, NULL);
+    assert_non_null(text);
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        if (!cJSON_IsObject(j)) fail_msg("train.log line %d is not a JSON object: %s", lines + 1, line);
+        cJSON_Delete(j);
+        lines++;
+    }
+    free(text);
+    free(path);
+    return lines;
+}
+
+// ---------------------------------------------------------------- train.log
+
+// Issue 11.2: a log whose last line lost its newline (a partial write) made
+// the resumed run write one byte past the buffer of kept lines (AddressSanitizer
+// shows it; a plain build went on).
+static void resume_keeps_a_last_log_line_without_its_newline(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    train_toy(dir, "6", 0);
+    char *log_path = join(dir, "train.log");
+    size_t length;
+    char *text = slurp(log_path, &length);
+    assert_non_null(text);
+    assert_true(length > 1 && text[length - 1] == '\n');
+    assert_int_equal(truncate(log_path, (off_t)(length - 1)), 0);
+    int before = count_log_lines(dir);
+    train_toy(dir, "8", 1);
+    assert_true(count_log_lines(dir) > before);  // the old lines, each whole, then the new ones
+    free(text);
+    free(log_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.7: on --resume, train.log was truncated and rewritten in place, so
+// a crash or a full disk at that moment lost the history.  Now it is replaced
+// atomically: a hard link to the old log keeps every old line.
+static void resume_replaces_train_log_without_truncating_it(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    train_toy(dir, "6", 0);
+    char *log_path = join(dir, "train.log"), *link_path = join(dir, "old.log");
+    char *old = slurp(log_path, NULL);
+    assert_non_null(old);
+    assert_int_equal(link(log_path, link_path), 0);
+    train_toy(dir, "8", 1);
+    char *kept = slurp(link_path, NULL), *now = slurp(log_path, NULL);
+    assert_string_equal(kept, old);
+    assert_true(strlen(now) > strlen(old));
+    assert_memory_equal(now, old, strlen(old));
+    free(old);
+    free(kept);
+    free(now);
+    free(log_path);
+    free(link_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// ---------------------------------------------------------------- reading lines
+
+// Issue 11.7: text after a NUL byte in a line was dropped silently; now the
+// line is refused, and the reader names the line.
+static void line_reader_refuses_a_line_with_a_nul_byte(void **state) {
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    static const char text[] = "ok\nab\0cd\nlast\n";
+    assert_int_equal(write(fds[1], text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fds[1]);
+    LineReader r;
+    Error err;
+    assert_int_equal(line_reader_init(&r, fds[0], "data.txt", &err), 0);
+    char *line;
+    bool refused;
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 1);
+    assert_false(refused);
+    assert_string_equal(line, "ok");
+    free(line);
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 1);
+    assert_true(refused);
+    assert_string_equal(line, "");
+    expect_contains(err.message, "data.txt:2: NUL byte at byte 2");
+    free(line);
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 1);
+    assert_false(refused);
+    assert_string_equal(line, "last");
+    free(line);
+    assert_int_equal(line_reader_next(&r, 100, &line, &refused, &err), 0);
+    line_reader_free(&r);
+    close(fds[0]);
+}
+
+// Issue 11.7: `azul translate SOMEDIR` printed nothing and exited 0.  The
+// line reader already reports the read error (not a defect any more); this
+// proves it end to end.
+static void translate_reports_a_directory_as_a_read_error(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "translate", "--model", toy_model_dir(), dir), 1);
+    expect_contains(err, "azul: error: cannot read ");
+    expect_contains(err, "Is a directory");
+    assert_string_equal(out, "");
+    free(out);
+    free(err);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Learns a small BPE tokenizer from the toy corpus into DIR/tok.json.
+static char *learn_tokenizer(const char *dir) {
+    char *path = join(dir, "tok.json");
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                     "-o", path, "--vocab-size", "400");
+    if (status != 0) fail_msg("tokenize --learn failed:\n%s", err);
+    free(out);
+    free(err);
+    return path;
+}
+
+// Issue 11.7: tokenize and bleu exited 0 when their output could not be
+// written (> /dev/full).
+static void tokenize_and_bleu_report_a_full_standard_output(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *tokenizer = learn_tokenizer(dir);
+    char *input = write_temp_file(dir, "in.txt", "the ball is blue\nthe cat\n", 25);
+    char *err;
+    assert_int_equal(RUN_REDIRECTED(input, "/dev/full", 0, &err, "tokenize", "--model", tokenizer), 1);
+    expect_contains(err, "azul: error: cannot write to standard output: No space left on device");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(NULL, "/dev/full", 0, &err, "tokenize", "--model", tokenizer,
+                                    "the ball"), 1);
+    expect_contains(err, "azul: error: cannot write to standard output");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(input, "/dev/full", 0, &err, "bleu", "--ref", input), 1);
+    expect_contains(err, "azul: error: cannot write to standard output: No space left on device");
+    free(err);
+    free(input);
+    free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.11 and 11.7: tokenize and bleu read standard input without a line
+// length limit (a huge line was buffered whole), and bleu dropped the text
+// after a NUL byte.  Both now refuse such a line with an error naming it.
+static void tokenize_and_bleu_refuse_over_long_and_nul_lines(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *tokenizer = learn_tokenizer(dir);
+    size_t n = LINE_READER_MAX_BYTES + 1;
+    char *text = malloc(n + 32);
+    assert_non_null(text);
+    strcpy(text, "the cat\n");
+    memset(text + 8, 'a', n);
+    strcpy(text + 8 + n, "\nthe dog\n");
+    char *long_input = write_temp_file(dir, "long.txt", text, strlen(text));
+    char *nul_input = write_temp_file(dir, "nul.txt", "the cat\nthe\0dog\n", 16);
+    char *ref = write_temp_file(dir, "ref.txt", "the cat\nthe dog\nthe dog\n", 24);
+    char *out_path = join(dir, "out.txt"), *err;
+    char limit[80];
+    snprintf(limit, sizeof limit, "<stdin>:2: line longer than the limit of %d bytes",
+             LINE_READER_MAX_BYTES);
+    assert_int_equal(RUN_REDIRECTED(long_input, out_path, 0, &err, "tokenize", "--model", tokenizer), 1);
+    expect_contains(err, limit);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(nul_input, out_path, 0, &err, "tokenize", "--model", tokenizer), 1);
+    expect_contains(err, "azul: error: <stdin>:2: NUL byte at byte 3");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(long_input, out_path, 0, &err, "bleu", "--ref", ref), 1);
+    expect_contains(err, limit);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(nul_input, out_path, 0, &err, "bleu", "--ref", ref), 1);
+    expect_contains(err, "azul: error: <stdin>:2: NUL byte at byte 3");
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(NULL, out_path, 0, &err, "bleu", "--ref", ref, nul_input), 1);
+    snprintf(limit, sizeof limit, "%s:2: NUL byte at byte 3", nul_input);
+    expect_contains(err, limit);
+    free(err);
+    free(text);
+    free(long_input);
+    free(nul_input);
+    free(ref);
+    free(out_path);
+    free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
+// ---------------------------------------------------------------- atomic writes
+
+// Issue 11.10: the temporary name was PATH.tmp.PID, opened without O_EXCL or
+// O_NOFOLLOW, so a symlink planted there had the write go to its target.
+static void atomic_write_never_follows_a_planted_symlink(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *victim = write_temp_file(dir, "victim", "precious", 8);
+    char *path = join(dir, "model.bin"), planted[4200];
+    snprintf(planted, sizeof planted, "%s.tmp.%ld", path, (long)getpid());
+    assert_int_equal(symlink(victim, planted), 0);
+    Error err;
+    if (atomic_write_file(path, "new weights", 11, &err) < 0) fail_msg("%s", err.message);
+    char *text = slurp(victim, NULL), *written = slurp(path, NULL);
+    assert_string_equal(text, "precious");
+    assert_string_equal(written, "new weights");
+    free(text);
+    free(written);
+    free(victim);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.10: a failed fsync of the directory (the rename is then not
+// durable) was ignored.
+static void atomic_write_reports_a_failed_directory_sync(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *path = join(dir, "model.bin");
+    Error err;
+    fail_directory_syncs = 1;
+    int status = atomic_write_file(path, "weights", 7, &err);
+    fail_directory_syncs = 0;
+    assert_int_equal(status, -1);
+    expect_contains(err.message, "cannot write ");
+    expect_contains(err.message, "model.bin: its directory could not be synced to disk: Input/output error");
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
+static bool exists(const char *dir, const char *name) {
+    char *path = join(dir, name);
+    struct stat st;
+    bool there = lstat(path, &st) == 0;
+    free(path);
+    return there;
+}
+
+// Issue 11.10: temporaries left by a writer that was killed stayed forever.
+// Now a write removes those of the same file whose writer is gone — regular
+// files only, of the naming pattern only.
+static void atomic_write_removes_stale_temporaries_of_killed_writers(void **state) {
+    (void)state;
+    pid_t gone = fork();
+    assert_true(gone >= 0);
+    if (gone == 0) _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    char *dir = make_temp_dir(), *path = join(dir, "model.bin");
+    char stale_old[64], stale_new[64], other_file[64], not_ours[64], planted_link[64], alive[64];
+    snprintf(stale_old, sizeof stale_old, "model.bin.tmp.%ld", (long)gone);
+    snprintf(stale_new, sizeof stale_new, "model.bin.tmp.%ld.aB3xYz", (long)gone);
+    snprintf(other_file, sizeof other_file, "other.bin.tmp.%ld", (long)gone);
+    snprintf(not_ours, sizeof not_ours, "model.bin.tmp.%ld.notes", (long)gone);
+    snprintf(planted_link, sizeof planted_link, "model.bin.tmp.%ld.Link00", (long)gone);
+    snprintf(alive, sizeof alive, "model.bin.tmp.%ld.Alive0", (long)getppid());
+    const char *files[] = {stale_old, stale_new, other_file, not_ours, alive};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) free(write_temp_file(dir, files[i], "x", 1));
+    char *target = write_temp_file(dir, "target", "keep", 4), *link_path = join(dir, planted_link);
+    assert_int_equal(symlink(target, link_path), 0);
+    Error err;
+    if (atomic_write_file(path, "weights", 7, &err) < 0) fail_msg("%s", err.message);
+    assert_false(exists(dir, stale_old));
+    assert_false(exists(dir, stale_new));
+    assert_true(exists(dir, other_file));
+    assert_true(exists(dir, not_ours));
+    assert_true(exists(dir, alive));
+    assert_true(exists(dir, planted_link));
+    assert_true(exists(dir, "target"));
+    assert_true(exists(dir, "model.bin"));
+    free(target);
+    free(link_path);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.7: `azul attention -o FILE` truncated FILE and wrote it in place;
+// now it is replaced atomically, so a hard link to the old file keeps it.
+static void attention_output_replaces_the_file_atomically(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *path = write_temp_file(dir, "maps.csv", "old maps\n", 9), *link_path = join(dir, "old.csv");
+    assert_int_equal(link(path, link_path), 0);
+    char *out, *err;
+    int status = RUN(NULL, &out, &err, "attention", "--model", toy_model_dir(), "--format", "csv",
+                     "-o", path, "The ball is blue");
+    if (status != 0) fail_msg("attention failed:\n%s", err);
+    char *old = slurp(link_path, NULL), *now = slurp(path, NULL);
+    assert_string_equal(old, "old maps\n");
+    assert_true(strlen(now) > 20);
+    free(old);
+    free(now);
+    free(out);
+    free(err);
+    free(path);
+    free(link_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// ---------------------------------------------------------------- the training state
+
+// How to damage a training state: a "progress" field set to a JSON value, a
+// tensor's first element set, "params" stored as a matrix, or the two
+// tokenizers swapped (their sizes then differ from the config's).
+static size_t tensor_count(const SafetensorsFile *f) { return (size_t)arrlen(f->tensors); }
+
+typedef struct {
+    const char *progress_key, *progress_value;
+    const char *tensor;
+    float value;
+    bool reshape, swap_tokenizers;
+} Damage;
+
+static void damage_state(const char *path, Damage d) {
+    SafetensorsFile f;
+    Error err;
+    if (safetensors_read(&f, path, &err) < 0) fail_msg("%s", err.message);
+    SafetensorsOutput tensors[3];
+    float *copies[3];
+    size_t n = tensor_count(&f);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        const SafetensorsTensor *t = &f.tensors[i];
+        copies[i] = malloc(t->bytes);
+        memcpy(copies[i], t->data, t->bytes);
+        tensors[i] = (SafetensorsOutput){t->name, t->dtype, t->rank, {t->shape[0]}, copies[i], t->bytes};
+        if (d.tensor && strcmp(t->name, d.tensor) == 0) copies[i][0] = d.value;
+        if (d.reshape && strcmp(t->name, "params") == 0) {
+            tensors[i].rank = 2;
+            tensors[i].shape[0] = 2;
+            tensors[i].shape[1] = t->shape[0] / 2;
+        }
+    }
+    const char *keys[8], *values[8];
+    char *texts[8] = {0};
+    size_t m = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, f.metadata) {
+        keys[m] = item->string;
+        values[m] = item->valuestring;
+        cJSON *j = cJSON_Parse(item->valuestring);
+        if (d.progress_key && strcmp(item->string, "progress") == 0) {
+            cJSON_ReplaceItemInObject(j, d.progress_key, cJSON_Parse(d.progress_value));
+            values[m] = texts[m] = cJSON_PrintUnformatted(j);
+        }
+        if (d.swap_tokenizers && strcmp(item->string, "tokenizers") == 0) {
+            cJSON *source = cJSON_DetachItemFromObject(j, "source");
+            cJSON *target = cJSON_DetachItemFromObject(j, "target");
+            cJSON_AddItemToObject(j, "source", target);
+            cJSON_AddItemToObject(j, "target", source);
+            values[m] = texts[m] = cJSON_PrintUnformatted(j);
+        }
+        cJSON_Delete(j);
+        m++;
+    }
+    if (safetensors_write(path, tensors, n, keys, values, m, &err) < 0) fail_msg("%s", err.message);
+    for (size_t i = 0; i < m; i++) cJSON_free(texts[i]);
+    for (size_t i = 0; i < n; i++) free(copies[i]);
+    safetensors_free(&f);
+}
+
+static const char *const run_files[] = {"model.safetensors", "last.safetensors",
+                                        "training_state.safetensors", "train.log"};
+enum { RUN_FILES = sizeof run_files / sizeof run_files[0] };
+
+// Issue 11.8: resuming trusted the state file: counts past the range of
+// their type were cast anyway (undefined), fractions were cut, the tensors'
+// shape and the second moment's sign were not checked.  (NaN weights and
+// tokenizers that do not fit the config were refused already.)  Each damage
+// must now be refused with a clear error, leaving every file as it was.
+static void resume_refuses_a_damaged_state_and_keeps_the_files(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    train_toy(dir, "3", 0);
+    char *state_path = join(dir, "training_state.safetensors");
+    size_t length;
+    char *good = slurp(state_path, &length);
+    const struct {
+        Damage damage;
+        const char *message;
+    } cases[] = {
+        {{.progress_key = "evaluations_without_improvement", .progress_value = "3e9"}, "\"progress\" is damaged"},
+        {{.progress_key = "step", .progress_value = "2.5"}, "\"progress\" is damaged"},
+        {{.progress_key = "epoch", .progress_value = "1e300"}, "\"progress\" is damaged"},
+        {{.progress_key = "best_step", .progress_value = "1e19"}, "\"progress\" is damaged"},
+        {{.progress_key = "elapsed", .progress_value = "-1"}, "\"progress\" is damaged"},
+        {{.tensor = "adam_v", .value = -1.0f}, "tensor \"adam_v\" holds a negative value at 0"},
+        {{.reshape = true}, "tensor \"params\" is missing or not of the model's shape"},
+        {{.tensor = "adam_m", .value = NAN}, "tensor \"adam_m\" holds a NaN or infinite value"},
+        {{.tensor = "params", .value = INFINITY}, "tensor \"params\" holds a NaN or infinite value"},
+        {{.swap_tokenizers = true}, "vocabulary sizes"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        FILE *f = fopen(state_path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(good, 1, length, f), length);
+        fclose(f);
+        damage_state(state_path, cases[c].damage);
+        char *before[RUN_FILES], *after, *out, *err;
+        for (int i = 0; i < RUN_FILES; i++) {
+            char *path = join(dir, run_files[i]);
+            before[i] = slurp(path, NULL);
+            assert_non_null(before[i]);
+            free(path);
+        }
+        int status = RUN(NULL, &out, &err, "train", "--out", dir, "--steps", "6", "--resume");
+        if (status != 1) fail_msg("case %zu: resumed (%d):\n%s\n%s", c, status, out, err);
+        expect_contains(err, "azul: error: ");
+        expect_contains(err, "training_state.safetensors: ");
+        expect_contains(err, cases[c].message);
+        for (int i = 0; i < RUN_FILES; i++) {
+            char *path = join(dir, run_files[i]);
+            after = slurp(path, NULL);
+            if (strcmp(after, before[i]) != 0) fail_msg("case %zu changed %s", c, run_files[i]);
+            free(after);
+            free(before[i]);
+            free(path);
+        }
+        free(out);
+        free(err);
+    }
+    // a file cut short is refused too
+    assert_int_equal(truncate(state_path, (off_t)(length / 2)), 0);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--out", dir, "--steps", "6", "--resume"), 1);
+    expect_contains(err, "training_state.safetensors");
+    free(out);
+    free(err);
+    free(good);
+    free(state_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11.8: seeds above 2^53 must survive a resume.  The options already
+// store the seed as a string of digits (not a defect); this proves it end to
+// end.
+static void resume_keeps_a_seed_above_two_to_the_53(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *out, *err;
+    const char *seed = "18446744073709551557";  // the largest 64-bit prime
+    int status = RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", dir,
+                     "--steps", "2", "--batch-tokens", "256", "--valid-every", "2",
+                     "--valid-sentences", "2", "--seed", seed);
+    if (status != 0) fail_msg("train failed:\n%s", err);
+    free(out);
+    free(err);
+    char *state_path = join(dir, "training_state.safetensors");
+    SafetensorsFile f;
+    Error e;
+    if (safetensors_read(&f, state_path, &e) < 0) fail_msg("%s", e.message);
+    cJSON *options = cJSON_Parse(safetensors_metadata(&f, "options"));
+    const cJSON *saved = cJSON_GetObjectItemCaseSensitive(options, "seed");
+    assert_true(cJSON_IsString(saved));
+    assert_string_equal(saved->valuestring, seed);
+    cJSON_Delete(options);
+    safetensors_free(&f);
+    // given again on resuming, it is the run's own: no warning that it differs
+    status = RUN(NULL, &out, &err, "train", "--out", dir, "--steps", "3", "--resume", "--seed", seed);
+    if (status != 0) fail_msg("resume failed:\n%s", err);
+    assert_null(strstr(err, "seed"));
+    free(out);
+    free(err);
+    free(state_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+// ---------------------------------------------------------------- the BPE encoder
+
+// Issue 11.11: BPE encoding merged one rank per pass over the whole piece,
+// so a piece needing one merge after another cost (length × merges): with a
+// vocabulary built as a chain, "xy" + "a" × N merges from the front, one
+// pair per pass.  The encoder must stay far from quadratic in such a piece.
+static void bpe_encoding_is_not_quadratic_in_a_long_piece(void **state) {
+    (void)state;
+    enum { N = 100000 };
+    Tokenizer t;
+    Error err;
+    assert_int_equal(tokenizer_init_specials(&t, TOKENIZER_BPE, (NormalizeOptions){0}, &err), 0);
+    int32_t x = tokenizer_add_token(&t, "x", 1, -1, -1, &err);
+    int32_t y = tokenizer_add_token(&t, "y", 1, -1, -1, &err);
+    int32_t a = tokenizer_add_token(&t, "a", 1, -1, -1, &err);
+    int32_t left = x, right = y;
+    for (int k = 0; k <= N; k++) {
+        char name[32];
+        int length = snprintf(name, sizeof name, "<chain %d>", k);
+        int32_t result = tokenizer_add_token(&t, name, (size_t)length, left, right, &err);
+        assert_true(result >= 0);
+        BpeMerge merge = {left, right, result};
+        arrput(t.merges, merge);
+        hmput(t.merge_rank, bpe_pair_key(left, right), k);
+        left = result;
+        right = a;
+    }
+    char *piece = malloc(N + 3);
+    assert_non_null(piece);
+    piece[0] = 'x';
+    piece[1] = 'y';
+    memset(piece + 2, 'a', N);
+    int32_t *ids = NULL;
+    clock_t start = clock();
+    bpe_encode_piece(&t, piece, N + 2, &ids);
+    double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+    assert_int_equal(arrlen(ids), 1);  // the whole chain, merged from the front
+    assert_int_equal(ids[0], left);
+    if (seconds > 1.0) fail_msg("encoding a %d-character piece took %.1f s", N + 2, seconds);
+    arrfree(ids);
+    free(piece);
+    tokenizer_free(&t);
+}
+
+// ---------------------------------------------------------------- a full disk
+
+// Fault injection: the disk fills (RLIMIT_FSIZE) while a resumed run saves
+// its models and checkpoint.  The run must stop with a clear error, leave
+// the previous checkpoint whole and loadable, and leave no temporary behind.
+static void a_full_disk_during_a_save_keeps_the_previous_checkpoint(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    train_toy(dir, "3", 0);
+    char *before[RUN_FILES];
+    for (int i = 0; i < RUN_FILES - 1; i++) {  // train.log grows: its old lines are checked below
+        char *path = join(dir, run_files[i]);
+        before[i] = slurp(path, NULL);
+        free(path);
+    }
+    char *out_path = join(dir, "stdout.txt"), *err;
+    int status = RUN_REDIRECTED(NULL, out_path, 200000, &err, "train", "--out", dir, "--steps", "6",
+                                "--resume");
+    assert_int_equal(status, 1);
+    expect_contains(err, "azul: error: cannot write ");
+    expect_contains(err, ".safetensors: File too large");
+    free(err);
+    for (int i = 0; i < RUN_FILES - 1; i++) {
+        char *path = join(dir, run_files[i]), *after = slurp(path, NULL);
+        if (strcmp(after, before[i]) != 0) fail_msg("%s changed", run_files[i]);
+        free(after);
+        free(before[i]);
+        free(path);
+    }
+    DIR *listing = opendir(dir);
+    assert_non_null(listing);
+    for (struct dirent *e; (e = readdir(listing)) != NULL;) {
+        if (strstr(e->d_name, ".tmp.")) fail_msg("a temporary file was left: %s", e->d_name);
+    }
+    closedir(listing);
+    // the checkpoint goes on, and the model translates
+    train_toy(dir, "6", 1);
+    char *out;
+    assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", dir), 0);
+    assert_true(strlen(out) > 1);
+    free(out);
+    free(err);
+    free(out_path);
+    remove_tree(dir);
+    free(dir);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(resume_keeps_a_last_log_line_without_its_newline),
+    cmocka_unit_test(resume_replaces_train_log_without_truncating_it),
+    cmocka_unit_test(line_reader_refuses_a_line_with_a_nul_byte),
+    cmocka_unit_test(translate_reports_a_directory_as_a_read_error),
+    cmocka_unit_test(tokenize_and_bleu_report_a_full_standard_output),
+    cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
+    cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
+    cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
+    cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),
+    cmocka_unit_test(attention_output_replaces_the_file_atomically),
+    cmocka_unit_test(resume_refuses_a_damaged_state_and_keeps_the_files),
+    cmocka_unit_test(resume_keeps_a_seed_above_two_to_the_53),
+    cmocka_unit_test(bpe_encoding_is_not_quadratic_in_a_long_piece),
+    cmocka_unit_test(a_full_disk_during_a_save_keeps_the_previous_checkpoint),
+};
+
+TEST_GROUP(hostile_file_tests, tests);
