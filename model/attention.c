@@ -214,6 +214,15 @@ static void weighted_values(float *o, const float *w, const float *vb, int end, 
         combine_rows(o, (size_t)C, w, (size_t)Tk, 1, end, vb, (size_t)C, hs, nout);
         return;
     }
+    if (nout * Tk <= ROW_CHUNK) {
+        // short rows: their masks in one go (the rows are contiguous)
+        float d[ROW_CHUNK];
+        dropout_factors(d, nout * Tk, s, row);
+        #pragma omp simd
+        for (int x = 0; x < nout * Tk; x++) d[x] *= w[x];
+        combine_rows(o, (size_t)C, d, (size_t)Tk, 1, end, vb, (size_t)C, hs, nout);
+        return;
+    }
     for (int j0 = 0; j0 < end; j0 += ROW_CHUNK) {
         const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
         float d[OUTPUTS_AT_ONCE][ROW_CHUNK];
@@ -329,34 +338,32 @@ void attention_backward(float *dq, float *dk, float *dv, float *dweights_scratch
             zero_head(dv, b, kv_rows(s), Tk, C, h, hs);
             // forward: oᵢ = Σⱼ dⱼ vⱼ with dⱼ = wⱼ · mask / (1 - p)  →  dvⱼ = Σᵢ dᵢⱼ doᵢ:
             // the dropped weights, in the tile for now
-            for (int i = 0; i < Tq; i++) {
-                const size_t row = block + (size_t)i * Tk;
-                for (int j0 = 0; j0 < Tk; j0 += ROW_CHUNK) {
-                    const int n = Tk - j0 < ROW_CHUNK ? Tk - j0 : ROW_CHUNK;
-                    dropout_factors(tile + (size_t)i * Tk + j0, n, s, row + j0);
-                }
+            const size_t tile_size = (size_t)Tq * Tk;
+            const float *wb = weights + block;
+            for (size_t x0 = 0; x0 < tile_size; x0 += ROW_CHUNK) {
+                const int n = tile_size - x0 < ROW_CHUNK ? (int)(tile_size - x0) : ROW_CHUNK;
+                dropout_factors(tile + x0, n, s, block + x0);
                 #pragma omp simd
-                for (int j = 0; j < Tk; j++) tile[(size_t)i * Tk + j] *= weights[row + j];
+                for (int x = 0; x < n; x++) tile[x0 + x] *= wb[x0 + x];
             }
             tile_columns_times(dvb, tile, dob, Tq, Tk, hs, C);
             // ... and d(dⱼ) = doᵢ · vⱼ, for every i and j at once
             head_products(tile, dob, vb, Tq, Tk, C, ld, hs);
+            // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p);
+            // masked keys (wⱼ = 0) get no gradient
+            for (size_t x0 = 0; x0 < tile_size; x0 += ROW_CHUNK) {
+                const int n = tile_size - x0 < ROW_CHUNK ? (int)(tile_size - x0) : ROW_CHUNK;
+                float mask[ROW_CHUNK];
+                dropout_factors(mask, n, s, block + x0);
+                #pragma omp simd
+                for (int x = 0; x < n; x++) {
+                    tile[x0 + x] = wb[x0 + x] == 0.0f ? 0.0f : tile[x0 + x] * mask[x];
+                }
+            }
             for (int i = 0; i < Tq; i++) {
-                const size_t row = block + (size_t)i * Tk;
-                const float *w = weights + row;
+                const float *w = wb + (size_t)i * Tk;
                 float *dw = tile + (size_t)i * Tk;
                 const int end = keys_before(s, i);
-                for (int j0 = 0; j0 < end; j0 += ROW_CHUNK) {
-                    const int n = end - j0 < ROW_CHUNK ? end - j0 : ROW_CHUNK;
-                    float mask[ROW_CHUNK];
-                    dropout_factors(mask, n, s, row + j0);
-                    // forward: dⱼ = wⱼ · mask / (1 - p)  →  dwⱼ = d(dⱼ) · mask / (1 - p);
-                    // masked keys (wⱼ = 0) get no gradient
-                    #pragma omp simd
-                    for (int j = 0; j < n; j++) {
-                        dw[j0 + j] = w[j0 + j] == 0.0f ? 0.0f : dw[j0 + j] * mask[j];
-                    }
-                }
                 float weighted = 0.0f;  // Σⱼ wⱼ dwⱼ
                 #pragma omp simd reduction(+ : weighted)
                 for (int j = 0; j < end; j++) weighted += w[j] * dw[j];
