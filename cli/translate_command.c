@@ -178,8 +178,12 @@ static void show_tokens(Session *s, const char *sentence, const char *translatio
 
 // A prompt command; returns false for :quit.
 static bool run_command(Session *s, const char *text, const char *last, const char *last_translation) {
-    char name[32];
+    char name[32] = "";
     int value, got = sscanf(text, ":%31s %d", name, &value);
+    if (got < 1) {  // ":" alone, or followed by blanks only
+        printf("a command follows ':' (:help lists them)\n");
+        return true;
+    }
     if (strcmp(name, "quit") == 0 || strcmp(name, "q") == 0) return false;
     if (strcmp(name, "help") == 0) {
         fputs(repl_help, stdout);
