@@ -1,7 +1,9 @@
 #include "cli/report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void print_labelled(const char *label, const char *format, va_list args) {
     fflush(stdout);  // keep stdout and stderr in order when both go to a terminal
@@ -41,4 +43,10 @@ void die_usage(const char *command, const char *format, ...) {
     fprintf(stderr, " (see 'azul %s --help')\n", command);
     va_end(args);
     exit(EXIT_USAGE);
+}
+
+void die_unless_stdout_written(void) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return;
+    // errno is still the failing write's reason, or 0 if nothing said
+    die("cannot write to stdout: %s", errno ? strerror(errno) : "write error");
 }

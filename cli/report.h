@@ -22,4 +22,9 @@ _Noreturn void die(const char *format, ...) __attribute__((format(printf, 1, 2))
 _Noreturn void die_usage(const char *command, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+// Flushes standard output and, when that or an earlier write to it failed
+// (a full disk, a closed pipe), exits with status 1 naming stdout: output that
+// did not arrive must not end in success.
+void die_unless_stdout_written(void);
+
 #endif
