@@ -137,9 +137,11 @@ $(AZUL): $(MAIN_OBJ) $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The tests make allocations fail on demand (tests/failing_alloc.c).
+WRAP_ALLOCATIONS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 $(AZUL_TESTS): $(TEST_OBJ) $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) $(WRAP_ALLOCATIONS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # The tests run the real program for end-to-end checks; tell them where it is.
 $(BUILD)/tests/%.o: CFLAGS += -DAZUL_BIN='"$(AZUL)"'

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "cli/report.h"
 #include "cli/options.h"
+#include "core/utf8.h"
 #include "infer/alignment.h"
 #include "inspect/attention_html.h"
 #include "inspect/attention_maps.h"
@@ -57,28 +58,39 @@ static int parse_kind(const char *text, unsigned *kinds) {
     return 0;
 }
 
+// The source as typed and the translation as decoded, each on one line with no
+// control character (maps hold text already made printable).
+static void print_source_and_translation(const char *source, const AttentionMaps *maps) {
+    printf("source:      ");
+    utf8_put_printable(stdout, source);
+    printf("\ntranslation: %s\n\n", maps->translation);
+}
+
 static void print_alignment(Translator *t, const char *source, const AttentionMaps *maps) {
-    int32_t *src = NULL, *tgt = NULL;
-    Error err;
-    if (translator_encode_source(t, source, &src, &err) < 0 ||
-        tokenizer_encode(&t->tokenizers.target, maps->translation, strlen(maps->translation), &tgt,
-                         &err) < 0) {
-        die("%s", err.message);
-    }
-    // the mean over heads of the last layer's cross-attention, as translate --alignment
-    Hypothesis h = {tgt, (int)arrlen(tgt), 0, 0, malloc((size_t)maps->T * maps->S * sizeof(float)), maps->S};
+    // the mean over heads of the last layer's cross-attention, as translate --alignment,
+    // over the tokens the attention has rows for: the translation's text may
+    // tokenize into others
+    Hypothesis h = {maps->target_ids, maps->T - 1, 0, 0, malloc((size_t)maps->T * maps->S * sizeof(float)), maps->S};
+    if (!h.attention) die("out of memory: the alignment needs %zu bytes", (size_t)maps->T * maps->S * sizeof(float));
     attention_matrix(maps, ATTENTION_CROSS, maps->n_layers[ATTENTION_CROSS] - 1, -1, h.attention);
     int *source_word;
-    int n = align_words(&t->tokenizers.source, src, (int)arrlen(src) - 1, &t->tokenizers.target, &h, &source_word);
+    Error err;
+    int n = align_words(&t->tokenizers.source, maps->source_ids, maps->S - 1, &t->tokenizers.target, &h,
+                        &source_word, &err);
+    if (n < 0) die("%s", err.message);
     char *pairs = alignment_pharaoh(source_word, n);
-    printf("%s\n", pairs);
     // the words side by side: source word → target word
     char *s_copy = strdup(source), *t_copy = strdup(maps->translation);
+    if (!pairs || !s_copy || !t_copy) die("out of memory: printing the alignment");
+    printf("%s\n", pairs);
     char **s_words = NULL, **t_words = NULL;
     for (char *w = strtok(s_copy, " "); w; w = strtok(NULL, " ")) arrput(s_words, w);
     for (char *w = strtok(t_copy, " "); w; w = strtok(NULL, " ")) arrput(t_words, w);
     for (int i = 0; i < n && i < arrlen(t_words); i++) {
-        printf("%s%s→%s", i ? " " : "", source_word[i] < arrlen(s_words) ? s_words[source_word[i]] : "?", t_words[i]);
+        printf("%s", i ? " " : "");
+        utf8_put_printable(stdout, source_word[i] < arrlen(s_words) ? s_words[source_word[i]] : "?");
+        printf("→");
+        utf8_put_printable(stdout, t_words[i]);
     }
     printf("\n");
     arrfree(s_words);
@@ -88,8 +100,30 @@ static void print_alignment(Translator *t, const char *source, const AttentionMa
     free(pairs);
     free(source_word);
     free(h.attention);
-    arrfree(src);
-    arrfree(tgt);
+}
+
+// The maps in the chosen format, to standard output or (-o) a file.
+static void render_maps(const AttentionMaps *maps, const AttentionSelection *sel, const char *format,
+                        const char *output, const char *source) {
+    bool text = strcmp(format, "text") == 0;
+    FILE *out = stdout;
+    AtomicOutput file;
+    Error err;
+    if (output && !(out = atomic_output_open(&file, output, &err))) die("%s", err.message);
+    bool colour = text && !output && isatty(fileno(stdout)) && !getenv("NO_COLOR");
+    if (text) {
+        print_source_and_translation(source, maps);
+        render_attention_text(out, maps, sel, colour);
+    } else if (strcmp(format, "csv") == 0) {
+        render_attention_csv(out, maps, sel);
+    } else if (strcmp(format, "json") == 0) {
+        render_attention_json(out, maps, sel, source);
+    } else if (strcmp(format, "svg") == 0) {
+        render_attention_svg(out, maps, sel);
+    } else {
+        render_attention_html(out, maps, source);  // every kind, layer and head
+    }
+    if (output && atomic_output_commit(&file, &err) < 0) die("%s", err.message);
 }
 
 int attention_command(int argc, char **argv) {
@@ -154,7 +188,7 @@ int attention_command(int argc, char **argv) {
     if (attention_maps_compute(&maps, &t, source, target, &err) < 0) die("%s", err.message);
 
     if (explain_token || align) {
-        printf("source:      %s\ntranslation: %s\n\n", source, maps.translation);
+        print_source_and_translation(source, &maps);
         if (align) print_alignment(&t, source, &maps);
         if (explain_token) {
             unsigned k = kind_text ? sel.kinds : 1u << ATTENTION_CROSS;
@@ -170,25 +204,10 @@ int attention_command(int argc, char **argv) {
             attention_explain(stdout, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, query);
         }
     } else {
-        FILE *out = stdout;
-        AtomicOutput file;
-        if (output && !(out = atomic_output_open(&file, output, &err))) die("%s", err.message);
-        bool colour = text && !output && isatty(fileno(stdout)) && !getenv("NO_COLOR");
-        if (text) {
-            printf("source:      %s\ntranslation: %s\n\n", source, maps.translation);
-            render_attention_text(out, &maps, &sel, colour);
-        } else if (strcmp(format, "csv") == 0) {
-            render_attention_csv(out, &maps, &sel);
-        } else if (strcmp(format, "json") == 0) {
-            render_attention_json(out, &maps, &sel, source);
-        } else if (strcmp(format, "svg") == 0) {
-            render_attention_svg(out, &maps, &sel);
-        } else {
-            render_attention_html(out, &maps, source);  // every kind, layer and head
-        }
-        if (output && atomic_output_commit(&file, &err) < 0) die("%s", err.message);
+        render_maps(&maps, &sel, format, output, source);
     }
     attention_maps_free(&maps);
     translator_free(&t);
+    finish_standard_output();
     return 0;
 }

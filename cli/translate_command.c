@@ -62,9 +62,12 @@ typedef struct {
     size_t sentences, tokens;
 } Session;
 
+// One line out per line in, whatever bytes the model decoded to: see
+// utf8_put_printable.
 static void print_translation(const Session *s, size_t index, const Translation *t) {
-    if (s->n_best_format) printf("%zu ||| %s ||| %.4f", index, t->text ? t->text : "", t->text ? t->score : -INFINITY);
-    else printf("%s", t->text ? t->text : "");
+    if (s->n_best_format) printf("%zu ||| ", index);
+    utf8_put_printable(stdout, t->text ? t->text : "");
+    if (s->n_best_format) printf(" ||| %.4f", t->text ? t->score : -INFINITY);
     if (s->search.alignment) printf(" ||| %s", t->alignment ? t->alignment : "");
     printf("\n");
 }
@@ -74,6 +77,7 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
     const int K = s->search.n_best;
     const char **sentences = calloc(n ? n : 1, sizeof *sentences);
     size_t *which = calloc(n ? n : 1, sizeof *which), k = 0;
+    if (!sentences || !which) die("out of memory: a batch of %zu lines", n);
     for (size_t i = 0; i < n; i++) {
         if (lines[i][strspn(lines[i], " \t\r")] == '\0') continue;  // blank stays blank
         which[k] = i;
@@ -104,7 +108,7 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
             j++;
         }
     }
-    fflush(stdout);
+    finish_standard_output();
     free(sentences);
     free(which);
     free(translated);
@@ -168,7 +172,9 @@ static void show_tokens(Session *s, const char *sentence, const char *translatio
         for (ptrdiff_t i = 0; i < arrlen(ids); i++) {
             char shown[256];
             tokenizer_token_display(sides[side], ids[i], shown, sizeof shown);
-            printf(" %s(%d)", shown, ids[i]);
+            putchar(' ');
+            utf8_put_printable(stdout, shown);
+            printf("(%d)", ids[i]);
         }
         printf("\n");
         arrfree(ids);
@@ -177,8 +183,12 @@ static void show_tokens(Session *s, const char *sentence, const char *translatio
 
 // A prompt command; returns false for :quit.
 static bool run_command(Session *s, const char *text, const char *last, const char *last_translation) {
-    char name[32];
+    char name[32] = "";
     int value, got = sscanf(text, ":%31s %d", name, &value);
+    if (got < 1) {  // ":" alone, or followed by blanks only
+        printf("a command follows ':' (:help lists them)\n");
+        return true;
+    }
     if (strcmp(name, "quit") == 0 || strcmp(name, "q") == 0) return false;
     if (strcmp(name, "help") == 0) {
         fputs(repl_help, stdout);
@@ -213,7 +223,9 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
             printf("showing the %d best (beam %d)\n", value, s->search.beam);
         }
     } else {
-        printf("unknown command :%s (:help lists them)\n", name);
+        printf("unknown command :");
+        utf8_put_printable(stdout, name);
+        printf(" (:help lists them)\n");
     }
     return true;
 }
@@ -223,7 +235,7 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
 static char *read_line(const char *prompt) {
     if (isatty(STDIN_FILENO)) return readline(prompt);
     fputs(prompt, stdout);
-    fflush(stdout);
+    finish_standard_output();
     char *line = NULL;
     size_t capacity = 0;
     if (getline(&line, &capacity, stdin) < 0) {
@@ -235,7 +247,7 @@ static char *read_line(const char *prompt) {
 
 static void run_repl(Session *s) {
     printf("azul: type a sentence to translate it; :help for commands, Ctrl-D to quit\n");
-    fflush(stdout);
+    finish_standard_output();
     char *last = NULL, *last_translation = NULL;
     char *line;
     while ((line = read_line("azul> ")) != NULL) {
@@ -247,7 +259,7 @@ static void run_repl(Session *s) {
             bool go_on = run_command(s, text, last, last_translation);
             free(line);
             if (!go_on) break;
-            fflush(stdout);
+            finish_standard_output();
             continue;
         }
         const char *sentences[1] = {text};
@@ -261,16 +273,22 @@ static void run_repl(Session *s) {
         if (problem) {
             printf("cannot translate this: %s\n", problem);
         } else if (K == 1) {
-            printf("%s\n", out[0].text);
+            utf8_put_printable(stdout, out[0].text);
+            putchar('\n');
         } else {
-            for (int k = 0; k < K; k++) if (out[k].text) printf("%d. %s   (%.3f)\n", k + 1, out[k].text, out[k].score);
+            for (int k = 0; k < K && out[k].text; k++) {
+                printf("%d. ", k + 1);
+                utf8_put_printable(stdout, out[k].text);
+                printf("   (%.3f)\n", out[k].score);
+            }
         }
-        fflush(stdout);
+        finish_standard_output();
         if (!problem) {
             free(last);
             free(last_translation);
             last = strdup(text);
             last_translation = strdup(out[0].text);
+            if (!last || !last_translation) die("out of memory: keeping the last translation");
         }
         for (int k = 0; k < K; k++) translation_free(&out[k]);
         free(out);
@@ -338,5 +356,6 @@ int translate_command(int argc, char **argv) {
                 (double)s.tokens / fmax(took, 1e-9), s.search.beam, (double)usage.ru_maxrss / 1024.0);
     }
     translator_free(&s.translator);
+    finish_standard_output();
     return 0;
 }

@@ -1,5 +1,8 @@
 #include "core/utf8.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 // Length of the sequence a lead byte announces, 0 for bytes that cannot lead.
 static int sequence_length(unsigned char lead) {
     if (lead < 0x80) return 1;
@@ -81,4 +84,53 @@ int utf8_encode(int32_t cp, char *out) {
     o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
     o[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD";  // U+FFFD
+
+// The character at text (not at its end): how many bytes it takes, and
+// whether it may be shown as it is.
+static int printable_at(const char *text, bool *shown) {
+    const unsigned char *s = (const unsigned char *)text;
+    int n = sequence_length(s[0]);
+    for (int k = 1; k < n; k++) {
+        if (s[k] == '\0') {  // truncated by the end of the text
+            n = 0;
+            break;
+        }
+    }
+    if (n == 0 || !utf8_validate(text, (size_t)n, NULL)) {
+        *shown = false;
+        return 1;
+    }
+    int32_t cp;
+    utf8_decode(text, &cp);
+    *shown = !(cp < 0x20 || (cp >= 0x7F && cp <= 0x9F));
+    return n;
+}
+
+void utf8_put_printable(FILE *out, const char *text) {
+    for (size_t i = 0; text[i];) {
+        bool shown;
+        int n = printable_at(text + i, &shown);
+        if (shown) fwrite(text + i, 1, (size_t)n, out);
+        else fputs(REPLACEMENT, out);
+        i += (size_t)n;
+    }
+}
+
+char *utf8_printable(const char *text) {
+    // at most three bytes for each byte of text
+    char *out = malloc(strlen(text) * 3 + 1);
+    if (!out) return NULL;
+    size_t m = 0;
+    for (size_t i = 0; text[i];) {
+        bool shown;
+        int n = printable_at(text + i, &shown);
+        memcpy(out + m, shown ? text + i : REPLACEMENT, shown ? (size_t)n : 3);
+        m += shown ? (size_t)n : 3;
+        i += (size_t)n;
+    }
+    out[m] = '\0';
+    return out;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
     size_t offset;       // byte offset of the first byte of the bad sequence
@@ -22,5 +23,15 @@ int utf8_decode(const char *text, int32_t *codepoint);
 
 // Writes the UTF-8 form of codepoint to out (4 bytes room); returns its length.
 int utf8_encode(int32_t codepoint, char *out);
+
+// Text a model produced, made safe to show: a byte token decodes to any byte,
+// and a newline would split one output line in two, an ESC would reach the
+// terminal as an escape sequence.  Every control character (C0, tab and CR
+// included; DEL; C1) and every byte that is not part of valid UTF-8 becomes
+// U+FFFD, the replacement character: visible, unambiguous, never a control.
+// utf8_put_printable writes text so to out; utf8_printable returns such a
+// copy (malloc'd; NULL when memory runs out).
+void utf8_put_printable(FILE *out, const char *text);
+char *utf8_printable(const char *text);
 
 #endif

@@ -137,8 +137,9 @@ int beam_search_init(BeamSearch **out, const Model *m, const int32_t *src, int B
         !s->log_normaliser || !s->row || !s->beam_of_row || !s->next || !s->parent_row ||
         !s->kept || !s->from || !s->at || !s->candidates || !s->finished || !s->done ||
         !s->sentence_limit) {
+        const size_t bytes = (size_t)R * s->V * sizeof(float);  // read before s goes
         beam_search_free(s);
-        return error_out_of_memory(err, "beam search", (size_t)R * s->V * sizeof(float));
+        return error_out_of_memory(err, "beam search", bytes);
     }
     // At the start every beam of a sentence is the same empty translation:
     // only the first is extended (the cache's row b), or the beams would be

@@ -70,10 +70,11 @@ static int keep_translations(Translator *t, const SearchOptions *search, const i
         if (search->alignment && h->attention) {
             int *source_word;
             int words = align_words(&t->tokenizers.source, src_ids, (int)arrlen(src_ids) - 1,
-                                    &t->tokenizers.target, h, &source_word);
-            o->alignment = words >= 0 ? alignment_pharaoh(source_word, words) : NULL;
+                                    &t->tokenizers.target, h, &source_word, err);
+            if (words < 0) return -1;
+            o->alignment = alignment_pharaoh(source_word, words);
             free(source_word);
-            if (!o->alignment) return error_out_of_memory(err, "an alignment", (size_t)words * 8);
+            if (!o->alignment) return error_out_of_memory(err, "an alignment", (size_t)words * 24);
         }
     }
     return 0;

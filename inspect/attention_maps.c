@@ -5,14 +5,25 @@
 
 #include <stb/stb_ds.h>
 
+#include "core/utf8.h"
+
 static const char *const kind_names[ATTENTION_KINDS] = {"encoder", "decoder", "cross"};
 
 const char *attention_kind_name(AttentionKind kind) { return kind_names[kind]; }
 
+// Labels and the translation are shown to people, in every format: made
+// printable here (a hostile vocabulary's token may hold any byte).
 static char *label(const Tokenizer *t, int32_t id) {
     char shown[256];
     tokenizer_token_display(t, id, shown, sizeof shown);
-    return strdup(shown);
+    return utf8_printable(shown);
+}
+
+static char *printable_translation(const Tokenizer *t, const int32_t *ids, size_t n) {
+    char *text = tokenizer_decode(t, ids, n);
+    char *shown = text ? utf8_printable(text) : NULL;
+    free(text);
+    return shown;
 }
 
 static float *copy_of(const float *from, size_t n, bool *ok) {
@@ -37,11 +48,16 @@ static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, co
     maps->n_layers[ATTENTION_ENCODER] = c->n_encoder_layers;
     maps->n_layers[ATTENTION_DECODER] = c->n_decoder_layers;
     maps->n_layers[ATTENTION_CROSS] = c->n_decoder_layers;
-    maps->translation = tokenizer_decode(&t->tokenizers.target, tgt, (size_t)(T - 1));
+    maps->translation = printable_translation(&t->tokenizers.target, tgt, (size_t)(T - 1));
+    maps->source_ids = malloc((size_t)S * sizeof *maps->source_ids);
+    maps->target_ids = malloc((size_t)T * sizeof *maps->target_ids);  // T - 1, at least 1
+    if (maps->source_ids) memcpy(maps->source_ids, src, (size_t)S * sizeof *src);
+    if (maps->target_ids && T > 1) memcpy(maps->target_ids, tgt, (size_t)(T - 1) * sizeof *tgt);
     maps->source_tokens = calloc((size_t)S, sizeof(char *));
     maps->target_inputs = calloc((size_t)T, sizeof(char *));
     maps->target_outputs = calloc((size_t)T, sizeof(char *));
-    ok = maps->translation && maps->source_tokens && maps->target_inputs && maps->target_outputs;
+    ok = maps->translation && maps->source_tokens && maps->target_inputs && maps->target_outputs &&
+         maps->source_ids && maps->target_ids;
     for (int i = 0; ok && i < S; i++) ok = (maps->source_tokens[i] = label(&t->tokenizers.source, src[i]));
     for (int i = 0; ok && i < T; i++) {
         maps->target_inputs[i] = label(&t->tokenizers.target, tgt_in[i]);
@@ -124,14 +140,14 @@ int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *sourc
 
 void attention_maps_free(AttentionMaps *maps) {
     for (int i = 0; i < maps->S && maps->source_tokens; i++) free(maps->source_tokens[i]);
-    for (int i = 0; i < maps->T && maps->target_inputs; i++) {
-        free(maps->target_inputs[i]);
-        free(maps->target_outputs[i]);
-    }
+    for (int i = 0; i < maps->T && maps->target_inputs; i++) free(maps->target_inputs[i]);
+    for (int i = 0; i < maps->T && maps->target_outputs; i++) free(maps->target_outputs[i]);
     free(maps->source_tokens);
     free(maps->target_inputs);
     free(maps->target_outputs);
     free(maps->translation);
+    free(maps->source_ids);
+    free(maps->target_ids);
     for (int k = 0; k < ATTENTION_KINDS; k++) {
         float **all[] = {maps->weights[k], maps->queries[k], maps->keys[k], maps->values[k], maps->contexts[k]};
         for (size_t a = 0; a < sizeof all / sizeof all[0]; a++) {

@@ -14,11 +14,15 @@ typedef struct {
     char **source_tokens;   // S labels: the source tokens and <eos>
     char **target_inputs;   // T labels: <bos> and the translation's tokens
     char **target_outputs;  // T labels: the translation's tokens and <eos>
+    int32_t *source_ids;    // (S) the source tokens and <eos>
+    int32_t *target_ids;    // (T - 1) the translation's tokens, as generated or given:
+                            // its text may tokenize otherwise (a byte token, an unusual split)
     int S, T;
     int n_layers[ATTENTION_KINDS];
     int H;
     int C;                  // d_model: the heads' channels side by side
-    char *translation;      // the target text
+    char *translation;      // the target text; it and the labels are printable
+                            // (utf8_printable: no control characters)
     // Per kind and layer, copied out of the forward pass through the model's
     // attention view: weights[kind][layer] (H, rows, cols), and what they
     // were computed from and into, for the step-by-step explanation:

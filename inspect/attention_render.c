@@ -59,6 +59,17 @@ typedef struct {
 // A white-to-blue ramp of the 256-colour palette.
 static const int shades[] = {231, 195, 189, 153, 117, 111, 75, 69, 33, 27, 21};
 
+// Only a broken model gives weights outside [0, 1] or NaN (finite weights so
+// huge that the scores overflow): those outside take the nearest end of the
+// ramp, and NaN a red of its own, so that it shows.
+enum { NAN_SHADE = 196 };
+
+static float clamped_weight(float v) { return v > 1.0f ? 1.0f : v > 0.0f ? v : 0.0f; }  // NaN: 0
+
+static int shade_of(float v) {
+    return isnan(v) ? NAN_SHADE : shades[(int)lrintf(clamped_weight(v) * 10.0f)];
+}
+
 static void text_map(void *p, AttentionKind kind, int layer, int head) {
     TextContext *c = p;
     const AttentionMaps *maps = c->maps;
@@ -95,8 +106,7 @@ static void text_map(void *p, AttentionKind kind, int layer, int head) {
             }
             float v = w[(size_t)i * cols + j];
             if (c->colour) {
-                int shade = shades[(int)lrintf(v * 10.0f)];
-                fprintf(c->out, "\033[48;5;%dm\033[38;5;%dm", shade, v > 0.5f ? 231 : 16);
+                fprintf(c->out, "\033[48;5;%dm\033[38;5;%dm", shade_of(v), isnan(v) || v > 0.5f ? 231 : 16);
             }
             fprintf(c->out, "%*.2f", col_width, (double)v);
             if (c->colour) fputs("\033[0m", c->out);
@@ -260,10 +270,11 @@ static void svg_map(void *p, AttentionKind kind, int layer, int head) {
         fprintf(o, "</text>\n");
         for (int j = 0; j < cols; j++) {
             float v = w[(size_t)i * cols + j];
-            int shade = 255 - (int)lrintf(v * 255.0f);
-            fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,255)\" stroke=\"#eee\">"
+            int shade = 255 - (int)lrintf(clamped_weight(v) * 255.0f);  // NaN: red, as in the text map
+            fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" stroke=\"#eee\">"
                        "<title>%.4f</title></rect>\n",
-                    LABEL + j * CELL, y, CELL, CELL, shade, shade, (double)v);
+                    LABEL + j * CELL, y, CELL, CELL, isnan(v) ? 255 : shade, isnan(v) ? 0 : shade,
+                    isnan(v) ? 0 : 255, (double)v);
         }
     }
     fprintf(o, "</g>\n");

@@ -29,6 +29,11 @@ int model_config_preset(ModelConfig *c, const char *name, Error *err) {
 
 int model_config_head_size(const ModelConfig *c) { return c->d_model / c->n_heads; }
 
+double model_config_sentence_bytes(const ModelConfig *c) {
+    const double L = c->max_len, H = c->n_heads;
+    return sizeof(float) * (2.0 * H * L * L + L * (8.0 * c->d_model + c->d_ff + c->tgt_vocab));
+}
+
 int model_config_check(const ModelConfig *c, Error *err) {
     struct { const char *name; int value, min, max; } sizes[] = {
         {"src_vocab", c->src_vocab, 5, 1 << 22},      {"tgt_vocab", c->tgt_vocab, 5, 1 << 22},
@@ -55,6 +60,15 @@ int model_config_check(const ModelConfig *c, Error *err) {
                          (double)c->label_smoothing);
     }
     if (c->tie_output && c->tgt_vocab <= 0) return error_set(err, "model config: bad tgt_vocab");
+    // Valid sizes can still multiply to absurd memory (one head per channel and
+    // 65,536 positions): refused here rather than OOM-killed on a long line.
+    const double bytes = model_config_sentence_bytes(c), gib = 1024.0 * 1024.0 * 1024.0;
+    if (bytes > MODEL_MAX_SENTENCE_GIB * gib) {
+        return error_set(err, "model config: one sentence of max_len %d tokens needs about %.1f GiB "
+                              "of activations (%d heads × %d² attention weights, twice); azul refuses "
+                              "more than %d GiB: lower max_len or n_heads",
+                         c->max_len, bytes / gib, c->n_heads, c->max_len, MODEL_MAX_SENTENCE_GIB);
+    }
     return 0;
 }
 

@@ -27,8 +27,19 @@ typedef struct {
 // as they were.  Fails for an unknown name.
 int model_config_preset(ModelConfig *config, const char *name, Error *err);
 
-// Checks every field for sense (positive sizes, heads dividing d_model, ...).
+// Checks every field for sense (positive sizes, heads dividing d_model, ...),
+// and refuses a config whose one sentence of max_len tokens would need more
+// activation memory than MODEL_MAX_SENTENCE_GIB.
 int model_config_check(const ModelConfig *config, Error *err);
+
+// The activations that translating one sentence of max_len tokens holds at
+// its peak, in bytes: the attention weights (H × max_len² floats) of the two
+// layers a decoding pass keeps at once, and per token a few d_model-wide
+// vectors, the feed-forward's hidden layer and the logits.  The base preset at
+// train's longest max_len (4096) with 32,000 target tokens needs 1.6 GiB; a
+// hostile config, terabytes.
+double model_config_sentence_bytes(const ModelConfig *config);
+enum { MODEL_MAX_SENTENCE_GIB = 4 };
 
 int model_config_head_size(const ModelConfig *config);
 

@@ -8,7 +8,8 @@ int main(void) {
                                  &tokenizer_tests, &corpus_tests,   &real_corpus_tests,
                                  &cli_tests,      &op_gradient_tests, &matmul_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests, &train_option_tests,
                                  &bleu_vector_tests, &bleu_rule_tests, &decoding_tests,
-                                 &attention_tests, &browser_tests, &layer_tests, &hostile_file_tests};
+                                 &attention_tests, &browser_tests, &layer_tests, &hostile_file_tests,
+                                 &hostile_input_tests};
     size_t total = 0, failed = 0;
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         const char *reason = groups[i]->unavailable ? groups[i]->unavailable() : NULL;

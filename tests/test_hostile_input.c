@@ -1,0 +1,419 @@
+// Hostile input and faults (issue 11): models that load but are built to
+// hurt, input that is not what a translator expects, memory that runs out and
+// an output that cannot be written.  Each test here failed before its fix.
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "infer/alignment.h"
+#include "inspect/attention_render.h"
+#include "tests/failing_alloc.h"
+#include "tests/test.h"
+
+// ---------------------------------------------------------------- hostile models
+
+// The shared toy model's file, read whole: the header (JSON) and the data.
+typedef struct {
+    cJSON *header;
+    char *data;
+    size_t data_bytes;
+} ModelImage;
+
+static ModelImage read_toy_model(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", toy_model_dir());
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char length_bytes[8];
+    assert_int_equal(fread(length_bytes, 1, 8, f), 8);
+    size_t header_bytes = 0;
+    for (int i = 7; i >= 0; i--) header_bytes = header_bytes << 8 | length_bytes[i];
+    char *header = malloc(header_bytes);
+    assert_int_equal(fread(header, 1, header_bytes, f), header_bytes);
+    ModelImage image = {cJSON_ParseWithLength(header, header_bytes), NULL, 0};
+    free(header);
+    assert_non_null(image.header);
+    long start = ftell(f);
+    fseek(f, 0, SEEK_END);
+    image.data_bytes = (size_t)(ftell(f) - start);
+    fseek(f, start, SEEK_SET);
+    image.data = malloc(image.data_bytes);
+    assert_int_equal(fread(image.data, 1, image.data_bytes, f), image.data_bytes);
+    fclose(f);
+    return image;
+}
+
+// The floats of one tensor of the image, and how many.
+static float *tensor_floats(ModelImage *image, const char *name, size_t *count) {
+    cJSON *tensor = cJSON_GetObjectItemCaseSensitive(image->header, name);
+    cJSON *offsets = cJSON_GetObjectItemCaseSensitive(tensor, "data_offsets");
+    assert_non_null(offsets);
+    size_t begin = (size_t)cJSON_GetArrayItem(offsets, 0)->valuedouble;
+    size_t end = (size_t)cJSON_GetArrayItem(offsets, 1)->valuedouble;
+    if (count) *count = (end - begin) / sizeof(float);
+    return (float *)(void *)(image->data + begin);
+}
+
+// Sets one integer of the config the header's metadata holds (as a string).
+static void set_config(ModelImage *image, const char *key, int value) {
+    cJSON *metadata = cJSON_GetObjectItemCaseSensitive(image->header, "__metadata__");
+    cJSON *text = cJSON_GetObjectItemCaseSensitive(metadata, "config");
+    cJSON *config = cJSON_Parse(text->valuestring);
+    assert_non_null(config);
+    cJSON_ReplaceItemInObjectCaseSensitive(config, key, cJSON_CreateNumber(value));
+    char *printed = cJSON_PrintUnformatted(config);
+    cJSON_ReplaceItemInObjectCaseSensitive(metadata, "config", cJSON_CreateString(printed));
+    cJSON_free(printed);
+    cJSON_Delete(config);
+}
+
+// Writes the image as DIR/model.safetensors in a new directory (returned),
+// the header padded to keep the data aligned, as azul writes it.
+static char *write_model(ModelImage *image) {
+    char *dir = make_temp_dir();
+    char *json = cJSON_PrintUnformatted(image->header);
+    size_t length = strlen(json), padded = (length + 7) / 8 * 8;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 8; i++) fputc((int)((uint64_t)padded >> (8 * i) & 0xFF), f);
+    fputs(json, f);
+    for (size_t i = length; i < padded; i++) fputc(' ', f);
+    assert_int_equal(fwrite(image->data, 1, image->data_bytes, f), image->data_bytes);
+    assert_int_equal(fclose(f), 0);
+    cJSON_free(json);
+    return dir;
+}
+
+static void free_model_image(ModelImage *image) {
+    cJSON_Delete(image->header);
+    free(image->data);
+}
+
+// The toy model with its output bias pushed so far towards target token `id`
+// (and `other`, unless it is -1) that greedy decoding and beam search produce
+// nothing else, up to the length limit; with two, the rest of the model picks
+// between them.  (Byte b of a bpe vocabulary is id 4 + b.)
+static char *model_that_says(int id, int other) {
+    ModelImage image = read_toy_model();
+    size_t n;
+    float *bias = tensor_floats(&image, "out.bias", &n);
+    assert_true((size_t)id < n && (size_t)(other + 1) <= n);
+    bias[id] = 1e4f;
+    if (other >= 0) bias[other] = 1e4f;
+    char *dir = write_model(&image);
+    free_model_image(&image);
+    return dir;
+}
+
+static char *model_that_always_says(int id) { return model_that_says(id, -1); }
+
+// ---------------------------------------------------------------- the prompt
+
+// ":" alone used to compare and print a command name sscanf never wrote.
+static void a_colon_alone_at_the_prompt_is_answered(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(":\n: \n:quit\n", &out, &err, "translate", "--model", toy_model_dir(),
+                         "--interactive"),
+                     0);
+    const char *first = strstr(out, "azul> ");
+    assert_non_null(first);
+    expect_contains(first, "azul> a command follows ':' (:help lists them)\n"
+                           "azul> a command follows ':' (:help lists them)\n");
+    free(out);
+    free(err);
+}
+
+// ---------------------------------------------------------------- control characters out
+
+// Fails unless text has exactly `lines` lines (any number for -1) and no
+// control character but their ends: no C0 control (tab and CR included), no
+// DEL, no C1 control.
+static void expect_plain_lines(const char *text, int lines) {
+    int seen = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n') {
+            seen++;
+            continue;
+        }
+        bool c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
+        if (*p < 0x20 || *p == 0x7F || c1) {
+            fail_msg("control character 0x%02X at byte %td of:\n%s", *p, (const char *)p - text, text);
+        }
+    }
+    if (lines >= 0 && seen != lines) fail_msg("expected %d lines, got %d:\n%s", lines, seen, text);
+}
+
+// Byte tokens decode to any byte: a newline would split one translation over
+// two lines, an ESC would reach the terminal.
+static void translations_never_carry_control_characters(void **state) {
+    (void)state;
+    const int said[] = {4 + '\n', 4 + 0x1B, 4 + 0x7F, 4 + '\t'};
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++) {
+        char *model = model_that_always_says(said[i]);
+        char *out, *err;
+        const char *input = "The ball is blue\n\nThe cat\n";
+        assert_int_equal(RUN(input, &out, &err, "translate", "--model", model), 0);
+        expect_plain_lines(out, 3);
+        expect_contains(out, "\xEF\xBF\xBD");  // U+FFFD, where each control was
+        free(out); free(err);
+        assert_int_equal(RUN(input, &out, &err, "translate", "--model", model, "--beam", "1",
+                             "--n-best", "1", "--alignment"), 0);
+        expect_plain_lines(out, 3);
+        free(out); free(err);
+        assert_int_equal(RUN(input, &out, &err, "translate", "--model", model, "--n-best", "2"), 0);
+        expect_plain_lines(out, 6);
+        free(out); free(err);
+        // the prompt: its greeting, one answer, :tokens's two lines, then the last prompt
+        assert_int_equal(RUN("The ball is blue\n:tokens\n", &out, &err, "translate", "--model", model,
+                             "--interactive"), 0);
+        expect_plain_lines(out, 4);
+        free(out); free(err);
+        // attention prints the translation, the tokens and the words side by side
+        assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", model, "The ball is blue"), 0);
+        // twenty of them: the length limit of a five-token source
+        expect_contains(out, "source:      The ball is blue\ntranslation: \xEF\xBF\xBD\xEF\xBF\xBD");
+        expect_contains(out, "\xEF\xBF\xBD\n\nencoder-decoder (cross) attention");
+        expect_plain_lines(out, -1);
+        free(out); free(err);
+        assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", model, "--align", "The ball is blue"), 0);
+        expect_plain_lines(out, 5);
+        free(out); free(err);
+        remove_tree(model);
+        free(model);
+    }
+}
+
+// ---------------------------------------------------------------- abusive configs
+
+// A valid config with one head per channel and 65,536 positions asks, for one
+// long line, for H·S² floats per attention: the toy model's weights fit it
+// (the heads split the same matrices) and it used to load, to be OOM-killed
+// on a long line.  It is refused at load time, naming the bound.
+static void a_config_whose_sentence_needs_absurd_memory_is_refused(void **state) {
+    (void)state;
+    ModelImage image = read_toy_model();
+    set_config(&image, "n_heads", 64);
+    set_config(&image, "max_len", 65536);
+    char *model = write_model(&image);
+    free_model_image(&image);
+    char *out, *err;
+    assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", model), 1);
+    expect_contains(err, "azul: error: ");
+    expect_contains(err, "/model.safetensors: model config: one sentence of max_len 65536 tokens needs "
+                         "about 2048.3 GiB of activations (64 heads × 65536² attention weights, twice); "
+                         "azul refuses more than 4 GiB: lower max_len or n_heads");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", model, "The ball is blue"), 1);
+    expect_contains(err, "azul refuses more than 4 GiB");
+    free(out); free(err);
+    remove_tree(model);
+    free(model);
+}
+
+// ---------------------------------------------------------------- attention --align
+
+// The alignment used to tokenize the translation's text again and take that
+// count as its length; but the attention has rows only for the tokens
+// generated.  Byte tokens 0xC3 (alone, invalid UTF-8: each decodes to U+FFFD,
+// which tokenizes as three bytes) and ' ' (a byte token starts no word, but a
+// space in the text does) made it read past the attention (ASan:
+// heap-buffer-overflow) and align words that were never generated.
+static void the_alignment_follows_the_generated_tokens(void **state) {
+    (void)state;
+    char *model = model_that_says(4 + 0xC3, 4 + ' ');
+    const char *sentences[] = {"The ball is blue", "The cat", "The black cat drank the milk"};
+    for (size_t i = 0; i < sizeof sentences / sizeof sentences[0]; i++) {
+        char *out, *err;
+        assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", model, "--align", sentences[i]), 0);
+        // every generated token is a byte: one target word, so one pair "S-0"
+        const char *pairs = strstr(out, "\n\n");
+        assert_non_null(pairs);
+        const char *line = pairs + 2;
+        size_t length = strcspn(line, "\n"), digits = strspn(line, "0123456789");
+        if (digits == 0 || length != digits + 2 || strncmp(line + digits, "-0", 2) != 0) {
+            fail_msg("%s: expected one pair, got:\n%s", sentences[i], out);
+        }
+        free(out);
+        free(err);
+    }
+    remove_tree(model);
+    free(model);
+}
+
+// ---------------------------------------------------------------- the heat map
+
+// Finite but huge weights load fine and overflow the attention's scores:
+// softmax then gives NaN, and the coloured heat map indexed its palette with
+// lrintf(NaN * 10), far outside it (a crash); the SVG computed 255 - that
+// (signed overflow).  Weights outside [0, 1] are clamped; NaN is shown as
+// "nan" on a colour of its own.
+static void nan_and_out_of_range_weights_draw_safely(void **state) {
+    (void)state;
+    static char *sources[] = {"▁The", "▁ball", "<eos>"}, *inputs[] = {"<bos>", "▁La"}, *outputs[] = {"▁La", "<eos>"};
+    float weights[] = {NAN, 0.5f, -INFINITY, INFINITY, 1e30f, -3.0f};  // (H 1, T 2, S 3)
+    float *layer[] = {weights};
+    AttentionMaps maps = {.source_tokens = sources, .target_inputs = inputs, .target_outputs = outputs,
+                          .S = 3, .T = 2, .n_layers = {0, 0, 1}, .H = 1, .C = 4,
+                          .translation = "La"};
+    maps.weights[ATTENTION_CROSS] = layer;
+    for (int head = 0; head > HEAD_ALL_AND_MEAN; head = head == 0 ? HEAD_MEAN : HEAD_ALL_AND_MEAN) {
+        AttentionSelection sel = {1u << ATTENTION_CROSS, LAYER_LAST, head};
+        char *text = NULL, *svg = NULL;
+        size_t text_length, svg_length;
+        FILE *out = open_memstream(&text, &text_length);
+        render_attention_text(out, &maps, &sel, true);
+        fclose(out);
+        expect_contains(text, "\033[48;5;196m\033[38;5;231m  nan\033[0m");  // NaN: white on red
+        expect_contains(text, "\033[48;5;21m\033[38;5;231m  inf\033[0m");   // above 1: the darkest
+        expect_contains(text, "\033[48;5;231m\033[38;5;16m -inf\033[0m");   // below 0: the lightest
+        out = open_memstream(&svg, &svg_length);
+        render_attention_svg(out, &maps, &sel);
+        fclose(out);
+        expect_contains(svg, "fill=\"rgb(255,0,0)\" stroke=\"#eee\"><title>nan</title>");
+        expect_contains(svg, "fill=\"rgb(0,0,255)\" stroke=\"#eee\"><title>inf</title>");
+        expect_contains(svg, "fill=\"rgb(255,255,255)\" stroke=\"#eee\"><title>-3.0000</title>");
+        free(text);
+        free(svg);
+    }
+}
+
+// ---------------------------------------------------------------- memory that runs out
+
+static Translator *toy_translator(void) {
+    static Translator t;
+    static bool loaded;
+    Error err;
+    if (!loaded && translator_load(&t, toy_model_dir(), &err) < 0) fail_msg("%s", err.message);
+    loaded = true;
+    return &t;
+}
+
+// Translating, with alignments, greedily and with beams: each allocation azul
+// makes fails in turn (the n-th, for n = 0, 1, ... until none is left to
+// fail).  Each time it must end in an "out of memory" error, for the batch or
+// for a sentence, never in a crash; under `make sanitize`, without a leak.
+static void translating_survives_every_failed_allocation(void **state) {
+    (void)state;
+    Translator *t = toy_translator();
+    const char *sentences[] = {"The ball is blue", "The black cat drank the milk", "The cat"};
+    enum { N = 3, BEST = 2 };
+    for (int beam = 1; beam <= 3; beam += 2) {
+        SearchOptions search = {beam, 1.0f, beam > 1 ? BEST : 1, true, 2};
+        long n = 0;
+        for (bool failed = true; failed; n++) {
+            Translation out[N * BEST];
+            char *problems[N];
+            Error err;
+            fail_allocation_after(n);
+            int status = translator_translate(t, &search, sentences, N, out, problems, &err);
+            failed = allocation_failed();
+            if (status < 0) {
+                expect_contains(err.message, "out of memory");
+                continue;
+            }
+            for (int i = 0; i < N; i++) {
+                if (problems[i]) expect_contains(problems[i], "out of memory");
+                free(problems[i]);
+            }
+            for (int i = 0; i < N * search.n_best; i++) translation_free(&out[i]);
+            assert_true(failed || status == 0);
+        }
+        assert_true(n > 10);  // the allocations were really there to fail
+    }
+}
+
+// The attention maps of a greedy translation, and their alignment.
+static void inspecting_survives_every_failed_allocation(void **state) {
+    (void)state;
+    Translator *t = toy_translator();
+    long n = 0;
+    for (bool failed = true; failed; n++) {
+        AttentionMaps maps;
+        Error err;
+        fail_allocation_after(n);
+        int status = attention_maps_compute(&maps, t, "The black cat drank the milk", NULL, &err);
+        if (status == 0) {
+            Hypothesis h = {maps.target_ids, maps.T - 1, 0, 0, calloc((size_t)maps.T * maps.S, sizeof(float)), maps.S};
+            int *source_word = NULL;
+            if (h.attention) {
+                int words = align_words(&t->tokenizers.source, maps.source_ids, maps.S - 1,
+                                        &t->tokenizers.target, &h, &source_word, &err);
+                char *pairs = words < 0 ? NULL : alignment_pharaoh(source_word, words);
+                if (words < 0) expect_contains(err.message, "out of memory");
+                free(pairs);
+            }
+            free(source_word);
+            free(h.attention);
+            attention_maps_free(&maps);
+        }
+        failed = allocation_failed();
+        if (status < 0) expect_contains(err.message, "out of memory");
+    }
+    assert_true(n > 10);
+}
+
+// ---------------------------------------------------------------- output that cannot be written
+
+// Runs `azul ARGS` through the shell with stdout going to /dev/full; returns
+// its exit status and what it wrote to stderr (malloc'd).
+static int run_into_full_disk(const char *args, const char *stdin_file, char **err) {
+    char command[8192];
+    snprintf(command, sizeof command, "%s %s < %s 2>&1 >/dev/full", AZUL_BIN_PATH, args,
+             stdin_file ? stdin_file : "/dev/null");
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    size_t capacity = 1 << 16, n = 0;
+    *err = malloc(capacity);
+    for (size_t got; (got = fread(*err + n, 1, capacity - 1 - n, p)) > 0;) n += got;
+    (*err)[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// `azul translate FILE > /dev/full` used to succeed, its output lost.
+static void a_failed_write_to_stdout_is_an_error(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *input = write_temp_file(dir, "in.txt", "The ball is blue\nThe cat\n", 25);
+    char args[4096];
+    const char *cases[][2] = {
+        {"translate --model %s %s", NULL},
+        {"translate --model %s", "stdin"},
+        {"translate --model %s --interactive", "stdin"},
+        {"attention --model %s 'The ball is blue'", NULL},
+        {"attention --model %s --align 'The ball is blue'", NULL},
+        {"attention --model %s --format json 'The ball is blue'", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, cases[i][0], toy_model_dir(), input);
+        char *err;
+        int status = run_into_full_disk(args, cases[i][1] ? input : NULL, &err);
+        if (status != 1 || !strstr(err, "azul: error: cannot write to standard output: No space left on device")) {
+            fail_msg("azul %s > /dev/full: status %d, stderr:\n%s", args, status, err);
+        }
+        free(err);
+    }
+    remove_tree(dir);
+    free(dir);
+    free(input);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(a_colon_alone_at_the_prompt_is_answered),
+    cmocka_unit_test(translations_never_carry_control_characters),
+    cmocka_unit_test(a_failed_write_to_stdout_is_an_error),
+    cmocka_unit_test(the_alignment_follows_the_generated_tokens),
+    cmocka_unit_test(nan_and_out_of_range_weights_draw_safely),
+    cmocka_unit_test(a_config_whose_sentence_needs_absurd_memory_is_refused),
+    cmocka_unit_test(translating_survives_every_failed_allocation),
+    cmocka_unit_test(inspecting_survives_every_failed_allocation),
+};
+TEST_GROUP(hostile_input_tests, tests);
