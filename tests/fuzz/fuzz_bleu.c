@@ -49,8 +49,9 @@ static char **read_lines(const uint8_t *data, size_t size, bool *file_refused) {
             *file_refused = true;
         } else if (!utf8_validate(line, strlen(line), NULL)) {
             *file_refused = true;
+        } else {
+            strip_trailing_space(line);  // which wants valid UTF-8, as the command checks first
         }
-        strip_trailing_space(line);
     }
     FUZZ_CHECK(status == 0, "reading a memory file failed: %s", err.message);
     line_reader_free(&reader);
