@@ -7,6 +7,8 @@
 #   make bench      benchmarks (speed figures are quoted from here, never from tests)
 #   make layers     check that every #include looks down the layers (`make test` runs it first)
 #   make function-length  fail on any function longer than 100 lines outside tests/ (`make test` runs it)
+#   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (default 60)
+#   make fuzz-regressions  replay the saved findings (tests/fuzz/regressions/) once each
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
@@ -20,6 +22,7 @@ SANITIZE ?=
 # Every public target first makes sure the Debian packages are there, then
 # re-runs make, so that the compiler checks below see the installed compiler.
 .PHONY: all deps build test run-tests sanitize demo bench layers function-length clean help
+.PHONY: fuzz fuzz-regressions fuzz-build fuzz-seeds
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -117,6 +120,16 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# The fuzzing build (clang only): every object carries libFuzzer's coverage
+# hooks and ASan + UBSan; undefined behaviour aborts, so that it is a finding.
+# (The instrumentation keeps `omp simd` loops scalar, which clang would
+# otherwise report as an error.)
+ifneq ($(FUZZ),)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS  += -Wno-pass-failed
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+
 # ---------------------------------------------------------------- sources
 
 LIB_SRC  := $(wildcard core/*.c tokenizer/*.c eval/*.c model/*.c infer/*.c train/*.c inspect/*.c cli/*.c)
@@ -164,7 +177,49 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 $(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lopenblas
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+# ---------------------------------------------------------------- fuzzing
+
+# libFuzzer harnesses, one per kind of hostile input (tests/fuzz/README.md).
+# `make fuzz` needs clang and its libFuzzer runtime: Debian's clang and
+# libclang-rt-14-dev, installed when missing.  The harnesses and all of azul
+# are built with clang under ASan + UBSan, without OpenMP (one thread, so a
+# finding replays exactly), into build/fuzz/.  tools/fuzz.sh first replays
+# tests/fuzz/regressions/, then runs each harness FUZZ_SECONDS; a crash, leak,
+# undefined behaviour, timeout or memory blow-up fails, and its input is left
+# in tests/fuzz/regressions/NAME/ to be fixed and committed.
+FUZZ_SECONDS ?= 60
+FUZZERS      := model_file tokenizer_json utf8_roundtrip corpus bleu translate
+FUZZ_BUILD   := build/fuzz
+FUZZ_MAKE     = $(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) BINDIR=$(FUZZ_BUILD)/bin NO_OMP=1 FUZZ=1
+
+fuzz: deps
+	@sh tools/deps.sh clang libclang-rt-14-dev
+	@$(FUZZ_MAKE) fuzz-build
+	@sh tools/fuzz.sh run $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-regressions: deps
+	@sh tools/deps.sh clang libclang-rt-14-dev
+	@$(FUZZ_MAKE) fuzz-build
+	@sh tools/fuzz.sh replay $(FUZZERS)
+
+FUZZ_HELPERS := $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/tests/fuzz/fuzz_roundtrip.o
+FUZZ_BINS    := $(FUZZERS:%=$(BUILD)/fuzz_%)
+fuzz-build: $(FUZZ_BINS)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_HELPERS) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Rewrites the seeds that azul makes (tiny models, training states, saved
+# tokenizers) from the toy corpus; built normally, not for fuzzing.
+fuzz-seeds: all
+	@$(MAKE) --no-print-directory $(BUILD)/make_seeds
+	$(BUILD)/make_seeds
+
+$(BUILD)/make_seeds: $(BUILD)/tests/fuzz/make_seeds.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+FUZZ_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/fuzz/*.c))
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
 
 run-tests: layers function-length $(AZUL) $(AZUL_TESTS)
 	@$(AZUL_TESTS)

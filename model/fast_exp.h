@@ -18,7 +18,9 @@
 // (where 2ⁿ is no longer a normal float) the result is 0.
 static inline float fast_expf(float x) {
     const float log2e = 1.44269504f, ln2_hi = 0.693115234f, ln2_lo = 3.19461833e-5f;
-    float clamped = x < -87.3f ? -87.3f : x;
+    // Clamped into [-87.3, 88] so that n below always converts to an integer:
+    // NaN and ±∞ do reach here when a damaged model's activations overflow.
+    float clamped = x >= -87.3f ? (x <= 88.0f ? x : 88.0f) : -87.3f;
     // round to nearest: adding 1.5·2²³ pushes the fraction bits out of the float
     float n = (clamped * log2e + 12582912.0f) - 12582912.0f;
     float r = clamped - n * ln2_hi - n * ln2_lo;
@@ -34,7 +36,7 @@ static inline float fast_expf(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
-    return x < -87.3f ? 0.0f : p * two_n;
+    return x < -87.3f ? 0.0f : x != x ? x : p * two_n;  // NaN stays NaN
 }
 
 #endif

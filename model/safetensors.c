@@ -150,7 +150,9 @@ int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
         safetensors_free(f);
         return error_out_of_memory(err, "checking the tensors' byte ranges", n * sizeof *sorted);
     }
-    memcpy(sorted, f->tensors, n * sizeof *sorted);
+    // A header without tensors leaves f->tensors NULL, and memcpy from NULL
+    // is undefined even for no bytes.
+    if (n > 0) memcpy(sorted, f->tensors, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, by_offset);
     for (size_t i = 1; i < n; i++) {
         if ((const char *)sorted[i - 1].data + sorted[i - 1].bytes > (const char *)sorted[i].data) {

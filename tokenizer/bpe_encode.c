@@ -29,6 +29,9 @@ void bpe_split_characters(const Tokenizer *t, const char *piece, size_t length,
 
 static int32_t rank_of(const Tokenizer *t, int32_t left, int32_t right) {
     PairToRank *ranks = t->merge_rank;  // stb_ds lookups assign to the map variable
+    // A lookup in a map that was never made (a bpe vocabulary without merges)
+    // would allocate a fresh one into `ranks` and lose it: a leak per pair.
+    if (!ranks) return INT32_MAX;
     uint64_t key = bpe_pair_key(left, right);
     ptrdiff_t index = hmgeti(ranks, key);
     return index < 0 ? INT32_MAX : ranks[index].value;
