@@ -6,6 +6,9 @@
 //         ignored (Popović 2015)
 // Several references are allowed: BLEU clips n-gram counts by the largest
 // count in any reference; chrF takes, per sentence, the best reference.
+// Every line given to these functions must be valid UTF-8 (check with
+// utf8_validate first, as `azul bleu` does): they step over characters by
+// their lead bytes and would read past the end of a truncated sequence.
 #ifndef AZUL_BLEU_H
 #define AZUL_BLEU_H
 
