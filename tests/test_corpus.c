@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/line_reader.h"
 #include "tests/test.h"
 #include "train/corpus.h"
 
@@ -144,6 +145,33 @@ static void a_directory_is_a_clear_error(void **state) {
     assert_non_null(strstr(err.message, "data"));
 }
 
+// A pair longer than the line limit is skipped and reported like any
+// malformed line, not kept for the tokenizers to chew on.
+static void a_line_over_the_limit_is_skipped_and_reported(void **state) {
+    (void)state;
+    const size_t long_side = (size_t)LINE_READER_MAX_BYTES + 10;
+    const char head[] = "Hello\tHola\n", tail[] = "\nBye\tAdiós\n";
+    size_t length = sizeof head - 1 + long_side + 2 + sizeof tail - 1;
+    char *text = malloc(length);
+    assert_non_null(text);
+    char *p = text;
+    memcpy(p, head, sizeof head - 1);
+    p += sizeof head - 1;
+    memset(p, 'a', long_side);  // one huge "word", then a TAB and a target
+    p += long_side;
+    memcpy(p, "\tb", 2);
+    p += 2;
+    memcpy(p, tail, sizeof tail - 1);
+    ReadResult r = read_text(text, length, 10);
+    free(text);
+    assert_int_equal(corpus_size(&r.corpus), 2);
+    assert_string_equal(r.corpus.pairs[1].source, "Bye");
+    assert_int_equal(corpus_skipped(&r.corpus), 1);
+    expect_contains(r.report, "corpus.tsv:2:");
+    expect_contains(r.report, "longer than 1048576 bytes");
+    free_result(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(good_lines_become_pairs),
     cmocka_unit_test(bom_crlf_and_blank_lines_are_accepted),
@@ -152,5 +180,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_hundred_thousand_lines_are_read),
     cmocka_unit_test(a_missing_file_is_a_clear_error),
     cmocka_unit_test(a_directory_is_a_clear_error),
+    cmocka_unit_test(a_line_over_the_limit_is_skipped_and_reported),
 };
 TEST_GROUP(corpus_tests, tests);

@@ -7,6 +7,7 @@
 #include <stb/stb_ds.h>
 
 #include "core/atomic_file.h"
+#include "core/line_reader.h"
 #include "core/utf8.h"
 
 static int is_blank(const char *s, size_t length) {
@@ -65,6 +66,13 @@ int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings
 
         if (is_blank(p, line_length)) {
             c->blank++;
+        } else if (line_length > LINE_READER_MAX_BYTES) {
+            // the limit every other reader of lines keeps: no pair that long
+            // reaches the tokenizers
+            c->invalid_text++;
+            snprintf(reason, sizeof reason, "longer than %d bytes (%zu)", LINE_READER_MAX_BYTES,
+                     line_length);
+            report(c, warnings, max_warnings, line, reason);
         } else if (memchr(p, '\0', line_length)) {
             c->invalid_text++;
             snprintf(reason, sizeof reason, "NUL byte at byte %zu",
