@@ -30,7 +30,9 @@ static float *take(ActivationCursor *ac, size_t n) {
 typedef struct {
     bool shared;
     float *buffer;   // NULL while only counting
-    bool shared_context;
+    // a training workspace: the backward computes contexts and LayerNorm
+    // outputs again, so they share one buffer each
+    bool recomputed;
     float *context;  // NULL while only counting
     // A LayerNorm's output is read by the sublayer right after it, and
     // again by that sublayer's backward, which computes it again: a training
@@ -49,7 +51,7 @@ static void take_attention_acts(ActivationCursor *ac, AttentionActivations *a, i
     a->k = Tkv ? take(ac, (size_t)B * Tkv * C) : NULL;
     a->v = Tkv ? take(ac, (size_t)B * Tkv * C) : NULL;
     a->weights = take(ac, (size_t)B * H * Tq * Tk);
-    a->context = branch->shared_context ? branch->context : take(ac, (size_t)B * Tq * C);
+    a->context = branch->recomputed ? branch->context : take(ac, (size_t)B * Tq * C);
     a->out = take_branch(ac, branch, (size_t)B * Tq * C);
 }
 
@@ -63,7 +65,7 @@ static void take_layernorm_acts(ActivationCursor *ac, LayerNormActivations *ln, 
 static void take_residual_acts(ActivationCursor *ac, ResidualActivations *r, int N, int C,
                                const Branch *branch, bool keep) {
     r->sum = take(ac, (size_t)N * C);
-    const bool shared = branch->shared_context && !keep;
+    const bool shared = branch->recomputed && !keep;
     r->ln.out = shared ? branch->normed : take(ac, (size_t)N * C);
     r->ln.mean = take(ac, (size_t)N);
     r->ln.rstd = take(ac, (size_t)N);
@@ -136,7 +138,7 @@ static size_t lay_out_activations(Workspace *ws, const ModelConfig *c, float *ba
     const size_t widest = (size_t)B * (S_enc > T ? S_enc : T) * C;
     Branch branch = {!reuse, NULL, training, NULL, NULL};
     if (branch.shared) branch.buffer = take(&ac, widest);
-    if (branch.shared_context) {
+    if (branch.recomputed) {
         branch.context = take(&ac, widest);
         branch.normed = take(&ac, widest);
     }
