@@ -91,8 +91,9 @@ cJSON *model_config_to_json(const ModelConfig *c) {
 
 static int get_int(const cJSON *j, const char *key, int *out, Error *err) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble ||
-        item->valuedouble < 0 || item->valuedouble > 1e9) {
+    // the range first: casting a double outside int's range is undefined
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble <= 1e9) ||
+        item->valuedouble != (double)(int)item->valuedouble) {
         return error_set(err, "model config: \"%s\" must be a non-negative integer", key);
     }
     *out = (int)item->valuedouble;
