@@ -18,10 +18,12 @@
 #include "model/optimizer.h"
 #include "model/rng.h"
 #include "model/threads.h"
+#include "train/data_parallel.h"
 
 static const char usage[] =
     "usage: azul bench [--preset toy|small|base] [--batch B] [--src-len S] [--tgt-len T]\n"
-    "                  [--vocab V] [--steps N] [--threads N] [--decode] [--json]\n"
+    "                  [--vocab V] [--steps N] [--threads N] [--shards N] [--decode]\n"
+    "                  [--json]\n"
     "\n"
     "Times training steps (forward, backward, clipping, AdamW) of a model of the\n"
     "preset's shape on a random batch of B pairs, and reports the median step time\n"
@@ -29,6 +31,8 @@ static const char usage[] =
     "(about 2,000 target tokens), vocabularies of 8,000, 10 timed steps after 2\n"
     "warm-up steps.\n"
     "\n"
+    "  --shards   split each batch into N shards, one thread each, as training\n"
+    "             does for small models (default: what training would choose)\n"
     "  --decode   time greedy decoding instead: B random sources of S tokens are\n"
     "             encoded and decoded for exactly T steps with the key/value cache\n"
     "             (no sentence stops early), N times after one warm-up\n"
@@ -37,6 +41,7 @@ static const char usage[] =
 typedef struct {
     const char *preset;
     int B, S, T, V, steps;
+    int shards;  // 0: as the trainer would choose
     bool decode, json;
 } BenchOptions;
 
@@ -44,6 +49,7 @@ typedef struct {
 typedef struct {
     double median, min, max;  // seconds
     double tokens;            // target tokens per repetition
+    int shards;               // training: the shards each batch was split into (1: none)
 } Timing;
 
 static int by_value(const void *a, const void *b) {
@@ -54,7 +60,7 @@ static int by_value(const void *a, const void *b) {
 static Timing summarise(double *times, int n, double tokens) {
     qsort(times, (size_t)n, sizeof *times, by_value);
     Timing t = {n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, times[0], times[n - 1],
-                tokens};
+                tokens, 1};
     return t;
 }
 
@@ -63,11 +69,12 @@ static void parse(BenchOptions *o, int argc, char **argv) {
         {"preset", required_argument, 0, 'p'}, {"batch", required_argument, 0, 'b'},
         {"src-len", required_argument, 0, 's'}, {"tgt-len", required_argument, 0, 't'},
         {"vocab", required_argument, 0, 'v'},  {"steps", required_argument, 0, 'n'},
-        {"threads", required_argument, 0, 'j'}, {"decode", no_argument, 0, 'd'},
+        {"threads", required_argument, 0, 'j'}, {"shards", required_argument, 0, 'k'},
+        {"decode", no_argument, 0, 'd'},
         {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    *o = (BenchOptions){"small", 128, 16, 16, 8000, 10, false, false};
+    *o = (BenchOptions){"small", 128, 16, 16, 8000, 10, 0, false, false};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
@@ -79,6 +86,7 @@ static void parse(BenchOptions *o, int argc, char **argv) {
         case 'v': o->V = (int)parse_integer_option("bench", "--vocab", optarg, 8, 1000000); break;
         case 'n': o->steps = (int)parse_integer_option("bench", "--steps", optarg, 1, 100000); break;
         case 'j': omp_set_num_threads((int)parse_integer_option("bench", "--threads", optarg, 1, 1024)); break;
+        case 'k': o->shards = (int)parse_integer_option("bench", "--shards", optarg, 1, 1024); break;
         case 'd': o->decode = true; break;
         case 'J': o->json = true; break;
         case 'h': fputs(usage, stdout); exit(0);
@@ -105,25 +113,32 @@ static Timing bench_training(const BenchOptions *o, Model *m, Rng *rng) {
         for (int t = 1; t < T; t++) tgt_in[b * T + t] = tgt_out[b * T + t - 1];
     }
     AdamWConfig adam = adamw_defaults();
-    Workspace ws;
-    workspace_init(&ws, WORKSPACE_TRAINING);
+    DataParallel dp;
     Gradients grads;
     AdamState moments;
     Error err;
-    if (gradients_build(&grads, m, &err) < 0 || adam_state_build(&moments, m, &err) < 0) die("%s", err.message);
+    int shards = o->shards ? o->shards : data_parallel_shards_for(&m->config, omp_get_max_threads());
+    if (data_parallel_init(&dp, m, shards, &err) < 0 || gradients_build(&grads, m, &err) < 0 ||
+        adam_state_build(&moments, m, &err) < 0) {
+        die("%s", err.message);
+    }
     for (int step = -2; step < o->steps; step++) {  // two warm-up steps
         double start = monotonic_seconds();
-        if (model_forward(m, &ws, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3, &err) < 0) die("%s", err.message);
-        model_backward(m, &ws, &grads);  // adamw_step leaves the gradients zero
+        if (data_parallel_forward(&dp, m, src, tgt_in, tgt_out, B, S, T, true, (uint64_t)step + 3,
+                                  &err) < 0) {
+            die("%s", err.message);
+        }
+        data_parallel_backward(&dp, m, &grads);  // adamw_step leaves the gradients zero
         adamw_step(m, &grads, &moments, &adam, 1e-4f, step + 3, 1.0);
         if (step >= 0) times[step] = monotonic_seconds() - start;
     }
     Timing timing = summarise(times, o->steps, (double)B * T);
+    timing.shards = shards;
     free(times);
     free(src);
     free(tgt_in);
     free(tgt_out);
-    workspace_free(&ws);
+    data_parallel_free(&dp);
     gradients_free(&grads);
     adam_state_free(&moments);
     return timing;
@@ -201,7 +216,10 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
         cJSON_AddNumberToObject(j, "max_ms", t->max * 1e3);
         cJSON_AddNumberToObject(j, "target_tokens_per_s", rate);
         cJSON_AddNumberToObject(j, "peak_rss_mib", peak_mib);
-        if (!o->decode) cJSON_AddNumberToObject(j, "gflop_per_s", flops / t->median / 1e9);
+        if (!o->decode) {
+            cJSON_AddNumberToObject(j, "shards", t->shards);
+            cJSON_AddNumberToObject(j, "gflop_per_s", flops / t->median / 1e9);
+        }
         char *text = cJSON_PrintUnformatted(j);
         if (!text) die("out of memory");
         printf("%s\n", text);
@@ -209,8 +227,10 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
         cJSON_Delete(j);
         return;
     }
-    printf("bench %s: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads\n",
+    printf("bench %s: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads",
            work, o->preset, m->n_params, o->B, o->S, o->T, o->V, omp_get_max_threads());
+    if (!o->decode && t->shards > 1) printf(", %d shards", t->shards);
+    printf("\n");
     printf("%s: median %.1f ms (min %.1f, max %.1f) over %d runs\n", o->decode ? "decoding" : "step",
            t->median * 1e3, t->min * 1e3, t->max * 1e3, o->steps);
     printf("throughput: %.0f target tokens/s", rate);

@@ -46,9 +46,10 @@ static void dropout_factors(float *restrict scale, int n, const AttentionShape *
     // which keeps the loop from being vectorised
     const float p = s->dropout;
     const uint64_t seed = s->seed, stream = s->stream;
+    const size_t first = s->dropout_first + at;
     if (p > 0.0f) {
         #pragma omp simd
-        for (int j = 0; j < n; j++) scale[j] = dropout_scale(p, seed, stream, at + (size_t)j);
+        for (int j = 0; j < n; j++) scale[j] = dropout_scale(p, seed, stream, first + (size_t)j);
     } else {
         for (int j = 0; j < n; j++) scale[j] = 1.0f;
     }

@@ -73,14 +73,16 @@ enum { K_BLOCK = 256, ROW_BLOCK = 192, COL_BLOCK = 1024 };
 
 // Per-thread buffers that grow to the largest size asked for and are then
 // reused, so that steady-state training allocates nothing.  They are sized by
-// the calling thread before the parallel region; matmul is never called from
-// two threads at once.
+// the calling thread before the parallel region, which takes the caller's
+// set with it.  Each calling thread has its own set (thread-local): a
+// data-parallel trainer multiplies on several threads at once, one product
+// per thread.
 typedef struct {
     float *b_block;  // K_BLOCK × COL_BLOCK, slice by slice of 32 columns
     float *a_block;  // ROW_BLOCK × K_BLOCK, tile by tile of TILE_ROWS rows
 } Panels;
-static Panels *panels;
-static int panels_count;
+static _Thread_local Panels *panels;
+static _Thread_local int panels_count;
 
 // false when memory runs out (the product is then computed without packing).
 static bool panels_for_threads(int threads) {
@@ -105,8 +107,8 @@ static bool panels_for_threads(int threads) {
 // room past its end for the vectors of a last, narrower tile (what they read
 // there lands in columns that are thrown away); grown like the panels.  NULL
 // when memory runs out.
-static float *start_row;
-static size_t start_row_capacity;
+static _Thread_local float *start_row;
+static _Thread_local size_t start_row_capacity;
 
 static float *start_row_of_size(size_t n) {
     if (n > start_row_capacity) {
@@ -341,7 +343,7 @@ enum { ROWS_PER_THREAD_TO_SPLIT_ROWS = 64 };
 static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_t a_k,
                  const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
                  const float *bias, bool accumulate) {
-    const int threads = omp_get_max_threads();
+    const int threads = threads_for_a_region();
     float *init = start_row_of_size((size_t)Ncols + TILE_COLS);
     if (!init || !panels_for_threads(threads)) {
         gemm_unpacked(out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, bias, accumulate);
@@ -353,6 +355,7 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
     const int row_tiles = (M + TILE_ROWS - 1) / TILE_ROWS;
     const int col_tiles = (Ncols + TILE_COLS - 1) / TILE_COLS;
     const bool split_columns = M < ROWS_PER_THREAD_TO_SPLIT_ROWS * threads;
+    Panels *callers_panels = panels;  // the team's threads have thread-locals of their own
     #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -365,7 +368,7 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
             m_end = min_int(row_tiles * (t + 1) / n * TILE_ROWS, M);
         }
         if (m_begin < m_end && j_begin < j_end) {
-            gemm_part(&g, &panels[t], m_begin, m_end, j_begin, j_end, init);
+            gemm_part(&g, &callers_panels[t], m_begin, m_end, j_begin, j_end, init);
         }
     }
 }

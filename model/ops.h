@@ -54,19 +54,21 @@ void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 // Each element is kept with probability 1 - p and scaled by 1 / (1 - p).  The
 // mask is a pure function of (seed, stream, index): the backward recomputes it
 // rather than storing it.  p = 0 is the identity.  The backwards write their
-// gradients (dinp may be dout).
+// gradients (dinp may be dout).  Element i of the n has index first + i:
+// first is where these n sit in the whole batch, so that a shard of a batch
+// (data parallelism) draws exactly the mask the whole batch would.
 static inline float dropout_scale(float p, uint64_t seed, uint64_t stream, size_t index) {
     return hash_uniform(seed, stream, index) >= p ? 1.0f / (1.0f - p) : 0.0f;
 }
 void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed,
-                     uint64_t stream);
+                     uint64_t stream, size_t first);
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
-                      uint64_t stream);
+                      uint64_t stream, size_t first);
 // The residual connection around a sublayer: out = residual + dropout(branch).
 void residual_dropout_forward(float *out, const float *residual, const float *branch, size_t n,
-                              float p, uint64_t seed, uint64_t stream);
+                              float p, uint64_t seed, uint64_t stream, size_t first);
 void residual_dropout_backward(float *dresidual, float *dbranch, const float *dout, size_t n,
-                               float p, uint64_t seed, uint64_t stream);
+                               float p, uint64_t seed, uint64_t stream, size_t first);
 
 // ---------------------------------------------------------------- embedding.c
 // The paper's sinusoidal positional encoding of one position, row (C):
@@ -105,6 +107,8 @@ typedef struct {
     bool causal;
     float dropout;
     uint64_t seed, stream;
+    size_t dropout_first;      // the index of weight (0, 0, 0, 0) in the whole batch's
+                               // (a shard's offset: see dropout_forward)
 } AttentionShape;
 
 static inline size_t attention_kv_rows(const AttentionShape *s) {

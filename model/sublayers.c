@@ -28,7 +28,7 @@ const float *residual_end(Pass *p, ResidualActivations *r, const LayerNormWeight
                           const float *branch, int N, uint64_t stream) {
     const int C = p->c->d_model;
     residual_dropout_forward(r->sum, r->input, branch, (size_t)N * C, p->dropout,
-                             p->ws->dropout_seed, stream);
+                             p->ws->dropout_seed, stream, pass_dropout_first(p, (size_t)N * C));
     r->output = r->sum;
     if (!p->c->pre_ln) {
         layernorm_forward(r->ln.out, r->ln.mean, r->ln.rstd, r->sum, ln->weight, ln->bias, N, C,
@@ -55,7 +55,8 @@ void residual_end_backward(Pass *p, const ResidualActivations *r,
         dsum = g->dsum;
     }
     // forward: sum = input + dropout(branch)
-    residual_dropout_backward(dx, g->dbranch, dsum, n, p->dropout, p->ws->dropout_seed, stream);
+    residual_dropout_backward(dx, g->dbranch, dsum, n, p->dropout, p->ws->dropout_seed, stream,
+                              pass_dropout_first(p, n));
 }
 
 // Where the sublayer puts the gradient of what it read: straight into dx
@@ -97,7 +98,8 @@ AttentionShape attention_shape(const Pass *p, int Tq, int Tk, const uint8_t *key
                                bool causal, uint64_t stream) {
     AttentionShape s = {p->ws->B, Tq, Tk, p->c->d_model, p->c->n_heads,
                         1.0f / sqrtf((float)model_config_head_size(p->c)), 0, key_masked,
-                        causal, p->dropout, p->ws->dropout_seed, stream};
+                        causal, p->dropout, p->ws->dropout_seed, stream,
+                        (size_t)p->ws->first_row * (size_t)p->c->n_heads * (size_t)Tq * (size_t)Tk};
     return s;
 }
 

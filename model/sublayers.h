@@ -17,6 +17,13 @@ typedef struct {
     float dropout;        // the rate in force: the config's when training, else 0
 } Pass;
 
+// Where n floats of this pass's batch (B equal rows of n / B) start in the
+// whole batch, for dropout's masks: past the rows of the shards before this
+// one (ws->first_row; 0 when the batch is not split).
+static inline size_t pass_dropout_first(const Pass *p, size_t n) {
+    return (size_t)p->ws->first_row * (n / (size_t)p->ws->B);
+}
+
 // ---------------------------------------------------------------- residual + LayerNorm
 // A sublayer F in its residual connection (see ResidualActivations):
 // residual_begin records x and returns what F reads (x, or LN(x) in pre-LN);

@@ -10,6 +10,15 @@ static inline int omp_get_thread_num(void) { return 0; }
 static inline int omp_get_num_threads(void) { return 1; }
 static inline int omp_get_max_threads(void) { return 1; }
 static inline void omp_set_num_threads(int n) { (void)n; }
+static inline int omp_get_active_level(void) { return 0; }
+static inline int omp_get_max_active_levels(void) { return 1; }
 #endif
+
+// The threads a parallel region started here gets: omp_get_max_threads(),
+// unless this code already runs inside as many nested active regions as
+// OpenMP allows (a data-parallel trainer's shard on one thread), when it is 1.
+static inline int threads_for_a_region(void) {
+    return omp_get_active_level() >= omp_get_max_active_levels() ? 1 : omp_get_max_threads();
+}
 
 #endif

@@ -30,7 +30,7 @@ static const float *encoder_forward(Pass *p) {
     Activations *a = &p->ws->acts;
     embedding_forward(a->src_embedded, p->ws->src, p->w->src_embed, p->ws->positions, B, S, C, 0);
     dropout_forward(a->src_embedded, a->src_embedded, (size_t)N * C, p->dropout,
-                    p->ws->dropout_seed, STREAM_SRC_EMBED);
+                    p->ws->dropout_seed, STREAM_SRC_EMBED, pass_dropout_first(p, (size_t)N * C));
     const float *x = a->src_embedded;
     for (int l = 0; l < c->n_encoder_layers; l++) {
         EncoderLayerActivations *e = &a->encoder[l];
@@ -98,7 +98,8 @@ static void encoder_backward(Pass *p, const float *dmemory) {
         residual_begin_backward(p, &e->attn_res, &w->ln1, &dw->ln1, dy, N);
     }
     // forward: src_embedded = dropout(embedding · √C + positions)
-    dropout_backward(dy, dy, n, p->dropout, p->ws->dropout_seed, STREAM_SRC_EMBED);
+    dropout_backward(dy, dy, n, p->dropout, p->ws->dropout_seed, STREAM_SRC_EMBED,
+                     pass_dropout_first(p, n));
     embedding_backward(p->dw->src_embed, dy, p->ws->src, B, S, C);
 }
 
@@ -117,7 +118,7 @@ static const float *decoder_forward(Pass *p, const float *memory) {
     embedding_forward(a->tgt_embedded, p->ws->tgt_in, p->w->tgt_embed, p->ws->positions, B, T, C,
                       first);
     dropout_forward(a->tgt_embedded, a->tgt_embedded, (size_t)N * C, p->dropout,
-                    p->ws->dropout_seed, STREAM_TGT_EMBED);
+                    p->ws->dropout_seed, STREAM_TGT_EMBED, pass_dropout_first(p, (size_t)N * C));
     const float *x = a->tgt_embedded;
     for (int l = 0; l < c->n_decoder_layers; l++) {
         DecoderLayerActivations *d = &a->decoder[l];
@@ -204,7 +205,8 @@ static void decoder_backward(Pass *p, float *dmemory) {
         residual_begin_backward(p, &d->self_res, &w->ln1, &dw->ln1, g->dy, N);
     }
     // forward: tgt_embedded = dropout(embedding · √C + positions)
-    dropout_backward(g->dy, g->dy, n, p->dropout, p->ws->dropout_seed, STREAM_TGT_EMBED);
+    dropout_backward(g->dy, g->dy, n, p->dropout, p->ws->dropout_seed, STREAM_TGT_EMBED,
+                     pass_dropout_first(p, n));
     embedding_backward(p->dw->tgt_embed, g->dy, p->ws->tgt_in, B, T, C);
 }
 // ---------------------------------------------------------------- the whole model
@@ -263,6 +265,10 @@ int model_forward(const Model *m, Workspace *ws, const int32_t *src, const int32
 }
 
 void model_backward(const Model *m, Workspace *ws, Gradients *grads) {
+    model_backward_shard(m, ws, grads, ws->loss_tokens);
+}
+
+void model_backward_shard(const Model *m, Workspace *ws, Gradients *grads, int batch_tokens) {
     const ModelConfig *c = &m->config;
     const int B = ws->B, T = ws->T, C = c->d_model, V = c->tgt_vocab;
     Pass pass = forward_pass(m, ws, NULL);
@@ -272,7 +278,7 @@ void model_backward(const Model *m, Workspace *ws, Gradients *grads) {
     GradientScratch *g = &ws->scratch;
     // forward: loss = cross_entropy(softmax(logits), tgt_out); dlogits overwrite the logits
     cross_entropy_backward(a->logits, a->log_z, ws->tgt_out, B * T, V, c->label_smoothing,
-                           TOKEN_PAD, ws->loss_tokens);
+                           TOKEN_PAD, batch_tokens);
     // forward: logits = decoded · W_outᵀ + b_out
     memset(g->dy, 0, (size_t)B * T * C * sizeof(float));
     matmul_backward(g->dy, p->dw->out_w, p->dw->out_b, a->logits, a->decoded, m->w.out_w, B * T, C, V);

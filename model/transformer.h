@@ -200,6 +200,9 @@ typedef struct {
     uint8_t *src_masked, *tgt_masked;         // (B, S), (B, T): 1 at padding
     bool training;                            // dropout on, masks drawn from dropout_seed
     uint64_t dropout_seed;
+    int first_row;                            // where row 0 sits in the whole batch when this
+                                              // one is a shard of it (0 otherwise; set by
+                                              // the owner): dropout draws the whole batch's masks
     double loss;                              // mean label-smoothed loss of the last forward
     double nll;                               // its plain mean -log p (no smoothing)
     int loss_tokens;                          // target positions they averaged over
@@ -253,6 +256,10 @@ void gradients_zero(Gradients *g);
 // Gradients of the last forward's loss (a WORKSPACE_TRAINING ws), added to g.
 // It uses ws->acts.logits as working space: afterwards they hold their gradient.
 void model_backward(const Model *m, Workspace *ws, Gradients *g);
+// The same for a shard of a larger batch: the gradients of the shard's share
+// of the whole batch's mean loss, its token losses divided by the whole
+// batch's batch_tokens, so that the shards' gradients add up to the batch's.
+void model_backward_shard(const Model *m, Workspace *ws, Gradients *g, int batch_tokens);
 
 // ---------------------------------------------------------------- looking inside
 

@@ -288,7 +288,7 @@ static void check_attention(const char *kind, int Tq, int Tk, const uint8_t *key
     size_t nq = (size_t)B * Tq * C, nk = (size_t)B * Tk * C, nw = (size_t)B * H * Tq * Tk;
     AttentionCase c = {zeros(nq), zeros(nw), random_floats(&rng, nq, 1),
                        random_floats(&rng, nk, 1), random_floats(&rng, nk, 1),
-                       {B, Tq, Tk, C, H, 0.5f, 0, key_masked, causal, dropout, 99, 7}};
+                       {B, Tq, Tk, C, H, 0.5f, 0, key_masked, causal, dropout, 99, 7, 5}};
     float *r = random_floats(&rng, nq, 1), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk),
           *scratch = zeros(nw);
     attention_case_forward(&c);
@@ -326,7 +326,7 @@ static void fully_masked_rows_give_zeros_not_nan(void **state) {
     const uint8_t masked[2 * 3] = {0, 0, 1, 1, 1, 1};  // the second sentence has no keys at all
     float *q = random_floats(&rng, 24, 1), *k = random_floats(&rng, 24, 1), *v = random_floats(&rng, 24, 1);
     float out[24], w[18];
-    AttentionShape s = {B, T, T, C, H, 0.5f, 0, masked, false, 0.0f, 0, 0};
+    AttentionShape s = {B, T, T, C, H, 0.5f, 0, masked, false, 0.0f, 0, 0, 0};
     attention_forward(out, w, q, k, v, &s);
     for (int i = 12; i < 24; i++) assert_true(out[i] == 0.0f);
     for (int i = 9; i < 18; i++) assert_true(w[i] == 0.0f);
@@ -358,7 +358,7 @@ static void the_seed_example_comes_out_of_the_attention_primitive(void **state) 
     for (int i = 0; i < 4; i++) {
         assert_true(q[i] == expected_q[i] && k[i] == expected_k[i] && v[i] == expected_v[i]);
     }
-    AttentionShape s = {1, 2, 2, 2, 1, 1.0f, 0, NULL, false, 0.0f, 0, 0};
+    AttentionShape s = {1, 2, 2, 2, 1, 1.0f, 0, NULL, false, 0.0f, 0, 0, 0};
     attention_forward(out, weights, q, k, v, &s);
     // scores [[0,4],[2,8]] → weights [[0.0180,0.9820],[0.0025,0.9975]]
     const float expected_weights[4] = {0.0180f, 0.9820f, 0.0025f, 0.9975f};
@@ -374,7 +374,7 @@ static void the_seed_example_comes_out_of_the_attention_primitive(void **state) 
 typedef struct { float *out, *residual, *branch; size_t n; float p; } DropoutCase;
 static void dropout_case_forward(void *ptr) {
     DropoutCase *c = ptr;
-    residual_dropout_forward(c->out, c->residual, c->branch, c->n, c->p, 42, 3);
+    residual_dropout_forward(c->out, c->residual, c->branch, c->n, c->p, 42, 3, 0);
 }
 
 static void dropout_backward_matches_with_a_fixed_mask(void **state) {
@@ -385,15 +385,15 @@ static void dropout_backward_matches_with_a_fixed_mask(void **state) {
     DropoutCase c = {zeros(n), random_floats(&rng, n, 1), random_floats(&rng, n, 1), n, 0.25f};
     float *r = random_floats(&rng, n, 1), *dres = zeros(n), *dbranch = zeros(n);
     dropout_case_forward(&c);
-    residual_dropout_backward(dres, dbranch, r, n, c.p, 42, 3);
+    residual_dropout_backward(dres, dbranch, r, n, c.p, 42, 3, 0);
     OpObjective o = {dropout_case_forward, &c, c.out, n, r, NULL};
     check("residual dropout dresidual", c.residual, n, dres, &o, 1e-2);
     check("residual dropout dbranch", c.branch, n, dbranch, &o, 1e-2);
     // About a quarter dropped, survivors scaled by 1/(1-p); the same mask twice.
     size_t dropped = 0;
     float *plain = zeros(n), *again = zeros(n);
-    dropout_forward(plain, c.branch, n, c.p, 42, 3);
-    dropout_forward(again, c.branch, n, c.p, 42, 3);
+    dropout_forward(plain, c.branch, n, c.p, 42, 3, 0);
+    dropout_forward(again, c.branch, n, c.p, 42, 3, 0);
     for (size_t i = 0; i < n; i++) {
         assert_true(plain[i] == again[i]);
         if (plain[i] == 0.0f) dropped++;
@@ -401,7 +401,7 @@ static void dropout_backward_matches_with_a_fixed_mask(void **state) {
     }
     assert_in_range(dropped, 30, 70);
     float *dplain = zeros(n);
-    dropout_backward(dplain, r, n, c.p, 42, 3);
+    dropout_backward(dplain, r, n, c.p, 42, 3, 0);
     for (size_t i = 0; i < n; i++) assert_true((plain[i] == 0.0f) == (dplain[i] == 0.0f));
     free(c.out); free(c.residual); free(c.branch); free(r); free(dres); free(dbranch);
     free(plain); free(again); free(dplain);

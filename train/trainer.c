@@ -15,6 +15,7 @@
 
 #include "eval/bleu.h"
 #include "model/rng.h"
+#include "model/threads.h"
 #include "infer/search.h"
 #include "model/model_file.h"
 #include "train/batcher.h"
@@ -92,10 +93,11 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
         for (int i = 0; i < count; i++) rows[i] = (uint32_t)(first + (size_t)i);
         int S, T;
         batch_fill_pairs(d, rows, count, src, tgt_in, tgt_out, &S, &T);
-        status = model_forward(m, &t->workspace, src, tgt_in, tgt_out, count, S, T, false, 0, err);
+        status = data_parallel_forward(&t->shards, m, src, tgt_in, tgt_out, count, S, T, false, 0,
+                                       err);
         if (status < 0) break;
-        loss_sum += t->workspace.nll * t->workspace.loss_tokens;
-        tokens += t->workspace.loss_tokens;
+        loss_sum += t->shards.nll * t->shards.loss_tokens;
+        tokens += t->shards.loss_tokens;
         status = translate_for_validation(t, src, rows, count, S, first, v, &exact, &hyps, &refs, err);
     }
     free(src);
@@ -181,37 +183,37 @@ static int plan_epoch(Trainer *t, Run *r, Error *err) {
     int32_t *tgt_out = realloc(r->tgt_out, rows * (size_t)r->batcher.max_tgt * sizeof *tgt_out);
     if (tgt_out) r->tgt_out = tgt_out;
     if (!src || !tgt_in || !tgt_out) return error_out_of_memory(err, "the epoch's batches", rows);
-    return workspace_reserve(&t->workspace, t->model, r->batcher.max_rows, r->batcher.max_src,
-                             r->batcher.max_tgt, err);
+    return data_parallel_reserve(&t->shards, t->model, r->batcher.max_rows, r->batcher.max_src,
+                                 r->batcher.max_tgt, err);
 }
 
 // One optimiser step on the epoch's next batch.
 static int train_step(Trainer *t, Run *r, Error *err) {
     const TrainerOptions *o = &t->options;
     TrainingProgress *p = &t->progress;
-    Workspace *ws = &t->workspace;
+    DataParallel *dp = &t->shards;
     int S, T;
     int B = batcher_fill(&r->batcher, t->train, (size_t)p->batch, r->src, r->tgt_in, r->tgt_out, &S, &T);
     long step = p->step + 1;
     uint64_t dropout_seed = rng_mix(o->seed ^ (uint64_t)step * 0x9E3779B97F4A7C15ull);
-    if (model_forward(t->model, ws, r->src, r->tgt_in, r->tgt_out, B, S, T, true, dropout_seed,
-                      err) < 0) {
+    if (data_parallel_forward(dp, t->model, r->src, r->tgt_in, r->tgt_out, B, S, T, true,
+                              dropout_seed, err) < 0) {
         return -1;
     }
-    if (!isfinite(ws->loss)) {
+    if (!isfinite(dp->loss)) {
         return error_set(err, "the loss became %s at step %ld (try a lower --lr or more --warmup); "
                               "the best model so far was left as it was",
-                         isnan(ws->loss) ? "NaN" : "infinite", step);
+                         isnan(dp->loss) ? "NaN" : "infinite", step);
     }
     // The gradients are zero here: built so, and cleared by every adamw_step.
-    model_backward(t->model, ws, &t->gradients);
+    data_parallel_backward(dp, t->model, &t->gradients);
     float lr = schedule_lr(&o->schedule, step);
     adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm);
     p->step = step;
     p->batch++;  // this batch is done: a resume starts after it
-    p->tokens += ws->loss_tokens;
+    p->tokens += dp->loss_tokens;
     p->elapsed = r->elapsed_before + (monotonic_seconds() - r->session_start);
-    training_log_step(&r->log, p, ws->loss, ws->loss_tokens, lr, (long)batcher_count(&r->batcher));
+    training_log_step(&r->log, p, dp->loss, dp->loss_tokens, lr, (long)batcher_count(&r->batcher));
     return 0;
 }
 
@@ -259,7 +261,8 @@ int trainer_run(Trainer *t, Error *err) {
     r.stop_reason = "the step limit";
     char log_path[PATH_BYTES];
     if (path_in(log_path, o->out_dir, "train.log", err) < 0) return -1;
-    workspace_init(&t->workspace, WORKSPACE_TRAINING);
+    const int shards = data_parallel_shards_for(&t->model->config, omp_get_max_threads());
+    if (data_parallel_init(&t->shards, t->model, shards, err) < 0) return -1;
     if (gradients_build(&t->gradients, t->model, err) < 0) return -1;
     // The tokenizers do not change while training: their saved form is made once.
     cJSON *json = tokenizer_pair_to_json(t->tokenizers);
@@ -306,7 +309,7 @@ int trainer_run(Trainer *t, Error *err) {
 void trainer_free(Trainer *t) {
     cJSON_free(t->tokenizers_json);
     t->tokenizers_json = NULL;
-    workspace_free(&t->workspace);
+    data_parallel_free(&t->shards);
     gradients_free(&t->gradients);
     adam_state_free(&t->adam);
 }

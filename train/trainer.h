@@ -6,6 +6,7 @@
 
 #include "model/optimizer.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/dataset.h"
 
 typedef struct {
@@ -37,7 +38,8 @@ typedef struct {
     cJSON *options_json;       // stored in checkpoints, for --resume
     TrainingProgress progress;
     // what training needs beside the model, allocated by trainer_run
-    Workspace workspace;       // activations, with room for the backward pass
+    DataParallel shards;       // the batch's shards, each with its activations and room
+                               // for the backward pass (one shard for all but small models)
     Gradients gradients;
     char *tokenizers_json;     // the tokenizers' saved form, printed once for every save
 } Trainer;
