@@ -51,10 +51,8 @@ void data_parallel_free(DataParallel *dp) {
 }
 
 int data_parallel_reserve(DataParallel *dp, const Model *m, int B, int S, int T, Error *err) {
+    const int rows = (B + dp->n_shards - 1) / dp->n_shards;  // a shard of any batch of up to B
     for (int k = 0; k < dp->n_shards; k++) {
-        // the largest shard of any batch of up to B rows
-        int rows = first_row(dp, B, k + 1) - first_row(dp, B, k) + 1;
-        if (rows > B) rows = B;
         if (workspace_reserve(&dp->shards[k], m, rows, S, T, err) < 0) return -1;
     }
     return 0;
