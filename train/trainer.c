@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "core/atomic_file.h"
 #include "core/clock.h"
 
 #include <math.h>
@@ -135,6 +136,21 @@ static int save_checkpoint(Trainer *t, Error *err) {
                            t->options_json, err);
 }
 
+// A run killed while saving leaves a temporary beside the file it was
+// writing.  The next write of that file removes it, but a run may end
+// without writing it again (model.safetensors, when the best is not beaten),
+// so every run starts by removing those of all the files it writes.
+static int remove_temporaries_of_killed_runs(const char *dir, Error *err) {
+    static const char *const files[] = {"model.safetensors", "last.safetensors",
+                                        "training_state.safetensors", "train.log", "curves.svg"};
+    char path[PATH_BYTES];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (path_in(path, dir, files[i], err) < 0) return -1;
+        remove_stale_temporaries(path);
+    }
+    return 0;
+}
+
 // Validates, keeps the best model, checkpoints; returns 1 when patience has
 // run out.
 static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
@@ -267,6 +283,7 @@ int trainer_run(Trainer *t, Error *err) {
     cJSON_Delete(json);
     if (!t->tokenizers_json) return error_out_of_memory(err, "the tokenizers' saved form", 0);
     if (!t->adam.m && adam_state_build(&t->adam, t->model, err) < 0) return -1;
+    if (remove_temporaries_of_killed_runs(o->out_dir, err) < 0) return -1;
     if (training_log_open(&r.log, log_path, o, p->step, err) < 0) return -1;
 
     struct sigaction action = {0}, old_int, old_term;

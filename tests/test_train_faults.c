@@ -1,0 +1,158 @@
+// Faults while training: kill -9 at any moment, a run that diverges, a log
+// that cannot be written.  Whatever happens, the files a user relies on (the
+// best model, the last checkpoint, the state --resume continues from) stay
+// whole, and the run can go on.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "infer/translator.h"
+#include "model/rng.h"
+#include "tests/test.h"
+#include "train/checkpoint.h"
+
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static char *slurp(const char *path, size_t *length) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t capacity = 1 << 16, n = 0;
+    char *text = malloc(capacity);
+    for (size_t got; (got = fread(text + n, 1, capacity - n - 1, f)) > 0;) {
+        n += got;
+        if (n + 1 == capacity) text = realloc(text, capacity *= 2);
+    }
+    fclose(f);
+    text[n] = '\0';
+    if (length) *length = n;
+    return text;
+}
+
+// Starts bin/azul in the background with stdout and stderr to output_path.
+// With fsize_limit > 0, no file it writes may grow past that many bytes
+// (RLIMIT_FSIZE with SIGXFSZ ignored: the write fails with EFBIG, as on a
+// full disk).
+static pid_t spawn_azul(const char *const *args, const char *output_path, long fsize_limit) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(output_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int in = open("/dev/null", O_RDONLY);
+        if (out < 0 || in < 0) _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        if (fsize_limit > 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
+            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+        }
+        const char *argv[64] = {AZUL_BIN};
+        for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
+        execv(AZUL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+// The exit status of a process started by spawn_azul, or -1 for a signal.
+static int wait_azul(pid_t pid) {
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs bin/azul to its end; its exit status, with stdout and stderr
+// together in *output (malloc'd).
+static int run_to_end(const char *const *args, const char *output_path, long fsize_limit,
+                      char **output) {
+    int status = wait_azul(spawn_azul(args, output_path, fsize_limit));
+    *output = slurp(output_path, NULL);
+    assert_non_null(*output);
+    return status;
+}
+
+#define RUN_TO_END(output_path, fsize_limit, output, ...) \
+    run_to_end((const char *const[]){__VA_ARGS__, NULL}, output_path, fsize_limit, output)
+
+// The temporaries left in dir: atomic writes' "NAME.tmp.PID.XXXXXX" and the
+// write probe of `azul train`; their names go into names (size bytes).
+static int temporaries_in(const char *dir, char *names, size_t size) {
+    DIR *listing = opendir(dir);
+    if (names) names[0] = '\0';
+    if (!listing) return 0;
+    int count = 0;
+    for (struct dirent *e; (e = readdir(listing)) != NULL;) {
+        if (!strstr(e->d_name, ".tmp.") && strcmp(e->d_name, ".azul-write-test") != 0) continue;
+        count++;
+        if (names && strlen(names) + strlen(e->d_name) + 2 < size) {
+            strcat(names, " ");
+            strcat(names, e->d_name);
+        }
+    }
+    closedir(listing);
+    return count;
+}
+
+// The runs of these tests: a small corpus, word tokens, one thread (OpenMP's
+// barriers crawl on a loaded machine) and a validation, so a checkpoint,
+// every 2 steps, so that a good share of a run is spent saving.
+#define RUN_OPTIONS "--batch-tokens", "256", "--valid-every", "2", "--valid-sentences", "2", \
+                           "--log-every", "1", "--threads", "1"
+#define FRESH_RUN(dir, steps) "train", "--corpus", "data/reverse/train.tsv", "--tokenizer", "word", \
+                              "--out", dir, "--steps", steps, RUN_OPTIONS
+#define RESUMED_RUN(dir, steps) "train", "--out", dir, "--resume", "--steps", steps, "--threads", "1"
+
+// ---------------------------------------------------------------- temporaries and states
+
+// The temporaries that killed runs left are gone once a run has been in the
+// directory, even one that writes none of those files again.
+static void a_run_removes_the_temporaries_killed_runs_left(void **state) {
+    (void)state;
+    char *top = make_temp_dir(), *dir = join(top, "run"), *output = join(top, "output.txt"), *text;
+    int status = RUN_TO_END(output, 0, &text, FRESH_RUN(dir, "2"));
+    if (status != 0) fail_msg("training failed (%d):\n%s", status, text);
+    free(text);
+    pid_t gone = fork();  // a process id that no longer runs: the killed writer's
+    assert_true(gone >= 0);
+    if (gone == 0) _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    const char *files[] = {"model.safetensors", "last.safetensors", "training_state.safetensors",
+                           "train.log", "curves.svg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s.tmp.%ld.aB3xYz", files[i], (long)gone);
+        free(write_temp_file(dir, name, "half", 4));
+    }
+    // step 2 is done and validated: this run has nothing to train or save
+    status = RUN_TO_END(output, 0, &text, RESUMED_RUN(dir, "2"));
+    if (status != 0) fail_msg("--resume failed (%d):\n%s", status, text);
+    free(text);
+    char names[1024];
+    if (temporaries_in(dir, names, sizeof names) > 0) fail_msg("temporaries left:%s", names);
+    remove_tree(top);
+    free(top);
+    free(dir);
+    free(output);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(a_run_removes_the_temporaries_killed_runs_left),
+};
+TEST_GROUP(train_fault_tests, tests);
