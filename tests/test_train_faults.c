@@ -152,7 +152,109 @@ static void a_run_removes_the_temporaries_killed_runs_left(void **state) {
     free(output);
 }
 
+// Whether an entry of dir has `part` in its name.
+static bool entry_named(const char *dir, const char *part) {
+    DIR *listing = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; listing && !found && (e = readdir(listing)) != NULL;) {
+        found = strstr(e->d_name, part) != NULL;
+    }
+    if (listing) closedir(listing);
+    return found;
+}
+
+// Sleeps until `delay` seconds after `start`; then, unless awaited is NULL,
+// until an entry of dir has `awaited` in its name (at most `patience`
+// seconds more); then kills the process.  False (with its exit status) when
+// it ended first.
+static bool kill_at(pid_t pid, double start, double delay, const char *dir, const char *awaited,
+                    double patience, int *exit_status) {
+    const struct timespec poll = {0, 200000};
+    double deadline = start + delay;
+    for (bool awaiting = false;;) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            return false;
+        }
+        double now = monotonic_seconds();
+        if (!awaiting && now >= deadline) {
+            if (!awaited) break;
+            awaiting = true;
+            deadline = now + patience;
+        }
+        if (awaiting && (entry_named(dir, awaited) || now >= deadline)) break;
+        nanosleep(&poll, NULL);
+    }
+    kill(pid, SIGKILL);
+    wait_azul(pid);
+    return true;
+}
+
+// Whether every model file in dir loads, and the training state too; the
+// state's step goes to *state_step (-1: there is none).  On failure, what
+// failed is in problem.
+static bool files_load(const char *dir, long *state_step, char *problem, size_t size) {
+    const char *models[] = {"model.safetensors", "last.safetensors"};
+    Error e;
+    for (int i = 0; i < 2; i++) {
+        char *path = join(dir, models[i]);
+        Translator t;
+        bool failed = access(path, F_OK) == 0 && translator_load(&t, path, &e) < 0;
+        if (failed) snprintf(problem, size, "%s does not load: %s", models[i], e.message);
+        else if (access(path, F_OK) == 0) translator_free(&t);
+        free(path);
+        if (failed) return false;
+    }
+    *state_step = -1;
+    char *path = join(dir, "training_state.safetensors");
+    bool ok = true;
+    if (access(path, F_OK) == 0) {
+        Model m;
+        AdamState adam;
+        TokenizerPair tokenizers;
+        TrainingProgress progress;
+        cJSON *options;
+        ok = checkpoint_load(path, &m, &adam, &tokenizers, &progress, &options, &e) == 0;
+        if (ok) {
+            *state_step = progress.step;
+            model_free(&m);
+            adam_state_free(&adam);
+            tokenizer_pair_free(&tokenizers);
+            cJSON_Delete(options);
+        } else {
+            snprintf(problem, size, "training_state.safetensors does not load: %s", e.message);
+        }
+    }
+    free(path);
+    return ok;
+}
+
+// Killed at its first validation, just as model.safetensors is being
+// written, a fresh run has already saved a state to resume from.
+static void a_fresh_run_has_a_state_before_its_first_model_file(void **state) {
+    (void)state;
+    char *top = make_temp_dir(), *dir = join(top, "run"), *output = join(top, "output.txt");
+    pid_t pid = spawn_azul((const char *const[]){FRESH_RUN(dir, "1000"), NULL}, output, 0);
+    int exit_status;
+    if (!kill_at(pid, monotonic_seconds(), 0, dir, "model.safetensors", 120, &exit_status)) {
+        fail_msg("the run ended by itself (%d)", exit_status);
+    }
+    char problem[2048], *text;
+    long step;
+    if (!files_load(dir, &step, problem, sizeof problem)) fail_msg("%s", problem);
+    if (step < 0) fail_msg("model.safetensors is being written, and there is no training state");
+    int status = RUN_TO_END(output, 0, &text, RESUMED_RUN(dir, "3"));
+    if (status != 0) fail_msg("--resume failed (%d):\n%s", status, text);
+    free(text);
+    remove_tree(top);
+    free(top);
+    free(dir);
+    free(output);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_run_removes_the_temporaries_killed_runs_left),
+    cmocka_unit_test(a_fresh_run_has_a_state_before_its_first_model_file),
 };
 TEST_GROUP(train_fault_tests, tests);

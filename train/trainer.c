@@ -128,12 +128,16 @@ static int save_model(Trainer *t, const char *name, Error *err) {
     return model_save(t->model, t->tokenizers_json, path, err);
 }
 
-static int save_checkpoint(Trainer *t, Error *err) {
+static int save_training_state(Trainer *t, Error *err) {
     char state[PATH_BYTES];
-    if (save_model(t, "last.safetensors", err) < 0) return -1;
     if (path_in(state, t->options.out_dir, "training_state.safetensors", err) < 0) return -1;
     return checkpoint_save(state, t->model, &t->adam, t->tokenizers_json, &t->progress,
                            t->options_json, err);
+}
+
+static int save_checkpoint(Trainer *t, Error *err) {
+    if (save_model(t, "last.safetensors", err) < 0) return -1;
+    return save_training_state(t, err);
 }
 
 // A run killed while saving leaves a temporary beside the file it was
@@ -284,6 +288,12 @@ int trainer_run(Trainer *t, Error *err) {
     if (!t->tokenizers_json) return error_out_of_memory(err, "the tokenizers' saved form", 0);
     if (!t->adam.m && adam_state_build(&t->adam, t->model, err) < 0) return -1;
     if (remove_temporaries_of_killed_runs(o->out_dir, err) < 0) return -1;
+    // A fresh run saves its state before the first step, so that the
+    // directory holds a state to resume before it can hold a model: killed
+    // at its first validation, between model.safetensors and the
+    // checkpoint, it would otherwise be refused both by a fresh start (it
+    // holds a model) and by --resume (it holds no state).
+    if (p->step == 0 && save_training_state(t, err) < 0) return -1;
     if (training_log_open(&r.log, log_path, o, p->step, err) < 0) return -1;
 
     struct sigaction action = {0}, old_int, old_term;
