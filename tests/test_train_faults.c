@@ -253,8 +253,127 @@ static void a_fresh_run_has_a_state_before_its_first_model_file(void **state) {
     free(output);
 }
 
+// ---------------------------------------------------------------- kill -9
+
+static bool exists(const char *dir, const char *name) {
+    char *path = join(dir, name);
+    bool there = access(path, F_OK) == 0;
+    free(path);
+    return there;
+}
+
+enum { KILLS = 20 };
+
+// What the kills have done so far, for the message of a failure: the seed
+// reproduces the choices (the timing, on a machine, never exactly).
+typedef struct {
+    unsigned long long seed;
+    char moments[4096];
+} KillHistory;
+
+static void fail_after_kills(const KillHistory *h, const char *format, ...) {
+    char message[4096];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    fail_msg("%s\n(AZUL_KILL_SEED=%llu; kills so far:%s)", message, h->seed, h->moments);
+}
+
+static void note_moment(KillHistory *h, const char *format, ...) {
+    size_t used = strlen(h->moments);
+    va_list args;
+    va_start(args, format);
+    vsnprintf(h->moments + used, sizeof h->moments - used, format, args);
+    va_end(args);
+}
+
+// After a kill: the files load; a model file never exists without a state
+// to resume (else neither a fresh start nor --resume would take the
+// directory); and the run goes on to one more step, after which no
+// temporary is left.
+static void check_after_kill(const KillHistory *h, const char *dir, const char *output) {
+    char problem[2048], names[1024], steps[32], *text;
+    long step;
+    if (!files_load(dir, &step, problem, sizeof problem)) fail_after_kills(h, "%s", problem);
+    if (step < 0 && (exists(dir, "model.safetensors") || exists(dir, "last.safetensors"))) {
+        fail_after_kills(h, "a model file is there without training_state.safetensors");
+    }
+    snprintf(steps, sizeof steps, "%ld", step + 1);
+    int status = step >= 0 ? RUN_TO_END(output, 0, &text, RESUMED_RUN(dir, steps))
+                           : RUN_TO_END(output, 0, &text, FRESH_RUN(dir, "1"));
+    if (status != 0) {
+        fail_after_kills(h, "%s after the kill failed (%d):\n%s", step >= 0 ? "--resume" : "a fresh start",
+                         status, text);
+    }
+    free(text);
+    if (temporaries_in(dir, names, sizeof names) > 0) {
+        fail_after_kills(h, "temporaries left after the run went on:%s", names);
+    }
+    if (!files_load(dir, &step, problem, sizeof problem)) fail_after_kills(h, "%s", problem);
+}
+
+static unsigned long long kill_seed(void) {
+    const char *given = getenv("AZUL_KILL_SEED");
+    if (given) return strtoull(given, NULL, 10);
+    return (unsigned long long)time(NULL) ^ (unsigned long long)getpid() << 20;
+}
+
+// kill -9 at 20 moments of training: every other one as soon as a
+// temporary file shows that an atomic write is in progress (a checkpoint, a
+// model, the log or the curves being saved), the rest at any moment from the
+// start of the process on; a fresh run now and then, the same directory
+// resumed otherwise.
+static void kill_9_at_any_moment_leaves_files_that_load_and_resume(void **state) {
+    (void)state;
+    char *top = make_temp_dir(), *dir = join(top, "run"), *output = join(top, "output.txt");
+    KillHistory history = {kill_seed(), ""};
+    Rng rng;
+    rng_seed(&rng, history.seed);
+    // One whole short run first: its length scales the delays of the kills
+    // to the machine (loaded, or under a sanitizer).
+    double begin = monotonic_seconds();
+    char *text;
+    int status = RUN_TO_END(output, 0, &text, FRESH_RUN(dir, "4"));
+    if (status != 0) fail_msg("training failed (%d):\n%s", status, text);
+    free(text);
+    double run_seconds = monotonic_seconds() - begin;
+    int mid_write = 0;
+    for (int k = 0; k < KILLS; k++) {
+        bool fresh = rng_uniform(&rng) < 0.25f, at_temporary = k % 2 == 1;
+        double delay = rng_uniform(&rng) * 1.5 * run_seconds;
+        if (fresh) remove_tree(dir);
+        double start = monotonic_seconds();
+        pid_t pid = fresh ? spawn_azul((const char *const[]){FRESH_RUN(dir, "1000"), NULL}, output, 0)
+                          : spawn_azul((const char *const[]){RESUMED_RUN(dir, "1000"), NULL}, output, 0);
+        int exit_status;
+        bool killed = kill_at(pid, start, delay, dir, at_temporary ? ".tmp." : NULL, 2 * run_seconds + 1,
+                              &exit_status);
+        char names[1024];
+        int left = temporaries_in(dir, names, sizeof names);
+        mid_write += left > 0;
+        note_moment(&history, "\n  %d: %s run, after %.0f ms%s%s%s", k + 1, fresh ? "a fresh" : "a resumed",
+                    1000 * delay, at_temporary ? " at a temporary" : "", left ? ", left" : "", names);
+        if (!killed && exit_status != 0) {
+            char *log = slurp(output, NULL);
+            fail_after_kills(&history, "the run ended by itself (%d):\n%s", exit_status, log);
+        }
+        check_after_kill(&history, dir, output);
+    }
+    printf("  %d kills -9 (AZUL_KILL_SEED=%llu), %d of them mid-write; %.1f s\n", KILLS, history.seed,
+           mid_write, monotonic_seconds() - begin);
+    // Half the kills wait for a temporary file; a test in which none of them
+    // caught a write in progress would not have tested what it is for.
+    if (mid_write == 0) fail_after_kills(&history, "no kill landed in the middle of a write");
+    remove_tree(top);
+    free(top);
+    free(dir);
+    free(output);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_run_removes_the_temporaries_killed_runs_left),
     cmocka_unit_test(a_fresh_run_has_a_state_before_its_first_model_file),
+    cmocka_unit_test(kill_9_at_any_moment_leaves_files_that_load_and_resume),
 };
 TEST_GROUP(train_fault_tests, tests);
