@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/special_tokens.h"
 #include "infer/translator.h"
 #include "model/rng.h"
 #include "tests/test.h"
@@ -371,9 +372,127 @@ static void kill_9_at_any_moment_leaves_files_that_load_and_resume(void **state)
     free(output);
 }
 
+// ---------------------------------------------------------------- divergence
+
+// Whether the file at path holds exactly `length` bytes of `bytes`.
+static bool file_holds(const char *dir, const char *name, const char *bytes, size_t length) {
+    char *path = join(dir, name);
+    size_t n;
+    char *text = slurp(path, &n);
+    bool same = text && n == length && memcmp(text, bytes, length) == 0;
+    free(text);
+    free(path);
+    return same;
+}
+
+// The step named by "at step N" in the error message in text, or -1.
+static long step_named(const char *text) {
+    const char *error = strstr(text, "azul: error: ");
+    const char *at = error ? strstr(error, "at step ") : NULL;
+    return at ? strtol(at + strlen("at step "), NULL, 10) : -1;
+}
+
+// A learning rate of 10 with a weight decay of 1 multiplies every weight by
+// about -9 at each step: within a few steps the weights overflow.  The run
+// stops with the step named, the best model as it was, and a checkpoint
+// (one after every step here) that loads and was made before that step.
+static void a_diverging_run_stops_at_its_step_and_keeps_the_saved_files(void **state) {
+    (void)state;
+    char *top = make_temp_dir(), *dir = join(top, "run"), *output = join(top, "output.txt"), *text;
+    int status = RUN_TO_END(output, 0, &text, "train", "--corpus", "data/reverse/train.tsv", "--tokenizer",
+                            "word", "--out", dir, "--steps", "3", "--batch-tokens", "256", "--valid-every",
+                            "1", "--valid-sentences", "2", "--log-every", "1", "--threads", "1",
+                            "--schedule", "constant", "--lr", "10", "--weight-decay", "1", "--warmup", "0");
+    if (status != 0) fail_msg("training failed (%d):\n%s", status, text);
+    free(text);
+    char *model_path = join(dir, "model.safetensors");
+    size_t length;
+    char *best = slurp(model_path, &length);  // the first validation's, so the best
+    assert_non_null(best);
+    status = RUN_TO_END(output, 0, &text, RESUMED_RUN(dir, "200"));
+    long step = step_named(text);
+    if (status != 1 || !strstr(text, "azul: error: ") || step <= 3) {
+        fail_msg("expected an error naming a step after 3 (%d):\n%s", status, text);
+    }
+    if (!file_holds(dir, "model.safetensors", best, length)) fail_msg("model.safetensors changed");
+    char problem[2048];
+    long saved;
+    if (!files_load(dir, &saved, problem, sizeof problem)) {
+        fail_msg("%s, after %s", problem, strstr(text, "azul: error: "));
+    }
+    if (saved < 3 || saved >= step) fail_msg("the training state is at step %ld, the run stopped at %ld", saved, step);
+    printf("  stopped at step %ld: %s", step, strstr(text, "azul: error: "));
+    free(text);
+    free(best);
+    free(model_path);
+    remove_tree(top);
+    free(top);
+    free(dir);
+    free(output);
+}
+
+// A weight that becomes infinite where no batch looks (the source
+// embedding of <bos>, which only targets use) leaves every loss finite:
+// the run must still stop at that step, before a checkpoint saves it.  The
+// state is made so: a first moment of 3e38 where the second is 0 makes
+// Adam's update overflow.
+static void a_weight_that_overflows_unseen_by_the_loss_stops_the_run(void **state) {
+    (void)state;
+    char *top = make_temp_dir(), *dir = join(top, "run"), *output = join(top, "output.txt"), *text;
+    int status = RUN_TO_END(output, 0, &text, FRESH_RUN(dir, "2"));
+    if (status != 0) fail_msg("training failed (%d):\n%s", status, text);
+    free(text);
+    char *state_path = join(dir, "training_state.safetensors");
+    Model m;
+    AdamState adam;
+    TokenizerPair tokenizers;
+    TrainingProgress progress;
+    cJSON *options;
+    Error e;
+    if (checkpoint_load(state_path, &m, &adam, &tokenizers, &progress, &options, &e) < 0) {
+        fail_msg("%s", e.message);
+    }
+    size_t at = (size_t)(m.w.src_embed - m.params) + (size_t)TOKEN_BOS * (size_t)m.config.d_model;
+    adam.m[at] = 3e38f;
+    adam.v[at] = 0.0f;
+    cJSON *tokenizers_json = tokenizer_pair_to_json(&tokenizers);
+    char *tokenizers_text = cJSON_PrintUnformatted(tokenizers_json);
+    assert_int_equal(checkpoint_save(state_path, &m, &adam, tokenizers_text, &progress, options, &e), 0);
+    cJSON_free(tokenizers_text);
+    cJSON_Delete(tokenizers_json);
+    cJSON_Delete(options);
+    tokenizer_pair_free(&tokenizers);
+    adam_state_free(&adam);
+    model_free(&m);
+    char *names[] = {"model.safetensors", "last.safetensors", "training_state.safetensors"}, *before[3];
+    size_t lengths[3];
+    for (int i = 0; i < 3; i++) {
+        char *path = join(dir, names[i]);
+        before[i] = slurp(path, &lengths[i]);
+        assert_non_null(before[i]);
+        free(path);
+    }
+    status = RUN_TO_END(output, 0, &text, RESUMED_RUN(dir, "6"));
+    if (status != 1 || step_named(text) != 3 || !strstr(text, "NaN or infinite")) {
+        fail_msg("expected the run to stop at step 3 (%d):\n%s", status, text);
+    }
+    free(text);
+    for (int i = 0; i < 3; i++) {
+        if (!file_holds(dir, names[i], before[i], lengths[i])) fail_msg("%s changed", names[i]);
+        free(before[i]);
+    }
+    free(state_path);
+    remove_tree(top);
+    free(top);
+    free(dir);
+    free(output);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_run_removes_the_temporaries_killed_runs_left),
     cmocka_unit_test(a_fresh_run_has_a_state_before_its_first_model_file),
     cmocka_unit_test(kill_9_at_any_moment_leaves_files_that_load_and_resume),
+    cmocka_unit_test(a_diverging_run_stops_at_its_step_and_keeps_the_saved_files),
+    cmocka_unit_test(a_weight_that_overflows_unseen_by_the_loss_stops_the_run),
 };
 TEST_GROUP(train_fault_tests, tests);
