@@ -488,11 +488,93 @@ static void a_weight_that_overflows_unseen_by_the_loss_stops_the_run(void **stat
     free(output);
 }
 
+// ---------------------------------------------------------------- the log
+
+static long file_size(const char *dir, const char *name) {
+    char *path = join(dir, name);
+    struct stat st;
+    long size = stat(path, &st) == 0 ? (long)st.st_size : -1;
+    free(path);
+    return size;
+}
+
+// Pads dir/train.log up to `size` bytes (or less than one line short of it)
+// with lines of step 1, which a run resumed at step 2 keeps.
+static void pad_log(const char *dir, long size) {
+    static const char head[] = "{\"event\": \"padding\", \"step\": 1, \"text\": \"", tail[] = "\"}\n";
+    const long frame = (long)(sizeof head - 1 + sizeof tail - 1);
+    char *path = join(dir, "train.log");
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    char text[1000];
+    memset(text, 'x', sizeof text);
+    for (long at = ftell(f); size - at > frame;) {
+        long length = size - at - frame < (long)sizeof text ? size - at - frame : (long)sizeof text;
+        fprintf(f, "%s%.*s%s", head, (int)length, text, tail);
+        at += frame + length;
+    }
+    assert_int_equal(fclose(f), 0);
+    free(path);
+}
+
+// A full disk under train.log (RLIMIT_FSIZE, with the log padded up to the
+// limit): the run stops with an error naming the log, where it used to lose
+// the lines without a word and go on, and the checkpoint on disk stays as it
+// was; once the log can be written, --resume goes on.  The first line that
+// fails is a step's (--log-every 1), then a validation's (--log-every 5).
+static void a_log_that_cannot_be_written_stops_the_run(void **state) {
+    (void)state;
+    const struct { const char *log_every, *message; } cases[] = {
+        {"1", "train.log: File too large; training stopped at step 3"},
+        {"5", "train.log: File too large; training stopped at step 4"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *top = make_temp_dir(), *dir = join(top, "run"), *output = join(top, "output.txt"), *text;
+        int status = RUN_TO_END(output, 0, &text, FRESH_RUN(dir, "2"), "--log-every", cases[c].log_every);
+        if (status != 0) fail_msg("training failed (%d):\n%s", status, text);
+        free(text);
+        const char *kept[] = {"last.safetensors", "training_state.safetensors"};
+        char *before[2];
+        size_t lengths[2];
+        for (int i = 0; i < 2; i++) {
+            char *path = join(dir, kept[i]);
+            before[i] = slurp(path, &lengths[i]);
+            assert_non_null(before[i]);
+            free(path);
+        }
+        long limit = file_size(dir, "training_state.safetensors") + 65536;
+        pad_log(dir, limit);
+        status = RUN_TO_END(output, limit, &text, RESUMED_RUN(dir, "6"));
+        if (status != 1 || !strstr(text, "azul: error: cannot write ") || !strstr(text, cases[c].message)) {
+            fail_msg("--log-every %s: expected \"%s\" (%d):\n%s", cases[c].log_every, cases[c].message,
+                     status, strstr(text, "azul: ") ? strstr(text, "azul: ") : text);
+        }
+        free(text);
+        for (int i = 0; i < 2; i++) {
+            if (!file_holds(dir, kept[i], before[i], lengths[i])) fail_msg("%s changed", kept[i]);
+            free(before[i]);
+        }
+        status = RUN_TO_END(output, 0, &text, RESUMED_RUN(dir, "6"));
+        if (status != 0) fail_msg("--resume failed (%d):\n%s", status, text);
+        free(text);
+        char problem[2048];
+        long step;
+        if (!files_load(dir, &step, problem, sizeof problem)) fail_msg("%s", problem);
+        assert_int_equal(step, 6);
+        remove_tree(top);
+        free(top);
+        free(dir);
+        free(output);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_run_removes_the_temporaries_killed_runs_left),
     cmocka_unit_test(a_fresh_run_has_a_state_before_its_first_model_file),
     cmocka_unit_test(kill_9_at_any_moment_leaves_files_that_load_and_resume),
     cmocka_unit_test(a_diverging_run_stops_at_its_step_and_keeps_the_saved_files),
     cmocka_unit_test(a_weight_that_overflows_unseen_by_the_loss_stops_the_run),
+    cmocka_unit_test(a_log_that_cannot_be_written_stops_the_run),
 };
 TEST_GROUP(train_fault_tests, tests);

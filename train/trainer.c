@@ -155,6 +155,14 @@ static int remove_temporaries_of_killed_runs(const char *dir, Error *err) {
     return 0;
 }
 
+// A log line that could not be written stops the run rather than leave a
+// history that silently ends; what is on disk stays as the last checkpoint
+// left it, to be resumed once the log can be written again.
+static int log_failed(const Error *log_error, long step, Error *err) {
+    return error_set(err, "%s; training stopped at step %ld, and --resume goes on from the last "
+                          "checkpoint", log_error->message, step);
+}
+
 // Validates, keeps the best model, checkpoints; returns 1 when patience has
 // run out.
 static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
@@ -170,7 +178,10 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
     } else {
         p->evaluations_without_improvement++;
     }
-    training_log_validation(log, p, &v, improved);
+    Error log_error;
+    if (training_log_validation(log, p, &v, improved, &log_error) < 0) {
+        return log_failed(&log_error, p->step, err);
+    }
     if (save_checkpoint(t, err) < 0) return -1;
     return t->options.patience > 0 && p->evaluations_without_improvement >= t->options.patience;
 }
@@ -250,7 +261,11 @@ static int train_step(Trainer *t, Run *r, Error *err) {
     p->batch++;  // this batch is done: a resume starts after it
     p->tokens += ws->loss_tokens;
     p->elapsed = r->elapsed_before + (monotonic_seconds() - r->session_start);
-    training_log_step(&r->log, p, ws->loss, ws->loss_tokens, lr, (long)batcher_count(&r->batcher));
+    Error log_error;
+    if (training_log_step(&r->log, p, ws->loss, ws->loss_tokens, lr, (long)batcher_count(&r->batcher),
+                          &log_error) < 0) {
+        return log_failed(&log_error, step, err);
+    }
     return 0;
 }
 
@@ -338,7 +353,10 @@ int trainer_run(Trainer *t, Error *err) {
         getrusage(RUSAGE_SELF, &usage);
         training_log_summary(&r.log, p, o->out_dir, (double)usage.ru_maxrss / 1024.0);
     }
-    training_log_close(&r.log);
+    Error log_error;
+    if (training_log_close(&r.log, &log_error) < 0 && status == 0) {
+        status = log_failed(&log_error, p->step, err);
+    }
     batcher_free(&r.batcher);
     free(r.src);
     free(r.tgt_in);
