@@ -115,7 +115,7 @@ static int temporaries_in(const char *dir, char *names, size_t size) {
 // barriers crawl on a loaded machine) and a validation, so a checkpoint,
 // every 2 steps, so that a good share of a run is spent saving.
 #define RUN_OPTIONS "--batch-tokens", "256", "--valid-every", "2", "--valid-sentences", "2", \
-                           "--log-every", "1", "--threads", "1"
+                    "--log-every", "1", "--threads", "1"
 #define FRESH_RUN(dir, steps) "train", "--corpus", "data/reverse/train.tsv", "--tokenizer", "word", \
                               "--out", dir, "--steps", steps, RUN_OPTIONS
 #define RESUMED_RUN(dir, steps) "train", "--out", dir, "--resume", "--steps", steps, "--threads", "1"
@@ -273,12 +273,14 @@ typedef struct {
 } KillHistory;
 
 static void fail_after_kills(const KillHistory *h, const char *format, ...) {
+    // the history first, whole (cmocka cuts a long message short)
+    printf("AZUL_KILL_SEED=%llu; the kills so far:%s\n", h->seed, h->moments);
     char message[4096];
     va_list args;
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
-    fail_msg("%s\n(AZUL_KILL_SEED=%llu; kills so far:%s)", message, h->seed, h->moments);
+    fail_msg("%s", message);
 }
 
 static void note_moment(KillHistory *h, const char *format, ...) {
@@ -350,11 +352,13 @@ static void kill_9_at_any_moment_leaves_files_that_load_and_resume(void **state)
         int exit_status;
         bool killed = kill_at(pid, start, delay, dir, at_temporary ? ".tmp." : NULL, 2 * run_seconds + 1,
                               &exit_status);
+        double killed_after = monotonic_seconds() - start;
         char names[1024];
         int left = temporaries_in(dir, names, sizeof names);
         mid_write += left > 0;
-        note_moment(&history, "\n  %d: %s run, after %.0f ms%s%s%s", k + 1, fresh ? "a fresh" : "a resumed",
-                    1000 * delay, at_temporary ? " at a temporary" : "", left ? ", left" : "", names);
+        note_moment(&history, "\n  %d: %s run, killed after %.0f ms (%.0f ms%s)%s%s", k + 1,
+                    fresh ? "a fresh" : "a resumed", 1000 * killed_after, 1000 * delay,
+                    at_temporary ? ", then a temporary" : "", left ? ", left" : "", names);
         if (!killed && exit_status != 0) {
             char *log = slurp(output, NULL);
             fail_after_kills(&history, "the run ended by itself (%d):\n%s", exit_status, log);
@@ -374,7 +378,7 @@ static void kill_9_at_any_moment_leaves_files_that_load_and_resume(void **state)
 
 // ---------------------------------------------------------------- divergence
 
-// Whether the file at path holds exactly `length` bytes of `bytes`.
+// Whether dir/name holds exactly `length` bytes of `bytes`.
 static bool file_holds(const char *dir, const char *name, const char *bytes, size_t length) {
     char *path = join(dir, name);
     size_t n;
