@@ -109,7 +109,7 @@ static bool is_stale_temporary(const char *entry, const char *base) {
 // in the directory dir_fd: only regular files of ours (never a symlink or
 // anything planted by another user).  Best effort: what cannot be removed
 // now is tried again at the next write.
-static void remove_stale_temporaries(int dir_fd, const char *base) {
+static void remove_stale_temporaries_in(int dir_fd, const char *base) {
     int fd = dup(dir_fd);
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
@@ -141,9 +141,21 @@ static int sync_directory(const char *path, char *temporary, Error *err) {
         return error_set(err, "cannot write %s: its directory could not be synced to disk: %s", path,
                          strerror(e));
     }
-    remove_stale_temporaries(dir, base);
+    remove_stale_temporaries_in(dir, base);
     close(dir);
     return 0;
+}
+
+void remove_stale_temporaries(const char *path) {
+    char *copy = strdup(path);  // dirname cuts in place
+    if (!copy) return;
+    const char *slash = strrchr(path, '/');
+    int dir = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        remove_stale_temporaries_in(dir, slash ? slash + 1 : path);
+        close(dir);
+    }
+    free(copy);
 }
 
 int atomic_write_file(const char *path, const void *data, size_t length, Error *err) {

@@ -16,6 +16,12 @@
 // is gone) are removed afterwards.
 int atomic_write_file(const char *path, const void *data, size_t length, Error *err);
 
+// Removes the temporaries of path that killed writers left, as a write of
+// path does afterwards: for a program that may end without writing path
+// again (a resumed training run that never beats its best model), so that
+// no temporary outlives it.  Best effort, as after a write.
+void remove_stale_temporaries(const char *path);
+
 // A stream whose text replaces path atomically when committed, for code that
 // writes with stdio (the attention renderers): the text is kept in memory
 // until then.

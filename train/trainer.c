@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "core/atomic_file.h"
 #include "core/clock.h"
 
 #include <math.h>
@@ -129,12 +130,39 @@ static int save_model(Trainer *t, const char *name, Error *err) {
     return model_save(t->model, t->tokenizers_json, path, err);
 }
 
-static int save_checkpoint(Trainer *t, Error *err) {
+static int save_training_state(Trainer *t, Error *err) {
     char state[PATH_BYTES];
-    if (save_model(t, "last.safetensors", err) < 0) return -1;
     if (path_in(state, t->options.out_dir, "training_state.safetensors", err) < 0) return -1;
     return checkpoint_save(state, t->model, &t->adam, t->tokenizers_json, &t->progress,
                            t->options_json, err);
+}
+
+static int save_checkpoint(Trainer *t, Error *err) {
+    if (save_model(t, "last.safetensors", err) < 0) return -1;
+    return save_training_state(t, err);
+}
+
+// A run killed while saving leaves a temporary beside the file it was
+// writing.  The next write of that file removes it, but a run may end
+// without writing it again (model.safetensors, when the best is not beaten),
+// so every run starts by removing those of all the files it writes.
+static int remove_temporaries_of_killed_runs(const char *dir, Error *err) {
+    static const char *const files[] = {"model.safetensors", "last.safetensors",
+                                        "training_state.safetensors", "train.log", "curves.svg"};
+    char path[PATH_BYTES];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (path_in(path, dir, files[i], err) < 0) return -1;
+        remove_stale_temporaries(path);
+    }
+    return 0;
+}
+
+// A log line that could not be written stops the run rather than leave a
+// history that silently ends; what is on disk stays as the last checkpoint
+// left it, to be resumed once the log can be written again.
+static int log_failed(const Error *log_error, long step, Error *err) {
+    return error_set(err, "%s; training stopped at step %ld, and --resume goes on from the last "
+                          "checkpoint", log_error->message, step);
 }
 
 // Validates, keeps the best model, checkpoints; returns 1 when patience has
@@ -152,7 +180,10 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
     } else {
         p->evaluations_without_improvement++;
     }
-    training_log_validation(log, p, &v, improved);
+    Error log_error;
+    if (training_log_validation(log, p, &v, improved, &log_error) < 0) {
+        return log_failed(&log_error, p->step, err);
+    }
     if (save_checkpoint(t, err) < 0) return -1;
     return t->options.patience > 0 && p->evaluations_without_improvement >= t->options.patience;
 }
@@ -187,6 +218,18 @@ static int plan_epoch(Trainer *t, Run *r, Error *err) {
                                  r->batcher.max_tgt, err);
 }
 
+// Whether every weight is a number: a NaN or an infinity that reached them
+// (a gradient that overflowed, an update too large for a float) would spread
+// through every later step and into the next checkpoint, which the loaders
+// then refuse.
+static bool weights_are_finite(const Model *m) {
+    const float *w = m->params;
+    int bad = 0;
+    #pragma omp simd reduction(| : bad)
+    for (size_t i = 0; i < m->n_params; i++) bad |= !isfinite(w[i]);
+    return !bad;
+}
+
 // One optimiser step on the epoch's next batch.
 static int train_step(Trainer *t, Run *r, Error *err) {
     const TrainerOptions *o = &t->options;
@@ -208,12 +251,23 @@ static int train_step(Trainer *t, Run *r, Error *err) {
     // The gradients are zero here: built so, and cleared by every adamw_step.
     data_parallel_backward(dp, t->model, &t->gradients);
     float lr = schedule_lr(&o->schedule, step);
-    adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm);
+    double norm = adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm);
+    // The loss above is finite, but it sees only the weights this batch
+    // uses; checked here, a bad weight stops the run before anything is saved.
+    if (!weights_are_finite(t->model)) {
+        return error_set(err, "the weights became NaN or infinite at step %ld (gradient norm %g; try a "
+                              "lower --lr or more --warmup); the best model and the last checkpoint "
+                              "were left as they were", step, norm);
+    }
     p->step = step;
     p->batch++;  // this batch is done: a resume starts after it
     p->tokens += dp->loss_tokens;
     p->elapsed = r->elapsed_before + (monotonic_seconds() - r->session_start);
-    training_log_step(&r->log, p, dp->loss, dp->loss_tokens, lr, (long)batcher_count(&r->batcher));
+    Error log_error;
+    if (training_log_step(&r->log, p, dp->loss, dp->loss_tokens, lr, (long)batcher_count(&r->batcher),
+                          &log_error) < 0) {
+        return log_failed(&log_error, step, err);
+    }
     return 0;
 }
 
@@ -270,6 +324,13 @@ int trainer_run(Trainer *t, Error *err) {
     cJSON_Delete(json);
     if (!t->tokenizers_json) return error_out_of_memory(err, "the tokenizers' saved form", 0);
     if (!t->adam.m && adam_state_build(&t->adam, t->model, err) < 0) return -1;
+    if (remove_temporaries_of_killed_runs(o->out_dir, err) < 0) return -1;
+    // A fresh run saves its state before the first step, so that the
+    // directory holds a state to resume before it can hold a model: killed
+    // at its first validation, between model.safetensors and the
+    // checkpoint, it would otherwise be refused both by a fresh start (it
+    // holds a model) and by --resume (it holds no state).
+    if (p->step == 0 && save_training_state(t, err) < 0) return -1;
     if (training_log_open(&r.log, log_path, o, p->step, err) < 0) return -1;
 
     struct sigaction action = {0}, old_int, old_term;
@@ -295,7 +356,10 @@ int trainer_run(Trainer *t, Error *err) {
         getrusage(RUSAGE_SELF, &usage);
         training_log_summary(&r.log, p, o->out_dir, (double)usage.ru_maxrss / 1024.0);
     }
-    training_log_close(&r.log);
+    Error log_error;
+    if (training_log_close(&r.log, &log_error) < 0 && status == 0) {
+        status = log_failed(&log_error, p->step, err);
+    }
     batcher_free(&r.batcher);
     free(r.src);
     free(r.tgt_in);

@@ -46,7 +46,8 @@ typedef struct {
 
 // Runs until a stopping rule fires.  Returns 0 when training ended normally,
 // 130 when interrupted (a checkpoint was saved), -1 with err on failure
-// (a NaN loss, an unwritable directory).
+// (a loss or weights become NaN or infinite, an unwritable directory);
+// nothing is saved after a failure, so the files on disk are the last good ones.
 int trainer_run(Trainer *t, Error *err);
 // Frees what training allocated (the workspace, gradients, moments, the
 // tokenizers' saved form).

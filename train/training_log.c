@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,14 +70,18 @@ int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *
     memset(log, 0, sizeof *log);
     log->options = options;
     size_t n = strlen(path) + 16;
+    log->path = strdup(path);
     log->curves_path = malloc(n);
-    if (!log->curves_path) return error_out_of_memory(err, "opening the training log", n);
+    if (!log->path || !log->curves_path) {
+        training_log_close(log, NULL);
+        return error_out_of_memory(err, "opening the training log", n);
+    }
     const char *slash = strrchr(path, '/');  // curves.svg goes beside the log
     if (slash) snprintf(log->curves_path, n, "%.*s/curves.svg", (int)(slash - path), path);
     else snprintf(log->curves_path, n, "curves.svg");
     char *kept = keep_earlier_lines(log, path, resume_step, err);
     if (!kept) {
-        training_log_close(log);
+        training_log_close(log, NULL);
         return -1;
     }
     // The kept lines replace the old log atomically, so that a crash or a
@@ -84,17 +89,36 @@ int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *
     int written = atomic_write_file(path, kept, strlen(kept), err);
     free(kept);
     if (written < 0) {
-        training_log_close(log);
+        training_log_close(log, NULL);
         return -1;
     }
     log->file = fopen(path, "a");
     if (!log->file) {
         int e = errno;
-        training_log_close(log);
+        training_log_close(log, NULL);
         return error_set(err, "cannot write %s: %s", path, strerror(e));
     }
     log->window_start = monotonic_seconds();
     return 0;
+}
+
+// Appends one line to the log and pushes it to the file (with sync, on to
+// the disk).  A line that cannot be written is an error, not a history that
+// silently stops: a resumed run keeps the log, and the curves are drawn
+// from it.
+static int append_line(TrainingLog *log, bool sync, Error *err, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+static int append_line(TrainingLog *log, bool sync, Error *err, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    errno = 0;
+    // errno is the failed call's: the calls after it are not made
+    bool failed = vfprintf(log->file, format, args) < 0 || fflush(log->file) != 0 ||
+                  (sync && fsync(fileno(log->file)) != 0);
+    int e = errno;
+    va_end(args);
+    if (!failed) return 0;
+    return error_set(err, "cannot write %s: %s", log->path, strerror(e ? e : EIO));
 }
 
 static void end_progress_line(TrainingLog *log) {
@@ -102,8 +126,8 @@ static void end_progress_line(TrainingLog *log) {
     log->line_open = false;
 }
 
-void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,
-                       float lr, long batches_in_epoch) {
+int training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,
+                      float lr, long batches_in_epoch, Error *err) {
     log->window_loss += loss * tokens;
     log->window_tokens += tokens;
     log->window_steps++;
@@ -111,7 +135,7 @@ void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss,
     double t = monotonic_seconds();
     bool report = o->log_every > 0 && p->step % o->log_every == 0;
     bool redraw = o->progress_bar && t - log->last_draw > 0.1;
-    if (!report && !redraw) return;
+    if (!report && !redraw) return 0;
 
     double mean = log->window_loss / fmax(log->window_tokens, 1);
     double speed = log->window_tokens / fmax(t - log->window_start, 1e-9);
@@ -141,35 +165,37 @@ void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss,
                    p->epoch + 1, mean, exp(mean), lr, speed, eta_text);
             fflush(stdout);
         }
-        fprintf(log->file,
-                "{\"event\": \"train\", \"step\": %ld, \"epoch\": %ld, \"loss\": %.6f, \"ppl\": %.4f, "
-                "\"lr\": %.6e, \"tokens_per_second\": %.1f, \"elapsed\": %.2f}\n",
-                p->step, p->epoch + 1, mean, exp(mean), lr, speed, p->elapsed);
-        fflush(log->file);
+        if (append_line(log, false, err,
+                        "{\"event\": \"train\", \"step\": %ld, \"epoch\": %ld, \"loss\": %.6f, "
+                        "\"ppl\": %.4f, \"lr\": %.6e, \"tokens_per_second\": %.1f, \"elapsed\": %.2f}\n",
+                        p->step, p->epoch + 1, mean, exp(mean), lr, speed, p->elapsed) < 0) {
+            return -1;
+        }
         arrput(log->train_loss, ((CurvePoint){(double)p->step, mean}));
         log->window_loss = log->window_tokens = 0;
         log->window_steps = 0;
         log->window_start = t;
     }
+    return 0;
 }
 
-void training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
-                             bool improved) {
+int training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
+                            bool improved, Error *err) {
     end_progress_line(log);
     printf("validation at step %ld: dev loss %.4f (ppl %.2f); %d translated: BLEU %.2f, chrF2 %.2f, "
            "exact match %.1f%%%s\n", p->step, v->loss, exp(v->loss), v->translated, v->bleu, v->chrf,
            100.0 * v->exact_match, improved ? "  — best so far, saved" : "");
     fflush(stdout);
-    fprintf(log->file,
-            "{\"event\": \"valid\", \"step\": %ld, \"epoch\": %ld, \"valid_loss\": %.6f, \"valid_ppl\": %.4f, "
-            "\"bleu\": %.4f, \"chrf\": %.4f, \"exact_match\": %.6f, \"translated\": %d, \"best\": %s, "
-            "\"elapsed\": %.2f}\n",
-            p->step, p->epoch + 1, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
-            v->translated, improved ? "true" : "false", p->elapsed);
-    // A checkpoint follows each validation: the log is on disk at least as
-    // far as the state a resumed run starts from.
-    fflush(log->file);
-    fsync(fileno(log->file));
+    // A checkpoint follows each validation: the log is synced, so that it is
+    // on disk at least as far as the state a resumed run starts from.
+    if (append_line(log, true, err,
+                    "{\"event\": \"valid\", \"step\": %ld, \"epoch\": %ld, \"valid_loss\": %.6f, "
+                    "\"valid_ppl\": %.4f, \"bleu\": %.4f, \"chrf\": %.4f, \"exact_match\": %.6f, "
+                    "\"translated\": %d, \"best\": %s, \"elapsed\": %.2f}\n",
+                    p->step, p->epoch + 1, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
+                    v->translated, improved ? "true" : "false", p->elapsed) < 0) {
+        return -1;
+    }
     arrput(log->valid_loss, ((CurvePoint){(double)p->step, v->loss}));
     arrput(log->exact_match, ((CurvePoint){(double)p->step, 100 * v->exact_match}));
     arrput(log->bleu, ((CurvePoint){(double)p->step, v->bleu}));
@@ -182,6 +208,7 @@ void training_log_validation(TrainingLog *log, const TrainingProgress *p, const 
     Error ignored;  // a picture that cannot be drawn is no reason to stop training
     curves_write_svg(log->curves_path, "azul training: loss (left), dev BLEU and exact match (right)",
                      series, sizeof series / sizeof series[0], &ignored);
+    return 0;
 }
 
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason) {
@@ -204,16 +231,20 @@ void training_log_summary(TrainingLog *log, const TrainingProgress *p, const cha
            out_dir, out_dir, out_dir, out_dir);
 }
 
-void training_log_close(TrainingLog *log) {
+int training_log_close(TrainingLog *log, Error *err) {
+    int status = 0;
     if (log->file) {
-        fflush(log->file);
-        fsync(fileno(log->file));
-        fclose(log->file);
+        int e = 0;
+        if (fflush(log->file) != 0 || fsync(fileno(log->file)) != 0) e = errno;
+        if (fclose(log->file) != 0 && !e) e = errno;
+        if (e) status = error_set(err, "cannot write %s: %s", log->path, strerror(e));
     }
+    free(log->path);
     free(log->curves_path);
     arrfree(log->train_loss);
     arrfree(log->valid_loss);
     arrfree(log->exact_match);
     arrfree(log->bleu);
     memset(log, 0, sizeof *log);
+    return status;
 }

@@ -12,6 +12,7 @@
 
 typedef struct {
     FILE *file;                 // train.log
+    char *path;                 // its path, for the errors
     char *curves_path;
     const TrainerOptions *options;
     CurvePoint *train_loss;     // stb_ds arrays, for the curves
@@ -34,13 +35,17 @@ typedef struct {
 // history would be lost), or when memory runs out.
 int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *options,
                       long resume_step, Error *err);
-void training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,
-                       float lr, long batches_in_epoch);
-void training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
-                             bool improved);
+// These two fail, naming the log, when their line cannot be written (or
+// synced): a log that silently stops would mislead whoever reads it.
+int training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, int tokens,
+                      float lr, long batches_in_epoch, Error *err);
+int training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
+                            bool improved, Error *err);
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason);
 void training_log_summary(TrainingLog *log, const TrainingProgress *p, const char *out_dir,
                           double peak_mib);
-void training_log_close(TrainingLog *log);
+// Syncs and closes the log, and frees what it holds; fails (err may be
+// NULL) when its last lines cannot be written.
+int training_log_close(TrainingLog *log, Error *err);
 
 #endif
