@@ -226,12 +226,30 @@ static pid_t spawn_training(const char *out_dir) {
 
 // Ctrl-C: a checkpoint is saved, the exit status says so, and --resume goes
 // on.  (kill -9, which saves nothing, is in test_train_faults.c.)
+// Whether the file exists and contains text.
+static bool file_mentions(const char *path, const char *text) {
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
 static void ctrl_c_saves_a_checkpoint_that_resumes(void **state) {
     (void)state;
     char *dir = make_temp_dir();
     char *out_dir = join(dir, "model");
     pid_t pid = spawn_training(out_dir);
-    sleep_ms(1500);
+    // Ctrl-C once training is under way (its first validation is logged), not
+    // after a fixed time: on a slow or loaded machine, or under a sanitizer,
+    // that could come before the run has set its handler.
+    char *log_path = join(out_dir, "train.log");
+    for (int waited = 0; waited < 120000 && !file_mentions(log_path, "\"valid\""); waited += 50) {
+        sleep_ms(50);
+    }
+    free(log_path);
     kill(pid, SIGINT);
     int status;
     waitpid(pid, &status, 0);
