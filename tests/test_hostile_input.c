@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "eval/bleu.h"
 #include "infer/alignment.h"
 #include "inspect/attention_render.h"
 #include "tests/failing_alloc.h"
@@ -360,6 +361,49 @@ static void inspecting_survives_every_failed_allocation(void **state) {
     assert_true(n > 10);
 }
 
+// BLEU, chrF and the 13a tokenizer, each allocation of eval/bleu.c failing
+// in turn: a NULL was used unchecked (a crash).  Now a failure gives -1 (NULL
+// from the tokenizer) and a NaN score; a run where nothing failed gives the
+// scores of a run without faults.
+static void scoring_survives_every_failed_allocation(void **state) {
+    (void)state;
+    const char *hyps[] = {"The cat sat on the mat.", "a dog &amp; 3-2 barked, ok"};
+    const char *ref1[] = {"The cat is on the mat.", "the dog barked"};
+    const char *ref2[] = {"A cat sat on a mat!", "a dog &quot;barked&quot;"};
+    const char *const *refs[2] = {ref1, ref2};
+    BleuScore bleu, b;
+    ChrfScore chrf, c;
+    assert_int_equal(bleu_corpus_score(hyps, 2, refs, 2, &bleu), 0);
+    assert_int_equal(chrf_corpus_score(hyps, 2, refs, 2, &chrf), 0);
+    char *tokens = bleu_tokenize_13a(hyps[1]);
+    assert_non_null(tokens);
+    for (int which = 0; which < 3; which++) {
+        long n = 0;
+        for (bool failed = true; failed; n++) {
+            fail_allocation_after(n);
+            int status = 0;
+            char *t = NULL;
+            if (which == 0) status = bleu_corpus_score(hyps, 2, refs, 2, &b);
+            else if (which == 1) status = chrf_corpus_score(hyps, 2, refs, 2, &c);
+            else t = bleu_tokenize_13a(hyps[1]);
+            failed = allocation_failed();
+            if (which == 2) {
+                if (failed) assert_null(t);
+                else assert_string_equal(t, tokens);
+                free(t);
+            } else if (failed) {
+                assert_int_equal(status, -1);
+                assert_true(isnan(which == 0 ? b.score : c.score));
+            } else {
+                assert_int_equal(status, 0);
+                assert_true(which == 0 ? b.score == bleu.score : c.score == chrf.score);
+            }
+        }
+        assert_true(n > 5);  // the allocations were really there to fail
+    }
+    free(tokens);
+}
+
 // ---------------------------------------------------------------- output that cannot be written
 
 // Runs `azul ARGS` through the shell with stdout going to /dev/full; returns
@@ -415,5 +459,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_config_whose_sentence_needs_absurd_memory_is_refused),
     cmocka_unit_test(translating_survives_every_failed_allocation),
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
+    cmocka_unit_test(scoring_survives_every_failed_allocation),
 };
 TEST_GROUP(hostile_input_tests, tests);
