@@ -207,7 +207,9 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
             return true;
         }
         AttentionSelection sel = {1u << ATTENTION_CROSS, LAYER_LAST, HEAD_MEAN};
-        render_attention_text(stdout, &maps, &sel, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+        if (render_attention_text(stdout, &maps, &sel, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), &err) < 0) {
+            printf("cannot show the attention: %s\n", err.message);
+        }
         attention_maps_free(&maps);
     } else if (strcmp(name, "beam") == 0 || strcmp(name, "nbest") == 0) {
         bool beam = strcmp(name, "beam") == 0;

@@ -12,6 +12,7 @@
 
 #include "eval/bleu.h"
 #include "infer/alignment.h"
+#include "inspect/attention_html.h"
 #include "inspect/attention_render.h"
 #include "tests/failing_alloc.h"
 #include "tests/test.h"
@@ -270,13 +271,14 @@ static void nan_and_out_of_range_weights_draw_safely(void **state) {
         char *text = NULL, *svg = NULL;
         size_t text_length, svg_length;
         FILE *out = open_memstream(&text, &text_length);
-        render_attention_text(out, &maps, &sel, true);
+        Error err;
+        assert_int_equal(render_attention_text(out, &maps, &sel, true, &err), 0);
         fclose(out);
         expect_contains(text, "\033[48;5;196m\033[38;5;231m  nan\033[0m");  // NaN: white on red
         expect_contains(text, "\033[48;5;21m\033[38;5;231m  inf\033[0m");   // above 1: the darkest
         expect_contains(text, "\033[48;5;231m\033[38;5;16m -inf\033[0m");   // below 0: the lightest
         out = open_memstream(&svg, &svg_length);
-        render_attention_svg(out, &maps, &sel);
+        assert_int_equal(render_attention_svg(out, &maps, &sel, &err), 0);
         fclose(out);
         expect_contains(svg, "fill=\"rgb(255,0,0)\" stroke=\"#eee\"><title>nan</title>");
         expect_contains(svg, "fill=\"rgb(0,0,255)\" stroke=\"#eee\"><title>inf</title>");
@@ -359,6 +361,68 @@ static void inspecting_survives_every_failed_allocation(void **state) {
         if (status < 0) expect_contains(err.message, "out of memory");
     }
     assert_true(n > 10);
+}
+
+// The renderers, each called the same way.
+typedef int (*Renderer)(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel, Error *err);
+static int text_renderer(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel, Error *err) {
+    return render_attention_text(out, maps, sel, false, err);
+}
+static int json_renderer(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel, Error *err) {
+    return render_attention_json(out, maps, sel, "The cat", err);
+}
+static int html_renderer(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel, Error *err) {
+    (void)sel;
+    return render_attention_html(out, maps, "The cat", err);
+}
+
+// What a renderer wrote (malloc'd), its status in *status.
+static char *rendered(Renderer render, const AttentionMaps *maps, const AttentionSelection *sel,
+                      int *status, Error *err) {
+    char *text = NULL;
+    size_t length;
+    FILE *out = open_memstream(&text, &length);
+    assert_non_null(out);
+    *status = render(out, maps, sel, err);
+    fclose(out);
+    return text;
+}
+
+// Every renderer, each allocation it makes (cJSON's too) failing in turn:
+// the weights' buffer was used unchecked (a crash), and a failed cJSON node
+// was left out of the JSON without a word.  Now each failure is an "out of
+// memory" error, and a rendering where nothing failed is the whole one.
+static void rendering_survives_every_failed_allocation(void **state) {
+    (void)state;
+    AttentionMaps maps;
+    Error err;
+    if (attention_maps_compute(&maps, toy_translator(), "The cat", NULL, &err) < 0) fail_msg("%s", err.message);
+    AttentionSelection sel = {7u, LAYER_ALL, HEAD_ALL_AND_MEAN};
+    const Renderer renderers[] = {text_renderer, render_attention_csv, json_renderer,
+                                  render_attention_svg, html_renderer};
+    cJSON_InitHooks(&(cJSON_Hooks){malloc, free});  // the test's malloc is the failing one
+    for (size_t r = 0; r < sizeof renderers / sizeof renderers[0]; r++) {
+        int status;
+        char *whole = rendered(renderers[r], &maps, &sel, &status, &err);
+        assert_int_equal(status, 0);
+        long n = 0;
+        for (bool failed = true; failed; n++) {
+            fail_allocation_after(n);
+            char *text = rendered(renderers[r], &maps, &sel, &status, &err);
+            failed = allocation_failed();
+            if (failed) {
+                if (status != -1) fail_msg("renderer %zu: allocation %ld failed unnoticed", r, n);
+                expect_contains(err.message, "out of memory");
+            } else {
+                assert_int_equal(status, 0);
+                assert_string_equal(text, whole);
+            }
+            free(text);
+        }
+        free(whole);
+    }
+    cJSON_InitHooks(NULL);
+    attention_maps_free(&maps);
 }
 
 // BLEU, chrF and the 13a tokenizer, each allocation of eval/bleu.c failing
@@ -460,5 +524,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(translating_survives_every_failed_allocation),
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
     cmocka_unit_test(scoring_survives_every_failed_allocation),
+    cmocka_unit_test(rendering_survives_every_failed_allocation),
 };
 TEST_GROUP(hostile_input_tests, tests);
