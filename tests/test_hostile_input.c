@@ -14,6 +14,7 @@
 #include "infer/alignment.h"
 #include "inspect/attention_html.h"
 #include "inspect/attention_render.h"
+#include "tokenizer/tokenizer_json.h"
 #include "tests/failing_alloc.h"
 #include "tests/test.h"
 
@@ -425,6 +426,42 @@ static void rendering_survives_every_failed_allocation(void **state) {
     attention_maps_free(&maps);
 }
 
+// The tokenizers' saved form, each allocation cJSON makes failing in turn:
+// a failed node was left out without a word, so that a tokenizer could be
+// saved with tokens or merges missing.  Now the tree is NULL, or whole.
+static void saving_tokenizers_survives_every_failed_allocation(void **state) {
+    (void)state;
+    const char *sources[] = {"the ball is blue", "the black cat drank the milk", "the cat sees the ball"};
+    const char *targets[] = {"la bola es azul", "el gato negro bebió la leche", "el gato ve la bola"};
+    for (int joint = 0; joint <= 1; joint++) {
+        TokenizerConfig config = {joint ? TOKENIZER_BPE : TOKENIZER_WORD, joint ? 300 : 0, 1, {false}};
+        TokenizerPair pair;
+        Error err;
+        if (tokenizer_pair_learn(&pair, &config, joint, sources, targets, 3, &err) < 0) fail_msg("%s", err.message);
+        cJSON *json = tokenizer_pair_to_json(&pair);
+        char *whole = cJSON_PrintUnformatted(json);
+        cJSON_Delete(json);
+        cJSON_InitHooks(&(cJSON_Hooks){malloc, free});  // the test's malloc is the failing one
+        long n = 0;
+        for (bool failed = true; failed; n++) {
+            fail_allocation_after(n);
+            json = tokenizer_pair_to_json(&pair);
+            failed = allocation_failed();
+            if (failed && json) fail_msg("allocation %ld failed, yet a tree came back", n);
+            if (!failed) {
+                char *text = cJSON_PrintUnformatted(json);
+                assert_string_equal(text, whole);
+                cJSON_free(text);
+            }
+            cJSON_Delete(json);
+        }
+        cJSON_InitHooks(NULL);
+        assert_true(n > 20);
+        free(whole);
+        tokenizer_pair_free(&pair);
+    }
+}
+
 // BLEU, chrF and the 13a tokenizer, each allocation of eval/bleu.c failing
 // in turn: a NULL was used unchecked (a crash).  Now a failure gives -1 (NULL
 // from the tokenizer) and a NaN score; a run where nothing failed gives the
@@ -525,5 +562,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
     cmocka_unit_test(scoring_survives_every_failed_allocation),
     cmocka_unit_test(rendering_survives_every_failed_allocation),
+    cmocka_unit_test(saving_tokenizers_survives_every_failed_allocation),
 };
 TEST_GROUP(hostile_input_tests, tests);

@@ -15,6 +15,8 @@
 
 #include "tokenizer/tokenizer.h"
 
+// The saved form, or NULL when memory runs out (never a tree with parts
+// missing).
 cJSON *tokenizer_to_json(const Tokenizer *t);
 
 // Rebuilds a tokenizer from its saved form, checking every field: a damaged

@@ -28,6 +28,7 @@ void tokenizer_pair_free(TokenizerPair *pair);
 int tokenizer_pair_check_sizes(const TokenizerPair *pair, int src_vocab, int tgt_vocab,
                                Error *err);
 
+// The saved form of both, or NULL when memory runs out.
 cJSON *tokenizer_pair_to_json(const TokenizerPair *pair);
 int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err);
 
