@@ -251,6 +251,45 @@ static void the_alignment_follows_the_generated_tokens(void **state) {
     free(model);
 }
 
+// ---------------------------------------------------------------- logits that are not numbers
+
+// Finite but huge output weights load fine, and overflow the logits to ±inf
+// and NaN.  Greedy decoding then picked an arbitrary token (NaN compares
+// false) and beam search ranked NaN scores; the translation was garbage, or
+// empty, without a word.  Now both searches refuse the step.
+static void logits_that_are_not_finite_are_refused(void **state) {
+    (void)state;
+    ModelImage image = read_toy_model();
+    size_t n;
+    float *w = tensor_floats(&image, "out.weight", &n);
+    // ±3e38, still finite (the file loads), but a sum of such products overflows
+    for (size_t i = 0; i < n; i++) w[i] = w[i] > 0 ? 3e38f : -3e38f;
+    char *model = write_model(&image);
+    free_model_image(&image);
+    const char *why = "the model's scores for target token 1 are not finite numbers (NaN or infinite "
+                      "logits): its weights are damaged or too large";
+    for (int beam = 1; beam <= 4; beam += 3) {
+        char beam_text[8], *out, *err;
+        snprintf(beam_text, sizeof beam_text, "%d", beam);
+        assert_int_equal(RUN("The ball is blue\nThe cat\n", &out, &err, "translate", "--model", model,
+                             "--beam", beam_text), 0);
+        assert_string_equal(out, "\n\n");  // one line out per line in, each left empty
+        expect_contains(err, "azul: warning: <stdin>:1: ");
+        expect_contains(err, "azul: warning: <stdin>:2: ");
+        expect_contains(err, why);
+        free(out);
+        free(err);
+    }
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", model, "The ball is blue"), 1);
+    expect_contains(err, "azul: error: ");
+    expect_contains(err, why);
+    free(out);
+    free(err);
+    remove_tree(model);
+    free(model);
+}
+
 // ---------------------------------------------------------------- the heat map
 
 // Finite but huge weights load fine and overflow the attention's scores:
@@ -557,6 +596,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_failed_write_to_stdout_is_an_error),
     cmocka_unit_test(the_alignment_follows_the_generated_tokens),
     cmocka_unit_test(nan_and_out_of_range_weights_draw_safely),
+    cmocka_unit_test(logits_that_are_not_finite_are_refused),
     cmocka_unit_test(a_config_whose_sentence_needs_absurd_memory_is_refused),
     cmocka_unit_test(translating_survives_every_failed_allocation),
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
