@@ -194,6 +194,71 @@ static void translations_never_carry_control_characters(void **state) {
     }
 }
 
+// The toy model with one target token's text replaced by `text`, and that
+// token pushed as in model_that_always_says; returns the model's directory.
+// The token is the result of the last merge, which no merge uses: the merge
+// is dropped, and the vocabulary keeps its size.
+static char *model_that_always_says_text(const char *text) {
+    ModelImage image = read_toy_model();
+    cJSON *metadata = cJSON_GetObjectItemCaseSensitive(image.header, "__metadata__");
+    cJSON *saved = cJSON_GetObjectItemCaseSensitive(metadata, "tokenizers");
+    cJSON *pair = cJSON_Parse(saved->valuestring);
+    cJSON *target = cJSON_GetObjectItemCaseSensitive(pair, "target");
+    cJSON *tokens = cJSON_GetObjectItemCaseSensitive(target, "tokens");
+    cJSON *merges = cJSON_GetObjectItemCaseSensitive(target, "merges");
+    const int first = 4 + 256, last = cJSON_GetArraySize(merges) - 1;  // ids of bpe's ordinary tokens
+    cJSON *merge = cJSON_GetArrayItem(merges, last);
+    char joined[512];
+    snprintf(joined, sizeof joined, "%s%s",
+             cJSON_GetArrayItem(tokens, cJSON_GetArrayItem(merge, 0)->valueint - first)->valuestring,
+             cJSON_GetArrayItem(tokens, cJSON_GetArrayItem(merge, 1)->valueint - first)->valuestring);
+    int id = -1;
+    for (int i = 0; i < cJSON_GetArraySize(tokens); i++) {
+        if (strcmp(cJSON_GetArrayItem(tokens, i)->valuestring, joined) == 0) id = first + i;
+    }
+    assert_true(id >= first);
+    cJSON_ReplaceItemInArray(tokens, id - first, cJSON_CreateString(text));
+    cJSON_DeleteItemFromArray(merges, last);
+    char *printed = cJSON_PrintUnformatted(pair);
+    cJSON_ReplaceItemInObjectCaseSensitive(metadata, "tokenizers", cJSON_CreateString(printed));
+    cJSON_free(printed);
+    cJSON_Delete(pair);
+    size_t n;
+    float *bias = tensor_floats(&image, "out.bias", &n);
+    assert_true((size_t)id < n);
+    bias[id] = 1e4f;
+    char *dir = write_model(&image);
+    free_model_image(&image);
+    return dir;
+}
+
+// U+2028 and U+2029 end a line for whatever reads the output by Unicode's
+// rules, as NEL (U+0085) does: a token made of one went through into the
+// translation, and the source as typed into attention's echo.
+static void translations_never_carry_line_separators(void **state) {
+    (void)state;
+    const char *separators[] = {"\xE2\x80\xA8", "\xE2\x80\xA9", "\xC2\x85"};
+    for (size_t i = 0; i < sizeof separators / sizeof separators[0]; i++) {
+        char *model = model_that_always_says_text(separators[i]), *out, *err;
+        assert_int_equal(RUN("The ball is blue\nThe cat\n", &out, &err, "translate", "--model", model,
+                             "--beam", "1"), 0);
+        assert_null(strstr(out, separators[i]));
+        expect_contains(out, "\xEF\xBF\xBD\xEF\xBF\xBD");
+        expect_plain_lines(out, 2);
+        free(out);
+        free(err);
+        char source[64];
+        snprintf(source, sizeof source, "The ball%sis blue", separators[i]);
+        assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", model, "--align", source), 0);
+        assert_null(strstr(out, separators[i]));
+        expect_contains(out, "source:      The ball\xEF\xBF\xBDis blue\n");
+        free(out);
+        free(err);
+        remove_tree(model);
+        free(model);
+    }
+}
+
 // ---------------------------------------------------------------- abusive configs
 
 // A valid config with one head per channel and 65,536 positions asks, for one
@@ -593,6 +658,7 @@ static void a_failed_write_to_stdout_is_an_error(void **state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_colon_alone_at_the_prompt_is_answered),
     cmocka_unit_test(translations_never_carry_control_characters),
+    cmocka_unit_test(translations_never_carry_line_separators),
     cmocka_unit_test(a_failed_write_to_stdout_is_an_error),
     cmocka_unit_test(the_alignment_follows_the_generated_tokens),
     cmocka_unit_test(nan_and_out_of_range_weights_draw_safely),
