@@ -138,7 +138,7 @@ static void a_colon_alone_at_the_prompt_is_answered(void **state) {
 
 // Fails unless text has exactly `lines` lines (any number for -1) and no
 // control character but their ends: no C0 control (tab and CR included), no
-// DEL, no C1 control.
+// DEL, no C1 control, no line or paragraph separator (U+2028, U+2029).
 static void expect_plain_lines(const char *text, int lines) {
     int seen = 0;
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
@@ -147,7 +147,8 @@ static void expect_plain_lines(const char *text, int lines) {
             continue;
         }
         bool c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
-        if (*p < 0x20 || *p == 0x7F || c1) {
+        bool separator = p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9);
+        if (*p < 0x20 || *p == 0x7F || c1 || separator) {
             fail_msg("control character 0x%02X at byte %td of:\n%s", *p, (const char *)p - text, text);
         }
     }
@@ -257,6 +258,34 @@ static void translations_never_carry_line_separators(void **state) {
         remove_tree(model);
         free(model);
     }
+}
+
+// Error messages quote what the user typed: `attention --explain TOKEN` with
+// an unknown token echoed it raw, so that an ESC in it reached the terminal
+// as an escape sequence and a newline split the one-line error; so did the
+// value of a bad flag and a file's name.  Every message is now made
+// printable.
+static void error_messages_never_carry_control_characters(void **state) {
+    (void)state;
+    const char *hostile = "\x1B]0;pwned\x07\x1B[31mred\nsecond line\xE2\x80\xA8";
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", toy_model_dir(), "--explain", hostile,
+                         "The ball is blue"), 1);
+    expect_contains(err, "azul: error: --explain: no query token '\xEF\xBF\xBD]0;pwned\xEF\xBF\xBD");
+    expect_plain_lines(err, 1);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", toy_model_dir(), "--format", hostile,
+                         "The ball is blue"), 2);
+    expect_contains(err, "azul: error: --format must be");
+    expect_plain_lines(err, 1);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "translate", "--model", toy_model_dir(), hostile), 1);
+    expect_contains(err, "azul: error: cannot open ");
+    expect_plain_lines(err, 1);
+    free(out);
+    free(err);
 }
 
 // ---------------------------------------------------------------- abusive configs
@@ -659,6 +688,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_colon_alone_at_the_prompt_is_answered),
     cmocka_unit_test(translations_never_carry_control_characters),
     cmocka_unit_test(translations_never_carry_line_separators),
+    cmocka_unit_test(error_messages_never_carry_control_characters),
     cmocka_unit_test(a_failed_write_to_stdout_is_an_error),
     cmocka_unit_test(the_alignment_follows_the_generated_tokens),
     cmocka_unit_test(nan_and_out_of_range_weights_draw_safely),
