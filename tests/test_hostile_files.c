@@ -324,6 +324,92 @@ static void tokenize_and_bleu_refuse_over_long_and_nul_lines(void **state) {
     free(dir);
 }
 
+// A file of two lines: "the cat", then words ("a a a ...") `bytes` long.
+static char *write_long_line(const char *dir, const char *name, size_t bytes) {
+    char *text = malloc(bytes + 16);
+    assert_non_null(text);
+    strcpy(text, "the cat\n");
+    for (size_t i = 0; i < bytes; i++) text[8 + i] = i % 2 ? ' ' : 'a';
+    text[8 + bytes] = '\n';
+    char *path = write_temp_file(dir, name, text, 8 + bytes + 1);
+    free(text);
+    return path;
+}
+
+// Limits (README): the lines that translate, tokenize and bleu read are at
+// most LINE_READER_MAX_BYTES.  A line of exactly that many bytes is read (and
+// then translate finds it too long for the model, a different message); one
+// byte more is refused, naming the line and the limit, by every reader: the
+// stream translator, the prompt (which read with getline, without any
+// limit, and cut a line at a NUL byte without a word), tokenize and bleu.
+static void every_line_reader_takes_exactly_its_limit(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *tokenizer = learn_tokenizer(dir);
+    char *exact = write_long_line(dir, "exact.txt", LINE_READER_MAX_BYTES);
+    char *over = write_long_line(dir, "over.txt", LINE_READER_MAX_BYTES + 1);
+    char *nul = write_temp_file(dir, "nul.txt", "the cat\nthe\0dog\n", 16);
+    char *out_path = join(dir, "out.txt"), *err, limit[96];
+    snprintf(limit, sizeof limit, "<stdin>:2: line longer than the limit of %d bytes", LINE_READER_MAX_BYTES);
+
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "tokenize", "--model", tokenizer, "--stats"), 0);
+    char *out = slurp(out_path, NULL);
+    expect_contains(out, "source: 2 sentences");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "tokenize", "--model", tokenizer, "--stats"), 1);
+    expect_contains(err, limit);
+    free(err);
+
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "bleu", "--ref", exact), 0);
+    out = slurp(out_path, NULL);
+    expect_contains(out, "BLEU = 100.00");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "bleu", "--ref", exact), 1);
+    expect_contains(err, limit);
+    free(err);
+
+    const char *model = toy_model_dir();
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "translate", "--model", model, "--beam", "1"), 0);
+    expect_contains(err, "azul: warning: <stdin>:2: too long: ");
+    assert_null(strstr(err, "longer than the limit"));
+    out = slurp(out_path, NULL);
+    assert_int_equal(strlen(out) > 2 && out[strlen(out) - 1] == '\n' && out[strlen(out) - 2] == '\n', 1);
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "translate", "--model", model, "--beam", "1"), 0);
+    expect_contains(err, "azul: warning: ");
+    expect_contains(err, limit);
+    free(err);
+
+    // the prompt, fed through a pipe
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "translate", "--model", model, "--interactive"), 0);
+    out = slurp(out_path, NULL);
+    expect_contains(out, "azul> cannot translate this: too long: ");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "translate", "--model", model, "--interactive"), 0);
+    out = slurp(out_path, NULL);
+    char answer[160];
+    snprintf(answer, sizeof answer, "azul> cannot translate this: %s\nazul> ", limit);
+    expect_contains(out, answer);
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(nul, out_path, 0, &err, "translate", "--model", model, "--interactive"), 0);
+    out = slurp(out_path, NULL);
+    expect_contains(out, "azul> cannot translate this: <stdin>:2: NUL byte at byte 3");
+    free(out);
+    free(err);
+
+    free(exact);
+    free(over);
+    free(nul);
+    free(out_path);
+    free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
 // ---------------------------------------------------------------- atomic writes
 
 // Issue 11.10: the temporary name was PATH.tmp.PID, opened without O_EXCL or
@@ -702,6 +788,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(translate_reports_a_directory_as_a_read_error),
     cmocka_unit_test(tokenize_and_bleu_report_a_full_standard_output),
     cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
+    cmocka_unit_test(every_line_reader_takes_exactly_its_limit),
     cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
     cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),
