@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <cjson/cJSON.h>
+#include <stb/stb_ds.h>
 
 #include "eval/bleu.h"
 #include "infer/alignment.h"
@@ -116,6 +117,16 @@ static char *model_that_says(int id, int other) {
 }
 
 static char *model_that_always_says(int id) { return model_that_says(id, -1); }
+
+// The shared toy model, loaded once.
+static Translator *toy_translator(void) {
+    static Translator t;
+    static bool loaded;
+    Error err;
+    if (!loaded && translator_load(&t, toy_model_dir(), &err) < 0) fail_msg("%s", err.message);
+    loaded = true;
+    return &t;
+}
 
 // ---------------------------------------------------------------- the prompt
 
@@ -384,6 +395,69 @@ static void logits_that_are_not_finite_are_refused(void **state) {
     free(model);
 }
 
+// ---------------------------------------------------------------- sentence length
+
+// The toy model with its config's max_len set; returns the model's directory.
+static char *model_with_max_len(int max_len) {
+    ModelImage image = read_toy_model();
+    set_config(&image, "max_len", max_len);  // positions are computed, not stored: any max_len loads
+    char *dir = write_model(&image);
+    free_model_image(&image);
+    return dir;
+}
+
+// Limits (README): a sentence to translate or inspect has at most the
+// model's max_len tokens, <eos> included, and so has --target.  Exactly
+// max_len is translated and inspected; one more is refused with both numbers
+// (translate warns and leaves the line empty, attention fails).
+static void a_sentence_of_exactly_max_len_tokens_is_taken(void **state) {
+    (void)state;
+    Translator *t = toy_translator();
+    const char *sentence = "The black cat drank the milk", *target = "la leche la leche la leche la leche";
+    int32_t *ids = NULL;
+    Error err;
+    assert_int_equal(translator_encode_source(t, sentence, &ids, &err), 0);
+    const int n = (int)arrlen(ids);  // <eos> included
+    arrsetlen(ids, 0);
+    assert_int_equal(tokenizer_encode(&t->tokenizers.target, target, strlen(target), &ids, &err), 0);
+    const int m = (int)arrlen(ids) + 1;  // the target with <eos>
+    arrfree(ids);
+    assert_true(n < m);  // so that the source fits either model of the --target case
+    char input[64], expected[160], *out, *err_text;
+    snprintf(input, sizeof input, "%s\n", sentence);
+    for (int over = 0; over <= 1; over++) {
+        char *model = model_with_max_len(n - over);
+        snprintf(expected, sizeof expected, "too long: %d tokens, the model takes at most %d", n, n - over);
+        assert_int_equal(RUN(input, &out, &err_text, "translate", "--model", model, "--beam", "1"), 0);
+        if (over) {
+            assert_string_equal(out, "\n");
+            expect_contains(err_text, "azul: warning: <stdin>:1: ");
+            expect_contains(err_text, expected);
+        } else {
+            assert_true(strlen(out) > 1);
+            assert_null(strstr(err_text, "too long"));
+        }
+        free(out);
+        free(err_text);
+        assert_int_equal(RUN(NULL, &out, &err_text, "attention", "--model", model, "--align", sentence), over);
+        if (over) expect_contains(err_text, expected);
+        free(out);
+        free(err_text);
+        remove_tree(model);
+        free(model);
+
+        model = model_with_max_len(m - over);
+        snprintf(expected, sizeof expected, "--target is too long: %d tokens, the model takes at most %d", m, m - over);
+        assert_int_equal(RUN(NULL, &out, &err_text, "attention", "--model", model, "--target", target, sentence), over);
+        if (over) expect_contains(err_text, expected);
+        else expect_contains(out, "▁leche");
+        free(out);
+        free(err_text);
+        remove_tree(model);
+        free(model);
+    }
+}
+
 // ---------------------------------------------------------------- the heat map
 
 // Finite but huge weights load fine and overflow the attention's scores:
@@ -423,15 +497,6 @@ static void nan_and_out_of_range_weights_draw_safely(void **state) {
 }
 
 // ---------------------------------------------------------------- memory that runs out
-
-static Translator *toy_translator(void) {
-    static Translator t;
-    static bool loaded;
-    Error err;
-    if (!loaded && translator_load(&t, toy_model_dir(), &err) < 0) fail_msg("%s", err.message);
-    loaded = true;
-    return &t;
-}
 
 // Translating, with alignments, greedily and with beams: each allocation azul
 // makes fails in turn (the n-th, for n = 0, 1, ... until none is left to
@@ -693,6 +758,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(the_alignment_follows_the_generated_tokens),
     cmocka_unit_test(nan_and_out_of_range_weights_draw_safely),
     cmocka_unit_test(logits_that_are_not_finite_are_refused),
+    cmocka_unit_test(a_sentence_of_exactly_max_len_tokens_is_taken),
     cmocka_unit_test(a_config_whose_sentence_needs_absurd_memory_is_refused),
     cmocka_unit_test(translating_survives_every_failed_allocation),
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
