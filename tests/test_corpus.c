@@ -176,6 +176,40 @@ static void a_line_over_the_limit_is_skipped_and_reported(void **state) {
     free_result(&r);
 }
 
+// Limits (README): a corpus line of exactly LINE_READER_MAX_BYTES (CRLF's CR
+// not counted) is kept, one byte more is skipped and reported, here through
+// `azul tokenize --learn`, which reads a corpus as `azul train` does.
+static void a_corpus_line_of_exactly_the_limit_is_kept(void **state) {
+    (void)state;
+    const size_t limit = LINE_READER_MAX_BYTES;
+    char *text = malloc(2 * limit + 64), *p = text;
+    assert_non_null(text);
+    p += sprintf(p, "Hello\tHola\n");
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t source = limit + extra - 2;  // the line: source, TAB, "b"
+        for (size_t i = 0; i < source; i++) *p++ = i % 2 ? ' ' : 'a';
+        p += sprintf(p, "\tb\r\n");
+    }
+    p += sprintf(p, "Bye\tAdiós\n");
+    char *dir = make_temp_dir();
+    char *corpus = write_temp_file(dir, "corpus.tsv", text, (size_t)(p - text)), out_path[4200];
+    snprintf(out_path, sizeof out_path, "%s/tok.json", dir);
+    char *out, *err, expected[128];
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", corpus, "-o", out_path,
+                         "--vocab-size", "300"), 0);
+    snprintf(expected, sizeof expected, "corpus.tsv:3: longer than %zu bytes (%zu); line skipped", limit, limit + 1);
+    expect_contains(err, expected);
+    assert_null(strstr(err, "corpus.tsv:2:"));
+    expect_contains(err, "skipped 1 malformed line of 4");
+    expect_contains(out, "from 3 pairs");
+    free(out);
+    free(err);
+    free(corpus);
+    free(text);
+    remove_tree(dir);
+    free(dir);
+}
+
 // Reads `length` bytes of pairs through corpus_read_at_most(max_bytes), from a
 // file or, through a FIFO, as a stream; returns its status (err set on -1).
 static int read_limited(size_t length, size_t max_bytes, bool stream, Corpus *c, Error *err) {
@@ -272,6 +306,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_missing_file_is_a_clear_error),
     cmocka_unit_test(a_directory_is_a_clear_error),
     cmocka_unit_test(a_line_over_the_limit_is_skipped_and_reported),
+    cmocka_unit_test(a_corpus_line_of_exactly_the_limit_is_kept),
     cmocka_unit_test(a_corpus_over_the_size_limit_is_refused),
     cmocka_unit_test(the_commands_refuse_a_corpus_over_one_gib),
 };
