@@ -410,6 +410,34 @@ static void every_line_reader_takes_exactly_its_limit(void **state) {
     free(dir);
 }
 
+// Limits (README): a training pair has at most --max-len tokens per side,
+// <eos> (or <bos>) included; a longer one is left out and counted in the
+// summary.  With whole-word tokens each word is one token: three words and
+// <eos> fit --max-len 4, four do not, on either side.
+static void a_training_pair_of_exactly_max_len_tokens_is_kept(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    const char train[] = "a b c\tx y z\n"      // 4 and 4: kept
+                         "a b c d\tx y\n"      // a source of 5: left out
+                         "a b\tw x y z\n"      // a target of 5: left out
+                         "c b a\tz y x\n";     // kept
+    char *corpus = write_temp_file(dir, "train.tsv", train, sizeof train - 1);
+    char *valid = write_temp_file(dir, "valid.tsv", "a b\tx y\n", 8);
+    char *out_dir = join(dir, "run"), *out, *err;
+    int status = RUN(NULL, &out, &err, "train", "--corpus", corpus, "--valid", valid, "--out", out_dir,
+                     "--tokenizer", "word", "--max-len", "4", "--preset", "toy", "--steps", "1");
+    if (status != 0) fail_msg("train failed (%d):\n%s\n%s", status, out, err);
+    expect_contains(out, "data: 2 training pairs (8 source + 8 target tokens), 1 dev pairs; "
+                         "left out 2 pairs longer than 4 tokens\n");
+    free(out);
+    free(err);
+    free(corpus);
+    free(valid);
+    free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
 // ---------------------------------------------------------------- atomic writes
 
 // Issue 11.10: the temporary name was PATH.tmp.PID, opened without O_EXCL or
@@ -789,6 +817,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tokenize_and_bleu_report_a_full_standard_output),
     cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
     cmocka_unit_test(every_line_reader_takes_exactly_its_limit),
+    cmocka_unit_test(a_training_pair_of_exactly_max_len_tokens_is_kept),
     cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
     cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),
