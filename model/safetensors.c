@@ -62,7 +62,8 @@ static int open_file(SafetensorsFile *f, const char *path, Error *err) {
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         close(fd);
-        return error_set(err, "%s is larger than %zu bytes", path, MAX_FILE_BYTES);
+        return error_set(err, "%s is %lld bytes, larger than the limit of %zu bytes (16 GiB) for a "
+                              "safetensors file", path, (long long)st.st_size, MAX_FILE_BYTES);
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int saved = errno;
@@ -80,7 +81,13 @@ int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
     if (f->size < 8) return fail(f, err, path, "truncated: shorter than the 8-byte header length", NULL);
     uint64_t header_length = 0;
     for (int i = 7; i >= 0; i--) header_length = header_length << 8 | (unsigned char)f->buffer[i];
-    if (header_length < 2 || header_length > MAX_HEADER_BYTES || header_length > f->size - 8) {
+    if (header_length > MAX_HEADER_BYTES) {
+        char what[160];
+        snprintf(what, sizeof what, "header length %llu is larger than the limit of %d bytes (100 MiB)",
+                 (unsigned long long)header_length, MAX_HEADER_BYTES);
+        return fail(f, err, path, what, NULL);
+    }
+    if (header_length < 2 || header_length > f->size - 8) {
         char what[160];
         snprintf(what, sizeof what, "header length %llu does not fit the file (%zu bytes)",
                  (unsigned long long)header_length, f->size);

@@ -438,6 +438,54 @@ static void a_training_pair_of_exactly_max_len_tokens_is_kept(void **state) {
     free(dir);
 }
 
+// A sparse file at dir/model.safetensors: `size` bytes, no disk, whose first
+// 8 bytes say the header is header_length bytes long; returns its path.
+static char *sparse_model(const char *dir, uint64_t size, uint64_t header_length) {
+    char *path = join(dir, "model.safetensors");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    unsigned char length[8];
+    for (int i = 0; i < 8; i++) length[i] = (unsigned char)(header_length >> (8 * i));
+    assert_int_equal(write(fd, length, 8), 8);
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    close(fd);
+    return path;
+}
+
+// Limits (README): a model file is at most 16 GiB and its JSON header at
+// most 100 MiB.  A file of exactly 16 GiB is mapped and read (its header,
+// zeros here, is what is refused), one byte more is refused before mapping;
+// a header length of exactly 100 MiB is parsed (zeros: not JSON), one byte
+// more is refused before parsing.  Each message names the limit.
+static void a_model_file_at_its_size_limits(void **state) {
+    (void)state;
+    const uint64_t file_limit = (uint64_t)16 << 30, header_limit = 100 << 20;
+    const struct {
+        uint64_t size, header_length;
+        const char *message;
+    } cases[] = {
+        {file_limit, 0, "header length 0 does not fit the file (17179869184 bytes)"},
+        {file_limit + 1, 0, "model.safetensors is 17179869185 bytes, larger than the limit of "
+                            "17179869184 bytes (16 GiB) for a safetensors file"},
+        {header_limit + 16, header_limit, "header is not a JSON object"},
+        {header_limit + 16, header_limit + 1, "header length 104857601 is larger than the limit of "
+                                              "104857600 bytes (100 MiB)"},
+    };
+    char *dir = make_temp_dir();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = sparse_model(dir, cases[i].size, cases[i].header_length), *out, *err;
+        assert_int_equal(RUN("The cat\n", &out, &err, "translate", "--model", path), 1);
+        expect_contains(err, "azul: error: ");
+        expect_contains(err, cases[i].message);
+        if (i % 2 == 0) assert_null(strstr(err, "limit"));  // exactly at the limit: taken
+        free(out);
+        free(err);
+        free(path);
+    }
+    remove_tree(dir);
+    free(dir);
+}
+
 // ---------------------------------------------------------------- atomic writes
 
 // Issue 11.10: the temporary name was PATH.tmp.PID, opened without O_EXCL or
@@ -818,6 +866,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
     cmocka_unit_test(every_line_reader_takes_exactly_its_limit),
     cmocka_unit_test(a_training_pair_of_exactly_max_len_tokens_is_kept),
+    cmocka_unit_test(a_model_file_at_its_size_limits),
     cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
     cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),
