@@ -326,6 +326,47 @@ static void a_config_whose_sentence_needs_absurd_memory_is_refused(void **state)
     free(model);
 }
 
+// Limits (README), through the commands: the toy model's weights with one
+// head per channel, at the largest max_len whose sentence needs at most
+// 4 GiB of activations, translates; at one more it is refused.  A
+// vocabulary one over 4,194,304 is refused by the config's range check; at
+// exactly that size the config passes, and only the weights (sized for the
+// toy's vocabulary) are refused.
+static void model_configs_at_their_limits_through_the_commands(void **state) {
+    (void)state;
+    ModelConfig c = toy_translator()->model.config;
+    c.n_heads = 64;
+    c.max_len = 2;
+    while (model_config_sentence_bytes(&c) <= (double)MODEL_MAX_SENTENCE_GIB * (1 << 30)) c.max_len++;
+    const int largest = c.max_len - 1;
+    for (int over = 0; over <= 1; over++) {
+        ModelImage image = read_toy_model();
+        set_config(&image, "n_heads", 64);
+        set_config(&image, "max_len", largest + over);
+        char *model = write_model(&image), *out, *err;
+        free_model_image(&image);
+        assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", model, "--beam", "1"), over);
+        if (over) expect_contains(err, "azul refuses more than 4 GiB: lower max_len or n_heads");
+        else assert_true(strlen(out) > 1);
+        free(out);
+        free(err);
+        remove_tree(model);
+        free(model);
+
+        image = read_toy_model();
+        set_config(&image, "src_vocab", (1 << 22) + over);
+        model = write_model(&image);
+        free_model_image(&image);
+        assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", model), 1);
+        if (over) expect_contains(err, "model config: src_vocab = 4194305 is outside 5..4194304");
+        else assert_null(strstr(err, "outside"));
+        free(out);
+        free(err);
+        remove_tree(model);
+        free(model);
+    }
+}
+
 // ---------------------------------------------------------------- attention --align
 
 // The alignment used to tokenize the translation's text again and take that
@@ -760,6 +801,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(logits_that_are_not_finite_are_refused),
     cmocka_unit_test(a_sentence_of_exactly_max_len_tokens_is_taken),
     cmocka_unit_test(a_config_whose_sentence_needs_absurd_memory_is_refused),
+    cmocka_unit_test(model_configs_at_their_limits_through_the_commands),
     cmocka_unit_test(translating_survives_every_failed_allocation),
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
     cmocka_unit_test(scoring_survives_every_failed_allocation),
