@@ -25,6 +25,8 @@
 #include "core/line_reader.h"
 #include "model/safetensors.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/tokenizer_json.h"
+#include "tokenizer/tokenizer_pair.h"
 #include "tests/test.h"
 
 static char *join(const char *dir, const char *name) {
@@ -431,6 +433,19 @@ static void a_training_pair_of_exactly_max_len_tokens_is_kept(void **state) {
                          "left out 2 pairs longer than 4 tokens\n");
     free(out);
     free(err);
+    // --max-len itself: 4,096 at most
+    char *big = join(dir, "big");
+    status = RUN(NULL, &out, &err, "train", "--corpus", corpus, "--valid", valid, "--out", big,
+                 "--tokenizer", "word", "--max-len", "4096", "--preset", "toy", "--steps", "1");
+    if (status != 0) fail_msg("train --max-len 4096 failed (%d):\n%s\n%s", status, out, err);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", corpus, "--out", big, "--max-len", "4097"), 2);
+    expect_contains(err, "--max-len");
+    expect_contains(err, "4096");
+    free(out);
+    free(err);
+    free(big);
     free(corpus);
     free(valid);
     free(out_dir);
@@ -482,6 +497,73 @@ static void a_model_file_at_its_size_limits(void **state) {
         free(err);
         free(path);
     }
+    remove_tree(dir);
+    free(dir);
+}
+
+// Limits (README), the vocabularies: --vocab-size takes at most 1,000,000
+// ids (train and tokenize --learn; one more is a usage error); a saved
+// tokenizer file is at most 512 MiB (a sparse file of exactly that is read,
+// and refused only as not JSON; one byte more is refused unread), and holds
+// at most TOKENIZER_MAX_SAVED_TOKENS tokens (taken here at a small limit).
+static void the_vocabularies_at_their_limits(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *path = join(dir, "tok.json"), *run = join(dir, "run"), *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                         "-o", path, "--vocab-size", "1000000"), 0);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", run,
+                         "--vocab-size", "1000000", "--steps", "1", "--valid-sentences", "2"), 0);
+    free(out);
+    free(err);
+    const char *over[][2] = {{"tokenize", "--learn"}, {"train", "--steps"}};
+    for (size_t i = 0; i < 2; i++) {
+        int status = i == 0 ? RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                                  "-o", path, "--vocab-size", "1000001")
+                            : RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out",
+                                  run, "--vocab-size", "1000001");
+        if (status != 2) fail_msg("%s %s --vocab-size 1000001: status %d", over[i][0], over[i][1], status);
+        expect_contains(err, "--vocab-size expects an integer from 5 to 1000000, got '1000001'");
+        free(out);
+        free(err);
+    }
+
+    // the saved tokens, at a limit of exactly as many as there are, then one fewer
+    TokenizerPair pair;
+    Error e;
+    if (tokenizer_pair_load(&pair, path, &e) < 0) fail_msg("%s", e.message);
+    cJSON *json = tokenizer_to_json(&pair.source);
+    const int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(json, "tokens"));
+    Tokenizer t;
+    if (tokenizer_from_json_at_most(&t, json, n, &e) < 0) fail_msg("%s", e.message);
+    tokenizer_free(&t);
+    assert_int_equal(tokenizer_from_json_at_most(&t, json, n - 1, &e), -1);
+    char expected[96];
+    snprintf(expected, sizeof expected, "\"tokens\" must be an array of at most %d strings", n - 1);
+    expect_contains(e.message, expected);
+    cJSON_Delete(json);
+    tokenizer_pair_free(&pair);
+
+    // the file
+    for (int extra = 0; extra <= 1; extra++) {
+        int fd = open(path, O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (off_t)TOKENIZER_MAX_FILE_BYTES + extra), 0);
+        close(fd);
+        assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", path, "the cat"), 1);
+        if (extra) {
+            snprintf(expected, sizeof expected, "tok.json is too large (%d bytes; at most %d expected)",
+                     TOKENIZER_MAX_FILE_BYTES + 1, TOKENIZER_MAX_FILE_BYTES);
+            expect_contains(err, expected);
+        } else {
+            expect_contains(err, "tok.json is not valid JSON");
+        }
+        free(out);
+        free(err);
+    }
+    free(path);
+    free(run);
     remove_tree(dir);
     free(dir);
 }
@@ -867,6 +949,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_line_reader_takes_exactly_its_limit),
     cmocka_unit_test(a_training_pair_of_exactly_max_len_tokens_is_kept),
     cmocka_unit_test(a_model_file_at_its_size_limits),
+    cmocka_unit_test(the_vocabularies_at_their_limits),
     cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
     cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),

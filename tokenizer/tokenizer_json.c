@@ -9,8 +9,6 @@
 #include "core/utf8.h"
 #include "tokenizer/bpe.h"
 
-enum { MAX_SAVED_TOKENS = 10 * 1000 * 1000 };
-
 static const char *kind_name(TokenizerKind kind) { return kind == TOKENIZER_BPE ? "bpe" : "word"; }
 
 static int first_ordinary_id(TokenizerKind kind) {
@@ -109,6 +107,10 @@ static int read_merges(Tokenizer *t, const cJSON *merges, Error *err) {
 }
 
 int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
+    return tokenizer_from_json_at_most(t, json, TOKENIZER_MAX_SAVED_TOKENS, err);
+}
+
+int tokenizer_from_json_at_most(Tokenizer *t, const cJSON *json, int max_tokens, Error *err) {
     memset(t, 0, sizeof *t);
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(json, "format");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(json, "version");
@@ -137,9 +139,9 @@ int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
     normalize.casefold = cJSON_IsTrue(casefold);
 
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(json, "tokens");
-    if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) > MAX_SAVED_TOKENS) {
+    if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) > max_tokens) {
         return error_set(err, "tokenizer: \"tokens\" must be an array of at most %d strings",
-                         MAX_SAVED_TOKENS);
+                         max_tokens);
     }
     if (tokenizer_init_specials(t, k, normalize, err) < 0) return -1;
     const cJSON *min_count = cJSON_GetObjectItemCaseSensitive(json, "min_count");

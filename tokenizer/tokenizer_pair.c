@@ -9,8 +9,6 @@
 #include "core/json_tree.h"
 #include "tokenizer/tokenizer_json.h"
 
-enum { MAX_TOKENIZER_FILE_BYTES = 512 * 1024 * 1024 };
-
 int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, bool joint,
                          const char *const *sources, const char *const *targets, size_t n,
                          Error *err) {
@@ -91,7 +89,7 @@ int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err)
 
 int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err) {
     size_t length;
-    char *text = read_whole_file(path, MAX_TOKENIZER_FILE_BYTES, &length, err);
+    char *text = read_whole_file(path, TOKENIZER_MAX_FILE_BYTES, &length, err);
     if (!text) return -1;
     cJSON *json = cJSON_ParseWithLength(text, length);
     free(text);

@@ -32,6 +32,9 @@ int tokenizer_pair_check_sizes(const TokenizerPair *pair, int src_vocab, int tgt
 cJSON *tokenizer_pair_to_json(const TokenizerPair *pair);
 int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err);
 
+// The largest file of tokenizers tokenizer_pair_load reads (512 MiB).
+enum { TOKENIZER_MAX_FILE_BYTES = 512 * 1024 * 1024 };
+
 // Reads a tokenizer pair saved as JSON by `azul tokenize --learn`.
 int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err);
 // Writes it atomically: a crash leaves the old file or the new one, never half.
