@@ -299,6 +299,23 @@ static void error_messages_never_carry_control_characters(void **state) {
     free(err);
 }
 
+// `azul tokenize` echoed the text it was given (from a file, say) raw on its
+// "text:" line, ESC and tab included.
+static void tokenize_never_echoes_control_characters(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN("the \x1B[31mcat\tsat\xE2\x80\xA8\n", &out, &err, "tokenize", "--model",
+                         toy_model_dir()), 0);
+    expect_contains(out, "text:   the \xEF\xBF\xBD[31mcat\xEF\xBF\xBDsat\xEF\xBF\xBD\n");
+    expect_plain_lines(out, 3);  // text, tokens, ids
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", toy_model_dir(), "a\x1B]0;x\x07b"), 0);
+    expect_plain_lines(out, 3);
+    free(out);
+    free(err);
+}
+
 // ---------------------------------------------------------------- abusive configs
 
 // A valid config with one head per channel and 65,536 positions asks, for one
@@ -795,6 +812,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(translations_never_carry_control_characters),
     cmocka_unit_test(translations_never_carry_line_separators),
     cmocka_unit_test(error_messages_never_carry_control_characters),
+    cmocka_unit_test(tokenize_never_echoes_control_characters),
     cmocka_unit_test(a_failed_write_to_stdout_is_an_error),
     cmocka_unit_test(the_alignment_follows_the_generated_tokens),
     cmocka_unit_test(nan_and_out_of_range_weights_draw_safely),
