@@ -11,11 +11,13 @@
 #include <cjson/cJSON.h>
 #include <stb/stb_ds.h>
 
+#include "core/atomic_file.h"
 #include "eval/bleu.h"
 #include "infer/alignment.h"
 #include "inspect/attention_html.h"
 #include "inspect/attention_render.h"
 #include "tokenizer/tokenizer_json.h"
+#include "train/checkpoint.h"
 #include "tests/failing_alloc.h"
 #include "tests/test.h"
 
@@ -718,6 +720,48 @@ static void saving_tokenizers_survives_every_failed_allocation(void **state) {
     }
 }
 
+// A training state saved while each allocation (cJSON's too) fails in turn:
+// the model's config and the progress dropped a field that failed, and the
+// state was saved all the same, replacing the last good one with one that
+// cannot be resumed.  Now the save fails and the file stays as it was.
+static void saving_a_training_state_survives_every_failed_allocation(void **state) {
+    (void)state;
+    const ModelConfig c = {20, 20, 8, 2, 1, 1, 16, 8, 0.1f, 0.1f, false, false};
+    Model m;
+    AdamState adam;
+    Error err;
+    assert_int_equal(model_build(&m, &c, 3, &err), 0);
+    assert_int_equal(adam_state_build(&adam, &m, &err), 0);
+    TrainingProgress p = {.step = 5, .epoch = 1, .best = INFINITY};
+    cJSON *options = cJSON_CreateObject();
+    char *dir = make_temp_dir(), path[4200];
+    snprintf(path, sizeof path, "%s/training_state.safetensors", dir);
+    assert_int_equal(checkpoint_save(path, &m, &adam, "{}", &p, options, &err), 0);
+    size_t length, now_length;
+    char *saved = read_whole_file(path, 1 << 24, &length, &err);
+    assert_non_null(saved);
+    cJSON_InitHooks(&(cJSON_Hooks){malloc, free});  // the test's malloc is the failing one
+    long n = 0;
+    for (bool failed = true; failed; n++) {
+        fail_allocation_after(n);
+        int status = checkpoint_save(path, &m, &adam, "{}", &p, options, &err);
+        failed = allocation_failed();
+        if (failed && status != -1) fail_msg("allocation %ld failed, yet the state was saved", n);
+        char *now = read_whole_file(path, 1 << 24, &now_length, &err);
+        assert_non_null(now);
+        assert_true(now_length == length && memcmp(now, saved, length) == 0);  // the same state, whole
+        free(now);
+    }
+    cJSON_InitHooks(NULL);
+    assert_true(n > 20);
+    free(saved);
+    cJSON_Delete(options);
+    adam_state_free(&adam);
+    model_free(&m);
+    remove_tree(dir);
+    free(dir);
+}
+
 // BLEU, chrF and the 13a tokenizer, each allocation of eval/bleu.c failing
 // in turn: a NULL was used unchecked (a crash).  Now a failure gives -1 (NULL
 // from the tokenizer) and a NaN score; a run where nothing failed gives the
@@ -825,5 +869,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(scoring_survives_every_failed_allocation),
     cmocka_unit_test(rendering_survives_every_failed_allocation),
     cmocka_unit_test(saving_tokenizers_survives_every_failed_allocation),
+    cmocka_unit_test(saving_a_training_state_survives_every_failed_allocation),
 };
 TEST_GROUP(hostile_input_tests, tests);
