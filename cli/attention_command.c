@@ -111,18 +111,20 @@ static void render_maps(const AttentionMaps *maps, const AttentionSelection *sel
     Error err;
     if (output && !(out = atomic_output_open(&file, output, &err))) die("%s", err.message);
     bool colour = text && !output && isatty(fileno(stdout)) && !getenv("NO_COLOR");
+    int status;
     if (text) {
         print_source_and_translation(source, maps);
-        render_attention_text(out, maps, sel, colour);
+        status = render_attention_text(out, maps, sel, colour, &err);
     } else if (strcmp(format, "csv") == 0) {
-        render_attention_csv(out, maps, sel);
+        status = render_attention_csv(out, maps, sel, &err);
     } else if (strcmp(format, "json") == 0) {
-        render_attention_json(out, maps, sel, source);
+        status = render_attention_json(out, maps, sel, source, &err);
     } else if (strcmp(format, "svg") == 0) {
-        render_attention_svg(out, maps, sel);
+        status = render_attention_svg(out, maps, sel, &err);
     } else {
-        render_attention_html(out, maps, source);  // every kind, layer and head
+        status = render_attention_html(out, maps, source, &err);  // every kind, layer and head
     }
+    if (status < 0) die("%s", err.message);  // an unfinished -o FILE is never committed
     if (output && atomic_output_commit(&file, &err) < 0) die("%s", err.message);
 }
 

@@ -97,8 +97,10 @@ int bleu_command(int argc, char **argv) {
     }
     BleuScore bleu;
     ChrfScore chrf;
-    bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), refs, n_refs, &bleu);
-    chrf_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), refs, n_refs, &chrf);
+    if (bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), refs, n_refs, &bleu) < 0 ||
+        chrf_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), refs, n_refs, &chrf) < 0) {
+        die("out of memory: scoring %td sentences", arrlen(hyps));
+    }
     printf("BLEU = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %ld ref_len = %ld)\n",
            bleu.score, bleu.precisions[0], bleu.precisions[1], bleu.precisions[2],
            bleu.precisions[3], bleu.bp, bleu.ratio, bleu.sys_len, bleu.ref_len);

@@ -5,10 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
+// Writes the formatted message made printable (utf8_put_printable): messages
+// quote what a user or a file gave (a token, a path, a flag's value), and an
+// ESC in it must not reach the terminal as an escape sequence, nor a newline
+// split the one-line message.
+static void print_message(const char *format, va_list args) {
+    char small[1024] = "", *text = small;
+    va_list copy;
+    va_copy(copy, args);
+    int n = vsnprintf(small, sizeof small, format, copy);
+    va_end(copy);
+    if (n >= (int)sizeof small) {
+        char *large = malloc((size_t)n + 1);  // without it, the message is cut short
+        if (large) {
+            vsnprintf(large, (size_t)n + 1, format, args);
+            text = large;
+        }
+    }
+    utf8_put_printable(stderr, text);
+    if (text != small) free(text);
+}
+
 static void print_labelled(const char *label, const char *format, va_list args) {
     fflush(stdout);  // keep stdout and stderr in order when both go to a terminal
     fprintf(stderr, "azul: %s: ", label);
-    vfprintf(stderr, format, args);
+    print_message(format, args);
     fputc('\n', stderr);
 }
 
@@ -39,7 +62,7 @@ void die_usage(const char *command, const char *format, ...) {
     va_start(args, format);
     fflush(stdout);
     fprintf(stderr, "azul: error: ");
-    vfprintf(stderr, format, args);
+    print_message(format, args);
     fprintf(stderr, " (see 'azul %s --help')\n", command);
     va_end(args);
     exit(EXIT_USAGE);

@@ -11,6 +11,10 @@ enum {
     EXIT_FAILURE_AZUL = 1,   // everything else: bad file, bad input, I/O
 };
 
+// Every message is written with its control characters (and U+2028/U+2029,
+// and bytes that are not UTF-8) shown as U+FFFD, since it may quote a user's
+// or a file's text: one line, never an escape sequence.
+
 // Prints "azul: error: MESSAGE" to stderr.
 void report_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 // Prints "azul: warning: MESSAGE" to stderr.

@@ -14,6 +14,7 @@
 #include "cli/report.h"
 #include "core/error.h"
 #include "cli/options.h"
+#include "core/utf8.h"
 #include "infer/translator.h"
 #include "train/dataset.h"
 
@@ -93,33 +94,48 @@ static int run_learn(const TokenizeOptions *o) {
 
 // ---------------------------------------------------------------- showing tokens
 
+// A token as tokenizer_token_display shows it, made printable: a tokenizer
+// file may hold a token made of a control character.
+static void put_token(const Tokenizer *t, int32_t id) {
+    char shown[1024];
+    tokenizer_token_display(t, id, shown, sizeof shown);
+    utf8_put_printable(stdout, shown);
+}
+
 static void print_vocab(const Tokenizer *t) {
-    char shown[512], left[512], right[512];
     for (size_t id = 0; id < tokenizer_vocab_size(t); id++) {
-        tokenizer_token_display(t, (int32_t)id, shown, sizeof shown);
         const Token *token = &t->tokens[id];
+        printf("%zu\t", id);
+        put_token(t, (int32_t)id);
         if (id < TOKEN_SPECIAL_COUNT) {
-            printf("%zu\t%s\tspecial\n", id, shown);
+            printf("\tspecial\n");
         } else if (tokenizer_is_byte(t, (int32_t)id)) {
-            printf("%zu\t%s\tbyte\n", id, shown);
+            printf("\tbyte\n");
         } else if (token->left >= 0) {
-            tokenizer_token_display(t, token->left, left, sizeof left);
-            tokenizer_token_display(t, token->right, right, sizeof right);
-            printf("%zu\t%s\tmerge %s + %s\n", id, shown, left, right);
+            printf("\tmerge ");
+            put_token(t, token->left);
+            printf(" + ");
+            put_token(t, token->right);
+            printf("\n");
         } else {
-            printf("%zu\t%s\t%s\n", id, shown, t->kind == TOKENIZER_BPE ? "character" : "word");
+            printf("\t%s\n", t->kind == TOKENIZER_BPE ? "character" : "word");
         }
     }
 }
 
+// The text as given, made printable (it may come from any file: an ESC in
+// it must not reach the terminal), then its tokens and ids.
 static void print_tokens(const TokenizeOptions *o, const Tokenizer *t, const char *text,
                          const int32_t *ids) {
-    char shown[1024];
-    if (!o->ids_only && !o->pieces_only) printf("text:   %s\ntokens:", text);
+    if (!o->ids_only && !o->pieces_only) {
+        printf("text:   ");
+        utf8_put_printable(stdout, text);
+        printf("\ntokens:");
+    }
     if (!o->ids_only) {
         for (ptrdiff_t i = 0; i < arrlen(ids); i++) {
-            tokenizer_token_display(t, ids[i], shown, sizeof shown);
-            printf(i == 0 && o->pieces_only ? "%s" : " %s", shown);
+            if (i > 0 || !o->pieces_only) putchar(' ');
+            put_token(t, ids[i]);
         }
         printf("\n");
     }

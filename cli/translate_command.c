@@ -46,8 +46,6 @@ static const char usage[] =
     "  --verbose             report sentences and tokens per second on stderr\n"
     "  --interactive         the prompt even when standard input is not a terminal\n";
 
-enum { MAX_LINE_BYTES = 1 << 20 };
-
 // Batches read ahead when lines are ready: the translator sorts what it is
 // given by length, so that each batch holds sentences of about one length.
 enum { READ_AHEAD_BATCHES = 16 };
@@ -129,7 +127,7 @@ static void run_stream(Session *s, int fd) {
     char *line;
     bool too_long;
     int status;
-    while ((status = line_reader_next(&reader, MAX_LINE_BYTES, &line, &too_long, &err)) > 0) {
+    while ((status = line_reader_next(&reader, LINE_READER_MAX_BYTES, &line, &too_long, &err)) > 0) {
         s->line++;
         if (too_long) {
             report_warning("%s; left untranslated", err.message);
@@ -207,7 +205,9 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
             return true;
         }
         AttentionSelection sel = {1u << ATTENTION_CROSS, LAYER_LAST, HEAD_MEAN};
-        render_attention_text(stdout, &maps, &sel, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+        if (render_attention_text(stdout, &maps, &sel, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), &err) < 0) {
+            printf("cannot show the attention: %s\n", err.message);
+        }
         attention_maps_free(&maps);
     } else if (strcmp(name, "beam") == 0 || strcmp(name, "nbest") == 0) {
         bool beam = strcmp(name, "beam") == 0;
@@ -230,19 +230,28 @@ static bool run_command(Session *s, const char *text, const char *last, const ch
     return true;
 }
 
-// A line from the user: with editing and history on a terminal (libedit),
-// read plainly otherwise, so that a piped session sees exactly its bytes.
-static char *read_line(const char *prompt) {
-    if (isatty(STDIN_FILENO)) return readline(prompt);
+// A line from the user, NULL at the end: with editing and history on a
+// terminal (libedit), read plainly otherwise (`piped`), so that a piped
+// session sees exactly its bytes, with the line length limit checked while
+// reading: an endless line is never held whole.  A line over the limit, or
+// holding a NUL byte, comes back empty with *refused set and why said in err.
+static char *read_line(LineReader *piped, const char *prompt, bool *refused, Error *err) {
+    *refused = false;
+    if (!piped) {
+        char *line = readline(prompt);
+        if (line && strlen(line) > LINE_READER_MAX_BYTES) {
+            *refused = true;
+            line[0] = '\0';
+            error_set(err, "line longer than the limit of %d bytes", LINE_READER_MAX_BYTES);
+        }
+        return line;
+    }
     fputs(prompt, stdout);
     finish_standard_output();
-    char *line = NULL;
-    size_t capacity = 0;
-    if (getline(&line, &capacity, stdin) < 0) {
-        free(line);
-        return NULL;
-    }
-    return line;
+    char *line;
+    int status = line_reader_next(piped, LINE_READER_MAX_BYTES, &line, refused, err);
+    if (status < 0) die("%s", err->message);
+    return status > 0 ? line : NULL;
 }
 
 static void run_repl(Session *s) {
@@ -250,7 +259,16 @@ static void run_repl(Session *s) {
     finish_standard_output();
     char *last = NULL, *last_translation = NULL;
     char *line;
-    while ((line = read_line("azul> ")) != NULL) {
+    LineReader reader;
+    Error why;
+    bool piped = !isatty(STDIN_FILENO), refused;
+    if (piped && line_reader_init(&reader, STDIN_FILENO, "<stdin>", &why) < 0) die("%s", why.message);
+    while ((line = read_line(piped ? &reader : NULL, "azul> ", &refused, &why)) != NULL) {
+        if (refused) {
+            printf("cannot translate this: %s\n", why.message);
+            free(line);
+            continue;
+        }
         char *text = line + strspn(line, " \t");
         text[strcspn(text, "\r\n")] = '\0';
         if (*text == '\0') { free(line); continue; }
@@ -297,6 +315,7 @@ static void run_repl(Session *s) {
     }
     free(last);
     free(last_translation);
+    if (piped) line_reader_free(&reader);
 }
 
 int translate_command(int argc, char **argv) {

@@ -240,23 +240,31 @@ char *read_whole_file(const char *path, size_t max_length, size_t *length, Error
     return buffer;
 }
 
-char *read_whole_stream(FILE *f, const char *name, size_t *length, Error *err) {
+char *read_whole_stream(FILE *f, const char *name, size_t max_length, size_t *length, Error *err) {
     size_t capacity = 1 << 16, n = 0;
     char *buffer = malloc(capacity);
     if (!buffer) return out_of_memory_reading(err, name, capacity);
     for (;;) {
         if (n + 1 >= capacity) {
-            char *larger = capacity <= SIZE_MAX / 2 ? realloc(buffer, capacity * 2) : NULL;
+            // never more than one byte past the limit: enough to see it passed
+            size_t wanted = capacity <= SIZE_MAX / 2 ? capacity * 2 : SIZE_MAX;
+            if (max_length < SIZE_MAX - 2 && wanted > max_length + 2) wanted = max_length + 2;
+            char *larger = wanted > capacity ? realloc(buffer, wanted) : NULL;
             if (!larger) {
                 free(buffer);
-                return out_of_memory_reading(err, name, capacity * 2);
+                return out_of_memory_reading(err, name, wanted);
             }
             buffer = larger;
-            capacity *= 2;
+            capacity = wanted;
         }
         errno = 0;
         size_t got = fread(buffer + n, 1, capacity - n - 1, f);
         n += got;
+        if (n > max_length) {
+            free(buffer);
+            error_set(err, "%s is larger than the limit of %zu bytes", name, max_length);
+            return NULL;
+        }
         if (got == 0) break;
     }
     if (ferror(f)) {

@@ -43,9 +43,11 @@ int atomic_output_commit(AtomicOutput *out, Error *err);
 // opened or read, is too large, or memory runs out.
 char *read_whole_file(const char *path, size_t max_length, size_t *length, Error *err);
 
-// Reads a whole stream (a pipe too) into a malloc'd, NUL-terminated buffer;
-// NULL with a message naming the stream (`name`, as the user knows it) when
-// reading fails or memory runs out.
-char *read_whole_stream(FILE *f, const char *name, size_t *length, Error *err);
+// Reads a whole stream (a pipe too) into a malloc'd, NUL-terminated buffer of
+// at most max_length bytes; NULL with a message naming the stream (`name`, as
+// the user knows it) when reading fails, memory runs out, or the stream holds
+// more (found as soon as it is read, with at most one byte past the limit
+// buffered: an endless pipe is never held whole).
+char *read_whole_stream(FILE *f, const char *name, size_t max_length, size_t *length, Error *err);
 
 #endif

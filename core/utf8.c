@@ -105,7 +105,10 @@ static int printable_at(const char *text, bool *shown) {
     }
     int32_t cp;
     utf8_decode(text, &cp);
-    *shown = !(cp < 0x20 || (cp >= 0x7F && cp <= 0x9F));
+    // U+2028 and U+2029, the line and paragraph separators, end a line as
+    // surely as a newline for a program that reads the output by Unicode's
+    // rules (an editor, a browser, JavaScript); U+0085 (NEL) is a C1 control.
+    *shown = !(cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029);
     return n;
 }
 

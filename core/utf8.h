@@ -27,7 +27,8 @@ int utf8_encode(int32_t codepoint, char *out);
 // Text a model produced, made safe to show: a byte token decodes to any byte,
 // and a newline would split one output line in two, an ESC would reach the
 // terminal as an escape sequence.  Every control character (C0, tab and CR
-// included; DEL; C1) and every byte that is not part of valid UTF-8 becomes
+// included; DEL; C1, NEL among them), the line and paragraph separators
+// U+2028 and U+2029, and every byte that is not part of valid UTF-8 becomes
 // U+FFFD, the replacement character: visible, unambiguous, never a control.
 // utf8_put_printable writes text so to out; utf8_printable returns such a
 // copy (malloc'd; NULL when memory runs out).

@@ -56,10 +56,16 @@ char **sentence_lines(char *text, size_t length) {
     return lines;
 }
 
-// Splits on runs of white space (str.split()); returns an stb_ds array of
-// malloc'd words.
-static char **split_words(const char *s) {
-    char **words = NULL;
+static void free_words(char **words) {
+    for (ptrdiff_t i = 0; i < arrlen(words); i++) free(words[i]);
+    arrfree(words);
+}
+
+// Splits on runs of white space (str.split()) into *words, an stb_ds array
+// of malloc'd words (NULL for none); -1, with nothing kept, when memory runs
+// out.
+static int split_words(const char *s, char ***words) {
+    *words = NULL;
     size_t i = 0;
     while (s[i]) {
         int n;
@@ -71,16 +77,16 @@ static char **split_words(const char *s) {
             i += (size_t)utf8_decode(s + i, &cp);
         }
         char *w = malloc(i - start + 1);
+        if (!w) {
+            free_words(*words);
+            *words = NULL;
+            return -1;
+        }
         memcpy(w, s + start, i - start);
         w[i - start] = '\0';
-        arrput(words, w);
+        arrput(*words, w);
     }
-    return words;
-}
-
-static void free_words(char **words) {
-    for (ptrdiff_t i = 0; i < arrlen(words); i++) free(words[i]);
-    arrfree(words);
+    return 0;
 }
 
 // ---------------------------------------------------------------- the 13a tokenizer
@@ -93,6 +99,7 @@ static bool is_split_punctuation(char c) { return c && strchr("!\"#$%&()*+/:;<=>
 static char *replace_all(const char *s, const char *from, const char *to) {
     size_t lf = strlen(from), lt = strlen(to), n = 0;
     char *out = malloc(strlen(s) * (lt > lf ? lt : 1) + 1);
+    if (!out) return NULL;
     for (size_t i = 0; s[i];) {
         if (strncmp(s + i, from, lf) == 0) {
             memcpy(out + n, to, lt);
@@ -114,6 +121,7 @@ typedef enum { NON_DIGIT_THEN_MARK, MARK_THEN_NON_DIGIT, DIGIT_THEN_HYPHEN } Pai
 static char *pass(const char *s, PairRule rule) {
     size_t len = strlen(s), n = 0;
     char *out = malloc(len * 2 + 1);
+    if (!out) return NULL;
     for (size_t i = 0; i < len;) {
         char a = s[i], b = s[i + 1];
         bool match = false;
@@ -139,19 +147,12 @@ static char *pass(const char *s, PairRule rule) {
     return out;
 }
 
-char *bleu_tokenize_13a(const char *line) {
-    char *s = replace_all(line, "<skipped>", "");
-    if (strchr(s, '&')) {
-        const char *entities[][2] = {{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}};
-        for (int i = 0; i < 4; i++) {
-            char *t = replace_all(s, entities[i][0], entities[i][1]);
-            free(s);
-            s = t;
-        }
-    }
-    // pad, then set ASCII punctuation apart
+// Sets ASCII punctuation apart with spaces, and pads the whole with one
+// space on each side (NULL when memory runs out).
+static char *split_punctuation(const char *s) {
     size_t len = strlen(s);
     char *padded = malloc(len * 3 + 3), *p = padded;
+    if (!padded) return NULL;
     *p++ = ' ';
     for (size_t i = 0; i < len; i++) {
         if (is_split_punctuation(s[i])) {
@@ -164,18 +165,15 @@ char *bleu_tokenize_13a(const char *line) {
     }
     *p++ = ' ';
     *p = '\0';
-    free(s);
-    char *a = pass(padded, NON_DIGIT_THEN_MARK);
-    char *b = pass(a, MARK_THEN_NON_DIGIT);
-    char *c = pass(b, DIGIT_THEN_HYPHEN);
-    free(padded);
-    free(a);
-    free(b);
-    char **words = split_words(c);
-    free(c);
+    return padded;
+}
+
+// The words joined by single spaces (NULL when memory runs out).
+static char *join_words(char **words) {
     size_t total = 1;
     for (ptrdiff_t i = 0; i < arrlen(words); i++) total += strlen(words[i]) + 1;
     char *out = malloc(total), *q = out;
+    if (!out) return NULL;
     for (ptrdiff_t i = 0; i < arrlen(words); i++) {
         if (i) *q++ = ' ';
         size_t wl = strlen(words[i]);
@@ -183,6 +181,31 @@ char *bleu_tokenize_13a(const char *line) {
         q += wl;
     }
     *q = '\0';
+    return out;
+}
+
+char *bleu_tokenize_13a(const char *line) {
+    char *s = replace_all(line, "<skipped>", "");
+    if (s && strchr(s, '&')) {
+        const char *entities[][2] = {{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}};
+        for (int i = 0; i < 4 && s; i++) {
+            char *t = replace_all(s, entities[i][0], entities[i][1]);
+            free(s);
+            s = t;
+        }
+    }
+    char *padded = s ? split_punctuation(s) : NULL;
+    free(s);
+    char *a = padded ? pass(padded, NON_DIGIT_THEN_MARK) : NULL;
+    char *b = a ? pass(a, MARK_THEN_NON_DIGIT) : NULL;
+    char *c = b ? pass(b, DIGIT_THEN_HYPHEN) : NULL;
+    free(padded);
+    free(a);
+    free(b);
+    char **words = NULL;
+    int split = c ? split_words(c, &words) : -1;
+    free(c);
+    char *out = split == 0 ? join_words(words) : NULL;
     free_words(words);
     return out;
 }
@@ -224,46 +247,66 @@ static long count_of(NgramCount *counts, const char *key) {
 
 // ---------------------------------------------------------------- BLEU
 
-void bleu_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
-                       size_t n_refs, BleuScore *out) {
+// The words of a line after 13a tokenization into *words; -1 when memory
+// runs out.
+static int words_13a(const char *line, char ***words) {
+    *words = NULL;
+    char *tokenized = bleu_tokenize_13a(line);
+    int status = tokenized ? split_words(tokenized, words) : -1;
+    free(tokenized);
+    return status;
+}
+
+// Adds sentence i's n-gram matches and lengths to out; -1 when memory runs out.
+static int bleu_sentence(const char *hyp, const char *const *const *refs, size_t n_refs, size_t i,
+                         BleuScore *out) {
+    char **hyp_words;
+    if (words_13a(hyp, &hyp_words) < 0) return -1;
+    NgramCount *hyp_counts = count_ngrams(hyp_words, 4);
+    // The largest count of each n-gram over the references, and the
+    // reference length closest to the hypothesis's (the shorter on a tie).
+    NgramCount *max_ref = NULL;
+    sh_new_strdup(max_ref);
+    long hyp_len = arrlen(hyp_words), closest = -1;
+    int status = 0;
+    for (size_t r = 0; r < n_refs && status == 0; r++) {
+        char **ref_words;
+        if ((status = words_13a(refs[r][i], &ref_words)) < 0) break;
+        long ref_len = arrlen(ref_words);
+        if (closest < 0 || labs(ref_len - hyp_len) < labs(closest - hyp_len) ||
+            (labs(ref_len - hyp_len) == labs(closest - hyp_len) && ref_len < closest)) {
+            closest = ref_len;
+        }
+        NgramCount *rc = count_ngrams(ref_words, 4);
+        for (ptrdiff_t k = 0; k < shlen(rc); k++) {
+            if (count_of(max_ref, rc[k].key) < rc[k].value) shput(max_ref, rc[k].key, rc[k].value);
+        }
+        shfree(rc);
+        free_words(ref_words);
+    }
+    for (ptrdiff_t k = 0; status == 0 && k < shlen(hyp_counts); k++) {
+        int order = hyp_counts[k].key[0] - '1';
+        long c = hyp_counts[k].value, m = count_of(max_ref, hyp_counts[k].key);
+        out->totals[order] += c;
+        out->matches[order] += c < m ? c : m;
+    }
+    out->sys_len += hyp_len;
+    out->ref_len += closest < 0 ? 0 : closest;
+    shfree(hyp_counts);
+    shfree(max_ref);
+    free_words(hyp_words);
+    return status;
+}
+
+int bleu_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
+                      size_t n_refs, BleuScore *out) {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n; i++) {
-        char *h = bleu_tokenize_13a(hyps[i]);
-        char **hyp_words = split_words(h);
-        free(h);
-        NgramCount *hyp_counts = count_ngrams(hyp_words, 4);
-        // The largest count of each n-gram over the references, and the
-        // reference length closest to the hypothesis's (the shorter on a tie).
-        NgramCount *max_ref = NULL;
-        sh_new_strdup(max_ref);
-        long hyp_len = arrlen(hyp_words), closest = -1;
-        for (size_t r = 0; r < n_refs; r++) {
-            char *t = bleu_tokenize_13a(refs[r][i]);
-            char **ref_words = split_words(t);
-            free(t);
-            long ref_len = arrlen(ref_words);
-            if (closest < 0 || labs(ref_len - hyp_len) < labs(closest - hyp_len) ||
-                (labs(ref_len - hyp_len) == labs(closest - hyp_len) && ref_len < closest)) {
-                closest = ref_len;
-            }
-            NgramCount *rc = count_ngrams(ref_words, 4);
-            for (ptrdiff_t k = 0; k < shlen(rc); k++) {
-                if (count_of(max_ref, rc[k].key) < rc[k].value) shput(max_ref, rc[k].key, rc[k].value);
-            }
-            shfree(rc);
-            free_words(ref_words);
+        if (bleu_sentence(hyps[i], refs, n_refs, i, out) < 0) {
+            memset(out, 0, sizeof *out);
+            out->score = NAN;
+            return -1;
         }
-        for (ptrdiff_t k = 0; k < shlen(hyp_counts); k++) {
-            int order = hyp_counts[k].key[0] - '1';
-            long c = hyp_counts[k].value, m = count_of(max_ref, hyp_counts[k].key);
-            out->totals[order] += c;
-            out->matches[order] += c < m ? c : m;
-        }
-        out->sys_len += hyp_len;
-        out->ref_len += closest < 0 ? 0 : closest;
-        shfree(hyp_counts);
-        shfree(max_ref);
-        free_words(hyp_words);
     }
     out->ratio = out->ref_len > 0 ? (double)out->sys_len / (double)out->ref_len : 0.0;
     out->bp = out->sys_len >= out->ref_len ? 1.0
@@ -271,7 +314,7 @@ void bleu_corpus_score(const char *const *hyps, size_t n, const char *const *con
                                            : 0.0;
     long any = 0;
     for (int k = 0; k < 4; k++) any += out->matches[k];
-    if (any == 0) return;  // nothing matched: BLEU 0, precisions 0
+    if (any == 0) return 0;  // nothing matched: BLEU 0, precisions 0
     double smooth = 1.0, log_sum = 0.0;
     for (int k = 0; k < 4; k++) {
         if (out->totals[k] == 0) {  // no n-grams of this order at all: BLEU is 0
@@ -294,26 +337,39 @@ void bleu_corpus_score(const char *const *hyps, size_t n, const char *const *con
         }
     }
     out->score = out->bp * exp(log_sum / 4.0);
+    return 0;
 }
 
 // ---------------------------------------------------------------- chrF
 
-// The characters of a line without its white space, one string per code point.
-static char **characters(const char *line) {
-    char **words = split_words(line), **chars = NULL;
-    for (ptrdiff_t w = 0; w < arrlen(words); w++) {
+// The characters of a line without its white space, one string per code
+// point, into *chars (an stb_ds array); -1 when memory runs out.
+static int characters(const char *line, char ***chars) {
+    *chars = NULL;
+    char **words;
+    if (split_words(line, &words) < 0) return -1;
+    int status = 0;
+    for (ptrdiff_t w = 0; w < arrlen(words) && status == 0; w++) {
         for (const char *p = words[w]; *p;) {
             int32_t cp;
             int len = utf8_decode(p, &cp);
             char *c = malloc((size_t)len + 1);
+            if (!c) {
+                status = -1;
+                break;
+            }
             memcpy(c, p, (size_t)len);
             c[len] = '\0';
-            arrput(chars, c);
+            arrput(*chars, c);
             p += len;
         }
     }
     free_words(words);
-    return chars;
+    if (status < 0) {
+        free_words(*chars);
+        *chars = NULL;
+    }
+    return status;
 }
 
 enum { CHRF_ORDER = 6 };
@@ -353,36 +409,52 @@ static double chrf_from_stats(const long hyp[CHRF_ORDER], const long ref[CHRF_OR
     return 100.0 * (1 + b2) * precision * recall / (b2 * precision + recall);
 }
 
-void chrf_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
-                       size_t n_refs, ChrfScore *out) {
+// Adds sentence i's statistics against its best reference to out; -1 when
+// memory runs out.
+static int chrf_sentence(const char *hyp_line, const char *const *const *refs, size_t n_refs,
+                         size_t i, ChrfScore *out) {
+    char **hc;
+    if (characters(hyp_line, &hc) < 0) return -1;
+    NgramCount *hyp = count_ngrams(hc, CHRF_ORDER);
+    long best[CHRF_ORDER][3] = {{0}};
+    double best_score = -1;
+    int status = 0;
+    for (size_t r = 0; r < n_refs; r++) {
+        char **rc;
+        if ((status = characters(refs[r][i], &rc)) < 0) break;
+        NgramCount *ref = count_ngrams(rc, CHRF_ORDER);
+        long stats[CHRF_ORDER][3];
+        chrf_stats(hyp, ref, stats);
+        long h[CHRF_ORDER], f[CHRF_ORDER], m[CHRF_ORDER];
+        for (int o = 0; o < CHRF_ORDER; o++) h[o] = stats[o][0], f[o] = stats[o][1], m[o] = stats[o][2];
+        double s = chrf_from_stats(h, f, m);
+        if (s > best_score) {
+            best_score = s;
+            memcpy(best, stats, sizeof best);
+        }
+        shfree(ref);
+        free_words(rc);
+    }
+    for (int o = 0; o < CHRF_ORDER && status == 0; o++) {
+        out->hyp[o] += best[o][0];
+        out->ref[o] += best[o][1];
+        out->match[o] += best[o][2];
+    }
+    shfree(hyp);
+    free_words(hc);
+    return status;
+}
+
+int chrf_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
+                      size_t n_refs, ChrfScore *out) {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n; i++) {
-        char **hc = characters(hyps[i]);
-        NgramCount *hyp = count_ngrams(hc, CHRF_ORDER);
-        long best[CHRF_ORDER][3] = {{0}};
-        double best_score = -1;
-        for (size_t r = 0; r < n_refs; r++) {
-            char **rc = characters(refs[r][i]);
-            NgramCount *ref = count_ngrams(rc, CHRF_ORDER);
-            long stats[CHRF_ORDER][3];
-            chrf_stats(hyp, ref, stats);
-            long h[CHRF_ORDER], f[CHRF_ORDER], m[CHRF_ORDER];
-            for (int o = 0; o < CHRF_ORDER; o++) h[o] = stats[o][0], f[o] = stats[o][1], m[o] = stats[o][2];
-            double s = chrf_from_stats(h, f, m);
-            if (s > best_score) {
-                best_score = s;
-                memcpy(best, stats, sizeof best);
-            }
-            shfree(ref);
-            free_words(rc);
+        if (chrf_sentence(hyps[i], refs, n_refs, i, out) < 0) {
+            memset(out, 0, sizeof *out);
+            out->score = NAN;
+            return -1;
         }
-        for (int o = 0; o < CHRF_ORDER; o++) {
-            out->hyp[o] += best[o][0];
-            out->ref[o] += best[o][1];
-            out->match[o] += best[o][2];
-        }
-        shfree(hyp);
-        free_words(hc);
     }
     out->score = chrf_from_stats(out->hyp, out->ref, out->match);
+    return 0;
 }

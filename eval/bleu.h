@@ -27,13 +27,16 @@ typedef struct {
     long hyp[6], ref[6], match[6];
 } ChrfScore;
 
-// refs[r][i] is reference r of sentence i.
-void bleu_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
-                       size_t n_refs, BleuScore *out);
-void chrf_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
-                       size_t n_refs, ChrfScore *out);
+// refs[r][i] is reference r of sentence i.  Each returns 0, or -1 when
+// memory runs out: out then holds no counts and a NaN score, so that a
+// caller which does not check cannot take it for a real one.
+int bleu_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
+                      size_t n_refs, BleuScore *out);
+int chrf_corpus_score(const char *const *hyps, size_t n, const char *const *const *refs,
+                      size_t n_refs, ChrfScore *out);
 
-// The 13a tokenization of a line, tokens separated by single spaces (malloc'd).
+// The 13a tokenization of a line, tokens separated by single spaces
+// (malloc'd; NULL when memory runs out).
 char *bleu_tokenize_13a(const char *line);
 
 // Strips trailing white space as Python's str.rstrip() does (in place).

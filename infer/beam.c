@@ -271,6 +271,9 @@ int beam_search_step(BeamSearch *s, Error *err) {
     if (!any_alive || s->t > s->limit) return 0;
     s->logits = decoder_cache_step(&s->cache, s->m, s->next, err);
     if (!s->logits) return -1;
+    for (int r = 0; r < s->cache.rows; r++) {
+        if (!next_token_logits_finite(s->logits + (size_t)r * s->V, s->V)) return next_token_not_finite(err, s->t);
+    }
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < s->cache.rows; r++) {
         s->log_normaliser[r] = next_token_log_normaliser(s->logits + (size_t)r * s->V, s->V);

@@ -123,7 +123,10 @@ int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesi
     }
     for (int t = 0, going = B; t <= limit && going > 0; t++) {
         const float *logits = decoder_cache_step(&g.cache, m, g.next, err);
-        if (!logits) {
+        bool finite = true;
+        for (int r = 0; logits && r < g.cache.rows; r++) finite &= next_token_logits_finite(logits + (size_t)r * V, V);
+        if (!logits || !finite) {
+            if (logits) next_token_not_finite(err, t);
             greedy_free(&g, out, B, true);
             return -1;
         }

@@ -78,3 +78,17 @@ int32_t next_token_argmax(const float *logits, int V) {
     for (; i < n; i++) if (x[i] > x[best]) best = i;
     return TOKEN_FIRST_ALLOWED + best;
 }
+
+bool next_token_logits_finite(const float *logits, int V) {
+    // x - x is 0 for every finite x and NaN for ±inf and NaN, so the sum is 0
+    // exactly when the whole row is finite, in whatever order it is added.
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int v = TOKEN_FIRST_ALLOWED; v < V; v++) sum += logits[v] - logits[v];
+    return sum == 0.0f;
+}
+
+int next_token_not_finite(Error *err, int step) {
+    return error_set(err, "the model's scores for target token %d are not finite numbers (NaN or "
+                          "infinite logits): its weights are damaged or too large", step + 1);
+}

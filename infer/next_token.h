@@ -9,8 +9,10 @@
 #ifndef AZUL_NEXT_TOKEN_H
 #define AZUL_NEXT_TOKEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "core/error.h"
 #include "core/special_tokens.h"
 
 // The first id a translation may contain.
@@ -23,5 +25,15 @@ float next_token_log_normaliser(const float *logits, int V);
 
 // The allowed token with the largest logit, the lowest id on ties.
 int32_t next_token_argmax(const float *logits, int V);
+
+// Whether every allowed logit of one row (V) is a finite number.  Finite but
+// huge weights (a damaged or hostile model file loads) can overflow the
+// logits to ±inf and from there to NaN: the argmax of such a row is
+// meaningless (NaN compares false, so a search would pick an arbitrary
+// token), and every score built from it NaN.  The searches refuse such a row.
+bool next_token_logits_finite(const float *logits, int V);
+
+// The error for such a row, at decoding step `step`.
+int next_token_not_finite(Error *err, int step);
 
 #endif

@@ -6,46 +6,61 @@
 
 #include <cjson/cJSON.h>
 
-static cJSON *labels(char **items, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(items[i]));
-    return a;
+#include "core/json_tree.h"
+
+// One layer's heads, each a (rows, cols) matrix; NULL when memory runs out.
+static cJSON *layer_heads(const AttentionMaps *maps, AttentionKind kind, int layer, float *w) {
+    const int rows = attention_rows(maps, kind), cols = attention_cols(maps, kind);
+    cJSON *heads = cJSON_CreateArray();
+    bool ok = heads != NULL;
+    for (int h = 0; ok && h < maps->H; h++) {
+        attention_matrix(maps, kind, layer, h, w);
+        cJSON *matrix = cJSON_CreateArray();
+        for (int i = 0; matrix && ok && i < rows; i++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int j = 0; row && ok && j < cols; j++) {
+                ok = json_append(row, cJSON_CreateNumber(round((double)w[(size_t)i * cols + j] * 1e4) / 1e4));
+            }
+            ok = json_append(matrix, row) && ok;
+        }
+        ok = json_append(heads, matrix) && ok;
+    }
+    if (ok) return heads;
+    cJSON_Delete(heads);
+    return NULL;
 }
 
-// {"encoder": {"rows": [...], "cols": [...], "layers": [[head matrices]]}, ...}
+// {"rows": [...], "cols": [...], "layers": [[head matrices]]}; NULL when
+// memory runs out.
+static cJSON *kind_data(const AttentionMaps *maps, AttentionKind kind) {
+    const int rows = attention_rows(maps, kind), cols = attention_cols(maps, kind);
+    cJSON *entry = cJSON_CreateObject(), *layers = NULL;
+    float *w = malloc(((size_t)rows * cols + 1) * sizeof *w);
+    bool ok = entry && w &&
+              json_attach(entry, "rows", json_string_array(attention_row_labels(maps, kind), (size_t)rows)) &&
+              json_attach(entry, "cols", json_string_array(attention_col_labels(maps, kind), (size_t)cols)) &&
+              (layers = cJSON_AddArrayToObject(entry, "layers")) != NULL;
+    for (int l = 0; ok && l < maps->n_layers[kind]; l++) ok = json_append(layers, layer_heads(maps, kind, l, w));
+    free(w);
+    if (ok) return entry;
+    cJSON_Delete(entry);
+    return NULL;
+}
+
+// {"source", "translation", "heads", "kinds": {"encoder": ..., ...}}; NULL
+// when memory runs out.
 static cJSON *page_data(const AttentionMaps *maps, const char *source) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "source", source);
-    cJSON_AddStringToObject(root, "translation", maps->translation);
-    cJSON_AddNumberToObject(root, "heads", maps->H);
-    cJSON *kinds = cJSON_AddObjectToObject(root, "kinds");
-    for (int k = 0; k < ATTENTION_KINDS; k++) {
-        AttentionKind kind = (AttentionKind)k;
-        int rows = attention_rows(maps, kind), cols = attention_cols(maps, kind);
-        cJSON *entry = cJSON_AddObjectToObject(kinds, attention_kind_name(kind));
-        cJSON_AddItemToObject(entry, "rows", labels(attention_row_labels(maps, kind), rows));
-        cJSON_AddItemToObject(entry, "cols", labels(attention_col_labels(maps, kind), cols));
-        cJSON *layers = cJSON_AddArrayToObject(entry, "layers");
-        float *w = malloc((size_t)rows * cols * sizeof *w);
-        for (int l = 0; l < maps->n_layers[k]; l++) {
-            cJSON *heads = cJSON_CreateArray();
-            for (int h = 0; h < maps->H; h++) {
-                attention_matrix(maps, kind, l, h, w);
-                cJSON *matrix = cJSON_CreateArray();
-                for (int i = 0; i < rows; i++) {
-                    cJSON *row = cJSON_CreateArray();
-                    for (int j = 0; j < cols; j++) {
-                        cJSON_AddItemToArray(row, cJSON_CreateNumber(round((double)w[(size_t)i * cols + j] * 1e4) / 1e4));
-                    }
-                    cJSON_AddItemToArray(matrix, row);
-                }
-                cJSON_AddItemToArray(heads, matrix);
-            }
-            cJSON_AddItemToArray(layers, heads);
-        }
-        free(w);
+    cJSON *root = cJSON_CreateObject(), *kinds = NULL;
+    bool ok = root && cJSON_AddStringToObject(root, "source", source) &&
+              cJSON_AddStringToObject(root, "translation", maps->translation) &&
+              cJSON_AddNumberToObject(root, "heads", maps->H) &&
+              (kinds = cJSON_AddObjectToObject(root, "kinds")) != NULL;
+    for (int k = 0; ok && k < ATTENTION_KINDS; k++) {
+        ok = json_attach(kinds, attention_kind_name((AttentionKind)k), kind_data(maps, (AttentionKind)k));
     }
-    return root;
+    if (ok) return root;
+    cJSON_Delete(root);
+    return NULL;
 }
 
 static const char page_head[] =
@@ -182,10 +197,14 @@ static const char page_script[] =
     "document.body.dataset.ready = '1';\n"
     "</script>\n</body>\n</html>\n";
 
-void render_attention_html(FILE *out, const AttentionMaps *maps, const char *source) {
+int render_attention_html(FILE *out, const AttentionMaps *maps, const char *source, Error *err) {
     cJSON *data = page_data(maps, source);
-    char *json = cJSON_PrintUnformatted(data);
+    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
     cJSON_Delete(data);
+    if (!json) {
+        return error_out_of_memory(err, "rendering the attention page",
+                                   (size_t)maps->S * (size_t)maps->T * sizeof(float));
+    }
     fputs(page_head, out);
     // Inside <script>, "</script>" in a token would end the data early: every
     // '<' is written as the JSON escape \u003c (it occurs only inside strings).
@@ -195,4 +214,5 @@ void render_attention_html(FILE *out, const AttentionMaps *maps, const char *sou
     }
     fputs(page_script, out);
     cJSON_free(json);
+    return 0;
 }

@@ -11,8 +11,11 @@
 
 #include <stdio.h>
 
+#include "core/error.h"
 #include "inspect/attention_maps.h"
 
-void render_attention_html(FILE *out, const AttentionMaps *maps, const char *source);
+// Writes the page to out; 0, or -1 with err set when memory runs out (out
+// then holds nothing of it).
+int render_attention_html(FILE *out, const AttentionMaps *maps, const char *source, Error *err);
 
 #endif

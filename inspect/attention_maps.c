@@ -102,11 +102,12 @@ int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *sourc
             arrfree(tgt);
             return error_set(err, "--target: %s", inner.message);
         }
-        if (arrlen(tgt) + 1 > m->config.max_len) {
+        const ptrdiff_t tokens = arrlen(tgt) + 1;  // counted before arrfree empties tgt
+        if (tokens > m->config.max_len) {
             arrfree(src);
             arrfree(tgt);
             return error_set(err, "--target is too long: %td tokens, the model takes at most %d",
-                             arrlen(tgt) + 1, m->config.max_len);
+                             tokens, m->config.max_len);
         }
     } else {
         Hypothesis h;

@@ -6,28 +6,48 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/json_tree.h"
 #include "core/utf8.h"
 
 // Calls fn for every selected (kind, layer, head); head -1 means the mean.
-typedef void (*MapVisitor)(void *ctx, AttentionKind kind, int layer, int head);
+// fn returns -1 when memory runs out, which stops the walk.
+typedef int (*MapVisitor)(void *ctx, AttentionKind kind, int layer, int head);
 
-static void for_each_map(const AttentionMaps *maps, const AttentionSelection *sel, MapVisitor fn,
-                         void *ctx) {
+static int for_each_map(const AttentionMaps *maps, const AttentionSelection *sel, MapVisitor fn,
+                        void *ctx) {
     for (int k = 0; k < ATTENTION_KINDS; k++) {
         if (!(sel->kinds & (1u << k))) continue;
         for (int l = 0; l < maps->n_layers[k]; l++) {
             int wanted = sel->layer == LAYER_LAST ? maps->n_layers[k] - 1 : sel->layer;
             if (wanted >= 0 && wanted != l) continue;
             if (sel->head >= 0) {
-                fn(ctx, (AttentionKind)k, l, sel->head);
+                if (fn(ctx, (AttentionKind)k, l, sel->head) < 0) return -1;
                 continue;
             }
             if (sel->head == HEAD_ALL || sel->head == HEAD_ALL_AND_MEAN) {
-                for (int h = 0; h < maps->H; h++) fn(ctx, (AttentionKind)k, l, h);
+                for (int h = 0; h < maps->H; h++) {
+                    if (fn(ctx, (AttentionKind)k, l, h) < 0) return -1;
+                }
             }
-            if (sel->head == HEAD_MEAN || sel->head == HEAD_ALL_AND_MEAN) fn(ctx, (AttentionKind)k, l, -1);
+            if (sel->head == HEAD_MEAN || sel->head == HEAD_ALL_AND_MEAN) {
+                if (fn(ctx, (AttentionKind)k, l, -1) < 0) return -1;
+            }
         }
     }
+    return 0;
+}
+
+// One map's weights, (rows, cols), malloc'd; NULL when memory runs out.
+static float *map_weights(const AttentionMaps *maps, AttentionKind kind, int layer, int head) {
+    const size_t n = (size_t)attention_rows(maps, kind) * attention_cols(maps, kind);
+    float *w = malloc((n ? n : 1) * sizeof *w);
+    if (w) attention_matrix(maps, kind, layer, head, w);
+    return w;
+}
+
+static int out_of_memory(const AttentionMaps *maps, Error *err) {
+    return error_out_of_memory(err, "rendering the attention maps",
+                               (size_t)maps->S * (size_t)maps->T * sizeof(float));
 }
 
 static const char *kind_title(AttentionKind kind) {
@@ -70,13 +90,13 @@ static int shade_of(float v) {
     return isnan(v) ? NAN_SHADE : shades[(int)lrintf(clamped_weight(v) * 10.0f)];
 }
 
-static void text_map(void *p, AttentionKind kind, int layer, int head) {
+static int text_map(void *p, AttentionKind kind, int layer, int head) {
     TextContext *c = p;
     const AttentionMaps *maps = c->maps;
     const int rows = attention_rows(maps, kind), cols = attention_cols(maps, kind);
     char **row_labels = attention_row_labels(maps, kind), **col_labels = attention_col_labels(maps, kind);
-    float *w = malloc((size_t)rows * cols * sizeof *w);
-    attention_matrix(maps, kind, layer, head, w);
+    float *w = map_weights(maps, kind, layer, head);
+    if (!w) return -1;
     int row_width = 4, col_width = 5;
     for (int i = 0; i < rows; i++) if (width_of(row_labels[i]) > row_width) row_width = width_of(row_labels[i]);
     for (int j = 0; j < cols; j++) if (width_of(col_labels[j]) > col_width) col_width = width_of(col_labels[j]);
@@ -115,12 +135,13 @@ static void text_map(void *p, AttentionKind kind, int layer, int head) {
     }
     fputc('\n', c->out);
     free(w);
+    return 0;
 }
 
-void render_attention_text(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
-                           bool colour) {
+int render_attention_text(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                          bool colour, Error *err) {
     TextContext c = {out, maps, colour};
-    for_each_map(maps, sel, text_map, &c);
+    return for_each_map(maps, sel, text_map, &c) < 0 ? out_of_memory(maps, err) : 0;
 }
 
 // ---------------------------------------------------------------- CSV
@@ -139,12 +160,12 @@ typedef struct {
     const AttentionMaps *maps;
 } CsvContext;
 
-static void csv_map(void *p, AttentionKind kind, int layer, int head) {
+static int csv_map(void *p, AttentionKind kind, int layer, int head) {
     CsvContext *c = p;
     const int rows = attention_rows(c->maps, kind), cols = attention_cols(c->maps, kind);
     char **row_labels = attention_row_labels(c->maps, kind), **col_labels = attention_col_labels(c->maps, kind);
-    float *w = malloc((size_t)rows * cols * sizeof *w);
-    attention_matrix(c->maps, kind, layer, head, w);
+    float *w = map_weights(c->maps, kind, layer, head);
+    if (!w) return -1;
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < cols; j++) {
             fprintf(c->out, "%s,%d,", attention_kind_name(kind), layer);
@@ -158,12 +179,14 @@ static void csv_map(void *p, AttentionKind kind, int layer, int head) {
         }
     }
     free(w);
+    return 0;
 }
 
-void render_attention_csv(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel) {
+int render_attention_csv(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                         Error *err) {
     fputs("kind,layer,head,row,row_token,col,col_token,weight\n", out);
     CsvContext c = {out, maps};
-    for_each_map(maps, sel, csv_map, &c);
+    return for_each_map(maps, sel, csv_map, &c) < 0 ? out_of_memory(maps, err) : 0;
 }
 
 // ---------------------------------------------------------------- JSON
@@ -173,52 +196,58 @@ typedef struct {
     const AttentionMaps *maps;
 } JsonContext;
 
-static cJSON *string_array(char **items, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(items[i]));
-    return a;
-}
-
-static void json_map(void *p, AttentionKind kind, int layer, int head) {
-    JsonContext *c = p;
-    const int rows = attention_rows(c->maps, kind), cols = attention_cols(c->maps, kind);
-    float *w = malloc((size_t)rows * cols * sizeof *w);
-    attention_matrix(c->maps, kind, layer, head, w);
-    cJSON *entry = cJSON_CreateObject();
-    cJSON_AddStringToObject(entry, "kind", attention_kind_name(kind));
-    cJSON_AddNumberToObject(entry, "layer", layer);
-    if (head < 0) cJSON_AddStringToObject(entry, "head", "mean");
-    else cJSON_AddNumberToObject(entry, "head", head);
-    cJSON_AddItemToObject(entry, "rows", string_array(attention_row_labels(c->maps, kind), rows));
-    cJSON_AddItemToObject(entry, "cols", string_array(attention_col_labels(c->maps, kind), cols));
-    cJSON *weights = cJSON_AddArrayToObject(entry, "weights");
-    for (int i = 0; i < rows; i++) {
+// One map as {"kind", "layer", "head", "rows", "cols", "weights"}; NULL when
+// memory runs out.
+static cJSON *json_entry(const AttentionMaps *maps, AttentionKind kind, int layer, int head,
+                         const float *w) {
+    const int rows = attention_rows(maps, kind), cols = attention_cols(maps, kind);
+    cJSON *entry = cJSON_CreateObject(), *weights = NULL;
+    bool ok = entry && cJSON_AddStringToObject(entry, "kind", attention_kind_name(kind)) &&
+              cJSON_AddNumberToObject(entry, "layer", layer) &&
+              (head < 0 ? cJSON_AddStringToObject(entry, "head", "mean") != NULL
+                        : cJSON_AddNumberToObject(entry, "head", head) != NULL) &&
+              json_attach(entry, "rows", json_string_array(attention_row_labels(maps, kind), (size_t)rows)) &&
+              json_attach(entry, "cols", json_string_array(attention_col_labels(maps, kind), (size_t)cols)) &&
+              (weights = cJSON_AddArrayToObject(entry, "weights")) != NULL;
+    for (int i = 0; ok && i < rows; i++) {
         cJSON *row = cJSON_CreateArray();
-        for (int j = 0; j < cols; j++) {
+        for (int j = 0; row && j < cols && ok; j++) {
             // six decimals keep the file readable and each row's sum within 1e-5 of 1
-            cJSON_AddItemToArray(row, cJSON_CreateNumber(round((double)w[(size_t)i * cols + j] * 1e6) / 1e6));
+            ok = json_append(row, cJSON_CreateNumber(round((double)w[(size_t)i * cols + j] * 1e6) / 1e6));
         }
-        cJSON_AddItemToArray(weights, row);
+        ok = json_append(weights, row) && ok;
     }
-    cJSON_AddItemToArray(c->list, entry);
-    free(w);
+    if (ok) return entry;
+    cJSON_Delete(entry);
+    return NULL;
 }
 
-void render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
-                           const char *source) {
+static int json_map(void *p, AttentionKind kind, int layer, int head) {
+    JsonContext *c = p;
+    float *w = map_weights(c->maps, kind, layer, head);
+    bool ok = w && json_append(c->list, json_entry(c->maps, kind, layer, head, w));
+    free(w);
+    return ok ? 0 : -1;
+}
+
+int render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                          const char *source, Error *err) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "source", source);
-    cJSON_AddStringToObject(root, "translation", maps->translation);
-    cJSON_AddItemToObject(root, "source_tokens", string_array(maps->source_tokens, maps->S));
-    cJSON_AddItemToObject(root, "target_tokens", string_array(maps->target_outputs, maps->T));
-    cJSON_AddItemToObject(root, "target_input_tokens", string_array(maps->target_inputs, maps->T));
-    JsonContext c = {cJSON_AddArrayToObject(root, "attention"), maps};
-    for_each_map(maps, sel, json_map, &c);
-    char *text = cJSON_PrintUnformatted(root);
+    JsonContext c = {NULL, maps};
+    bool ok = root && cJSON_AddStringToObject(root, "source", source) &&
+              cJSON_AddStringToObject(root, "translation", maps->translation) &&
+              json_attach(root, "source_tokens", json_string_array(maps->source_tokens, (size_t)maps->S)) &&
+              json_attach(root, "target_tokens", json_string_array(maps->target_outputs, (size_t)maps->T)) &&
+              json_attach(root, "target_input_tokens", json_string_array(maps->target_inputs, (size_t)maps->T)) &&
+              (c.list = cJSON_AddArrayToObject(root, "attention")) != NULL &&
+              for_each_map(maps, sel, json_map, &c) == 0;
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return out_of_memory(maps, err);
     fputs(text, out);
     fputc('\n', out);
     cJSON_free(text);
-    cJSON_Delete(root);
+    return 0;
 }
 
 // ---------------------------------------------------------------- SVG
@@ -243,12 +272,12 @@ typedef struct {
     int y;  // where the next map starts
 } SvgContext;
 
-static void svg_map(void *p, AttentionKind kind, int layer, int head) {
+static int svg_map(void *p, AttentionKind kind, int layer, int head) {
     SvgContext *c = p;
     const int rows = attention_rows(c->maps, kind), cols = attention_cols(c->maps, kind);
     char **row_labels = attention_row_labels(c->maps, kind), **col_labels = attention_col_labels(c->maps, kind);
-    float *w = malloc((size_t)rows * cols * sizeof *w);
-    attention_matrix(c->maps, kind, layer, head, w);
+    float *w = map_weights(c->maps, kind, layer, head);
+    if (!w) return -1;
     FILE *o = c->out;
     int top = c->y + 24 + LABEL;
     fprintf(o, "<g>\n<text x=\"10\" y=\"%d\" font-size=\"14\" font-weight=\"bold\">", c->y + 18);
@@ -280,6 +309,7 @@ static void svg_map(void *p, AttentionKind kind, int layer, int head) {
     fprintf(o, "</g>\n");
     c->y = top + rows * CELL + GAP;
     free(w);
+    return 0;
 }
 
 typedef struct {
@@ -287,15 +317,17 @@ typedef struct {
     const AttentionMaps *maps;
 } SvgSize;
 
-static void measure(void *p, AttentionKind kind, int layer, int head) {
+static int measure(void *p, AttentionKind kind, int layer, int head) {
     (void)layer; (void)head;
     SvgSize *s = p;
     s->height += 24 + LABEL + attention_rows(s->maps, kind) * CELL + GAP;
     int w = LABEL + attention_cols(s->maps, kind) * CELL + 40;
     if (w > s->width) s->width = w;
+    return 0;
 }
 
-void render_attention_svg(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel) {
+int render_attention_svg(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                         Error *err) {
     SvgSize size = {70, 300, maps};
     for_each_map(maps, sel, measure, &size);
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -311,6 +343,7 @@ void render_attention_svg(FILE *out, const AttentionMaps *maps, const AttentionS
                 60 + i * 20, shade, shade, 62 + i * 20, i / 10.0);
     }
     SvgContext c = {out, maps, 70};
-    for_each_map(maps, sel, svg_map, &c);
+    if (for_each_map(maps, sel, svg_map, &c) < 0) return out_of_memory(maps, err);
     fprintf(out, "</svg>\n");
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core/error.h"
 #include "inspect/attention_maps.h"
 
 // Which maps: kinds as a bit set (1 << AttentionKind); layer -1 for all, -2
@@ -20,11 +21,16 @@ typedef struct {
 enum { HEAD_ALL = -1, HEAD_MEAN = -2, HEAD_ALL_AND_MEAN = -3 };
 enum { LAYER_ALL = -1, LAYER_LAST = -2 };
 
-void render_attention_text(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
-                           bool colour);
-void render_attention_csv(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel);
-void render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
-                           const char *source);
-void render_attention_svg(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel);
+// Each writes to out and returns 0, or -1 with err set when memory runs out
+// (out may then hold part of the rendering).  Write errors are out's own, for
+// the caller to check.
+int render_attention_text(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                          bool colour, Error *err);
+int render_attention_csv(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                         Error *err);
+int render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                          const char *source, Error *err);
+int render_attention_svg(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                         Error *err);
 
 #endif

@@ -74,19 +74,23 @@ int model_config_check(const ModelConfig *c, Error *err) {
 
 cJSON *model_config_to_json(const ModelConfig *c) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "src_vocab", c->src_vocab);
-    cJSON_AddNumberToObject(j, "tgt_vocab", c->tgt_vocab);
-    cJSON_AddNumberToObject(j, "d_model", c->d_model);
-    cJSON_AddNumberToObject(j, "n_heads", c->n_heads);
-    cJSON_AddNumberToObject(j, "n_encoder_layers", c->n_encoder_layers);
-    cJSON_AddNumberToObject(j, "n_decoder_layers", c->n_decoder_layers);
-    cJSON_AddNumberToObject(j, "d_ff", c->d_ff);
-    cJSON_AddNumberToObject(j, "max_len", c->max_len);
-    cJSON_AddNumberToObject(j, "dropout", c->dropout);
-    cJSON_AddNumberToObject(j, "label_smoothing", c->label_smoothing);
-    cJSON_AddBoolToObject(j, "pre_ln", c->pre_ln);
-    cJSON_AddBoolToObject(j, "tie_output", c->tie_output);
-    return j;
+    // each Add returns NULL when memory runs out: a config saved without a
+    // field would make the model file unreadable
+    bool ok = j && cJSON_AddNumberToObject(j, "src_vocab", c->src_vocab) &&
+              cJSON_AddNumberToObject(j, "tgt_vocab", c->tgt_vocab) &&
+              cJSON_AddNumberToObject(j, "d_model", c->d_model) &&
+              cJSON_AddNumberToObject(j, "n_heads", c->n_heads) &&
+              cJSON_AddNumberToObject(j, "n_encoder_layers", c->n_encoder_layers) &&
+              cJSON_AddNumberToObject(j, "n_decoder_layers", c->n_decoder_layers) &&
+              cJSON_AddNumberToObject(j, "d_ff", c->d_ff) &&
+              cJSON_AddNumberToObject(j, "max_len", c->max_len) &&
+              cJSON_AddNumberToObject(j, "dropout", c->dropout) &&
+              cJSON_AddNumberToObject(j, "label_smoothing", c->label_smoothing) &&
+              cJSON_AddBoolToObject(j, "pre_ln", c->pre_ln) &&
+              cJSON_AddBoolToObject(j, "tie_output", c->tie_output);
+    if (ok) return j;
+    cJSON_Delete(j);
+    return NULL;
 }
 
 static int get_int(const cJSON *j, const char *key, int *out, Error *err) {

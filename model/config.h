@@ -43,6 +43,7 @@ enum { MODEL_MAX_SENTENCE_GIB = 4 };
 
 int model_config_head_size(const ModelConfig *config);
 
+// The config as JSON, or NULL when memory runs out (never one missing a field).
 cJSON *model_config_to_json(const ModelConfig *config);
 int model_config_from_json(ModelConfig *config, const cJSON *json, Error *err);
 

@@ -13,6 +13,7 @@
 #include <stb/stb_ds.h>
 
 #include "core/atomic_file.h"
+#include "core/json_tree.h"
 
 enum {
     MAX_HEADER_BYTES = 100 * 1024 * 1024,  // the format's own reference limit
@@ -62,7 +63,8 @@ static int open_file(SafetensorsFile *f, const char *path, Error *err) {
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         close(fd);
-        return error_set(err, "%s is larger than %zu bytes", path, MAX_FILE_BYTES);
+        return error_set(err, "%s is %lld bytes, larger than the limit of %zu bytes (16 GiB) for a "
+                              "safetensors file", path, (long long)st.st_size, MAX_FILE_BYTES);
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int saved = errno;
@@ -80,7 +82,13 @@ int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
     if (f->size < 8) return fail(f, err, path, "truncated: shorter than the 8-byte header length", NULL);
     uint64_t header_length = 0;
     for (int i = 7; i >= 0; i--) header_length = header_length << 8 | (unsigned char)f->buffer[i];
-    if (header_length < 2 || header_length > MAX_HEADER_BYTES || header_length > f->size - 8) {
+    if (header_length > MAX_HEADER_BYTES) {
+        char what[160];
+        snprintf(what, sizeof what, "header length %llu is larger than the limit of %d bytes (100 MiB)",
+                 (unsigned long long)header_length, MAX_HEADER_BYTES);
+        return fail(f, err, path, what, NULL);
+    }
+    if (header_length < 2 || header_length > f->size - 8) {
         char what[160];
         snprintf(what, sizeof what, "header length %llu does not fit the file (%zu bytes)",
                  (unsigned long long)header_length, f->size);
@@ -185,28 +193,39 @@ const char *safetensors_metadata(const SafetensorsFile *f, const char *key) {
     return cJSON_IsString(value) ? value->valuestring : NULL;
 }
 
+// One tensor's header entry: {"dtype", "shape", "data_offsets"}; NULL when
+// memory runs out.
+static cJSON *tensor_entry(const SafetensorsOutput *t, size_t offset) {
+    cJSON *entry = cJSON_CreateObject(), *shape = NULL, *offsets = NULL;
+    bool ok = entry && cJSON_AddStringToObject(entry, "dtype", t->dtype) &&
+              (shape = cJSON_AddArrayToObject(entry, "shape")) != NULL &&
+              (offsets = cJSON_AddArrayToObject(entry, "data_offsets")) != NULL;
+    for (int d = 0; ok && d < t->rank; d++) ok = json_append(shape, cJSON_CreateNumber((double)t->shape[d]));
+    ok = ok && json_append(offsets, cJSON_CreateNumber((double)offset)) &&
+         json_append(offsets, cJSON_CreateNumber((double)(offset + t->bytes)));
+    if (ok) return entry;
+    cJSON_Delete(entry);
+    return NULL;
+}
+
 int safetensors_write(const char *path, const SafetensorsOutput *tensors, size_t n,
                       const char *const *metadata_keys, const char *const *metadata_values,
                       size_t n_metadata, Error *err) {
-    cJSON *header = cJSON_CreateObject();
-    if (n_metadata > 0) {
-        cJSON *metadata = cJSON_AddObjectToObject(header, "__metadata__");
-        for (size_t i = 0; i < n_metadata; i++) {
-            cJSON_AddStringToObject(metadata, metadata_keys[i], metadata_values[i]);
-        }
+    // Every step is checked: a header with a key or a tensor left out (a
+    // failed allocation) would be written, and replace a good file.
+    cJSON *header = cJSON_CreateObject(), *metadata = NULL;
+    bool ok = header && (n_metadata == 0 || (metadata = cJSON_AddObjectToObject(header, "__metadata__")) != NULL);
+    for (size_t i = 0; ok && i < n_metadata; i++) {
+        ok = cJSON_AddStringToObject(metadata, metadata_keys[i], metadata_values[i]) != NULL;
     }
     size_t offset = 0;
-    for (size_t i = 0; i < n; i++) {
-        cJSON *entry = cJSON_AddObjectToObject(header, tensors[i].name);
-        cJSON_AddStringToObject(entry, "dtype", tensors[i].dtype);
-        cJSON *shape = cJSON_AddArrayToObject(entry, "shape");
-        for (int d = 0; d < tensors[i].rank; d++) {
-            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)tensors[i].shape[d]));
-        }
-        cJSON *offsets = cJSON_AddArrayToObject(entry, "data_offsets");
-        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
-        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + tensors[i].bytes)));
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = json_attach(header, tensors[i].name, tensor_entry(&tensors[i], offset));
         offset += tensors[i].bytes;
+    }
+    if (!ok) {
+        cJSON_Delete(header);
+        return error_out_of_memory(err, "the safetensors header", 0);
     }
     char *json = cJSON_PrintUnformatted(header);
     cJSON_Delete(header);

@@ -46,7 +46,7 @@ static void read_whole_stream_reports_a_read_error_naming_the_stream(void **stat
     assert_non_null(f);
     Error err;
     size_t length;
-    assert_null(read_whole_stream(f, "the data folder", &length, &err));
+    assert_null(read_whole_stream(f, "the data folder", 1 << 20, &length, &err));
     expect_contains(err.message, "cannot read the data folder: Is a directory");
     fclose(f);
 }

@@ -1,7 +1,11 @@
 // Reading parallel corpora: what is accepted, what is skipped and reported.
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/line_reader.h"
 #include "tests/test.h"
@@ -172,6 +176,127 @@ static void a_line_over_the_limit_is_skipped_and_reported(void **state) {
     free_result(&r);
 }
 
+// Limits (README): a corpus line of exactly LINE_READER_MAX_BYTES (CRLF's CR
+// not counted) is kept, one byte more is skipped and reported, here through
+// `azul tokenize --learn`, which reads a corpus as `azul train` does.
+static void a_corpus_line_of_exactly_the_limit_is_kept(void **state) {
+    (void)state;
+    const size_t limit = LINE_READER_MAX_BYTES;
+    char *text = malloc(2 * limit + 64), *p = text;
+    assert_non_null(text);
+    p += sprintf(p, "Hello\tHola\n");
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t source = limit + extra - 2;  // the line: source, TAB, "b"
+        for (size_t i = 0; i < source; i++) *p++ = i % 2 ? ' ' : 'a';
+        p += sprintf(p, "\tb\r\n");
+    }
+    p += sprintf(p, "Bye\tAdiós\n");
+    char *dir = make_temp_dir();
+    char *corpus = write_temp_file(dir, "corpus.tsv", text, (size_t)(p - text)), out_path[4200];
+    snprintf(out_path, sizeof out_path, "%s/tok.json", dir);
+    char *out, *err, expected[128];
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", corpus, "-o", out_path,
+                         "--vocab-size", "300"), 0);
+    snprintf(expected, sizeof expected, "corpus.tsv:3: longer than %zu bytes (%zu); line skipped", limit, limit + 1);
+    expect_contains(err, expected);
+    assert_null(strstr(err, "corpus.tsv:2:"));
+    expect_contains(err, "skipped 1 malformed line of 4");
+    expect_contains(out, "from 3 pairs");
+    free(out);
+    free(err);
+    free(corpus);
+    free(text);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Reads `length` bytes of pairs through corpus_read_at_most(max_bytes), from a
+// file or, through a FIFO, as a stream; returns its status (err set on -1).
+static int read_limited(size_t length, size_t max_bytes, bool stream, Corpus *c, Error *err) {
+    char *text = malloc(length);
+    assert_non_null(text);
+    for (size_t i = 0; i < length; i++) text[i] = "ab\tcd\n"[i % 6];
+    char *dir = make_temp_dir(), path[4200];
+    snprintf(path, sizeof path, "%s/corpus.tsv", dir);
+    pid_t writer = -1;
+    if (stream) {
+        assert_int_equal(mkfifo(path, 0600), 0);
+        writer = fork();
+        assert_true(writer >= 0);
+        if (writer == 0) {  // feeds the FIFO and goes
+            int fd = open(path, O_WRONLY);
+            size_t done = 0;
+            while (fd >= 0 && done < length) {
+                ssize_t n = write(fd, text + done, length - done);
+                if (n <= 0) break;
+                done += (size_t)n;
+            }
+            _exit(0);
+        }
+    } else {
+        free(write_temp_file(dir, "corpus.tsv", text, length));
+    }
+    int status = corpus_read_at_most(c, path, max_bytes, NULL, 0, err);
+    if (writer > 0) waitpid(writer, NULL, 0);
+    remove_tree(dir);
+    free(dir);
+    free(text);
+    return status;
+}
+
+// The corpus is read whole: its size is bounded (CORPUS_MAX_BYTES), so that a
+// huge file or an endless pipe is refused with the limit named, not read
+// until memory runs out.  Exactly the limit is read; one byte more is not, a
+// file before reading, a pipe as soon as it passes.
+static void a_corpus_over_the_size_limit_is_refused(void **state) {
+    (void)state;
+    for (int stream = 0; stream <= 1; stream++) {
+        Corpus c;
+        Error err;
+        assert_int_equal(read_limited(6000, 6000, stream, &c, &err), 0);
+        assert_int_equal(corpus_size(&c), 1000);
+        corpus_free(&c);
+        assert_int_equal(read_limited(6001, 6000, stream, &c, &err), -1);
+        expect_contains(err.message, "corpus ");
+        expect_contains(err.message, "corpus.tsv is ");
+        expect_contains(err.message, "larger than the limit of 6000 bytes");
+        if (!stream) expect_contains(err.message, "corpus.tsv is 6001 bytes");
+    }
+    // a stream far larger than the limit is not read to its end
+    Corpus c;
+    Error err;
+    assert_int_equal(read_limited(3 << 20, 100, true, &c, &err), -1);
+    expect_contains(err.message, "larger than the limit of 100 bytes");
+}
+
+// The real limit, through the commands that read a corpus: a file one byte
+// over 1 GiB (sparse: no disk, no time) is refused before it is read.
+static void the_commands_refuse_a_corpus_over_one_gib(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), path[4200], out_path[4200];
+    snprintf(path, sizeof path, "%s/huge.tsv", dir);
+    snprintf(out_path, sizeof out_path, "%s/run", dir);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)CORPUS_MAX_BYTES + 1), 0);
+    close(fd);
+    char expected[128];
+    snprintf(expected, sizeof expected, "huge.tsv is %lld bytes, larger than the limit of %d bytes",
+             (long long)CORPUS_MAX_BYTES + 1, CORPUS_MAX_BYTES);
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", path, "--out", out_path), 1);
+    expect_contains(err, "azul: error: corpus ");
+    expect_contains(err, expected);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", path, "-o", out_path), 1);
+    expect_contains(err, expected);
+    free(out);
+    free(err);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(good_lines_become_pairs),
     cmocka_unit_test(bom_crlf_and_blank_lines_are_accepted),
@@ -181,5 +306,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_missing_file_is_a_clear_error),
     cmocka_unit_test(a_directory_is_a_clear_error),
     cmocka_unit_test(a_line_over_the_limit_is_skipped_and_reported),
+    cmocka_unit_test(a_corpus_line_of_exactly_the_limit_is_kept),
+    cmocka_unit_test(a_corpus_over_the_size_limit_is_refused),
+    cmocka_unit_test(the_commands_refuse_a_corpus_over_one_gib),
 };
 TEST_GROUP(corpus_tests, tests);

@@ -25,6 +25,8 @@
 #include "core/line_reader.h"
 #include "model/safetensors.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/tokenizer_json.h"
+#include "tokenizer/tokenizer_pair.h"
 #include "tests/test.h"
 
 static char *join(const char *dir, const char *name) {
@@ -320,6 +322,248 @@ static void tokenize_and_bleu_refuse_over_long_and_nul_lines(void **state) {
     free(ref);
     free(out_path);
     free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
+// A file of two lines: "the cat", then words ("a a a ...") `bytes` long.
+static char *write_long_line(const char *dir, const char *name, size_t bytes) {
+    char *text = malloc(bytes + 16);
+    assert_non_null(text);
+    strcpy(text, "the cat\n");
+    for (size_t i = 0; i < bytes; i++) text[8 + i] = i % 2 ? ' ' : 'a';
+    text[8 + bytes] = '\n';
+    char *path = write_temp_file(dir, name, text, 8 + bytes + 1);
+    free(text);
+    return path;
+}
+
+// Limits (README): the lines that translate, tokenize and bleu read are at
+// most LINE_READER_MAX_BYTES.  A line of exactly that many bytes is read (and
+// then translate finds it too long for the model, a different message); one
+// byte more is refused, naming the line and the limit, by every reader: the
+// stream translator, the prompt (which read with getline, without any
+// limit, and cut a line at a NUL byte without a word), tokenize and bleu.
+static void every_line_reader_takes_exactly_its_limit(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *tokenizer = learn_tokenizer(dir);
+    char *exact = write_long_line(dir, "exact.txt", LINE_READER_MAX_BYTES);
+    char *over = write_long_line(dir, "over.txt", LINE_READER_MAX_BYTES + 1);
+    char *nul = write_temp_file(dir, "nul.txt", "the cat\nthe\0dog\n", 16);
+    char *out_path = join(dir, "out.txt"), *err, limit[96];
+    snprintf(limit, sizeof limit, "<stdin>:2: line longer than the limit of %d bytes", LINE_READER_MAX_BYTES);
+
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "tokenize", "--model", tokenizer, "--stats"), 0);
+    char *out = slurp(out_path, NULL);
+    expect_contains(out, "source: 2 sentences");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "tokenize", "--model", tokenizer, "--stats"), 1);
+    expect_contains(err, limit);
+    free(err);
+
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "bleu", "--ref", exact), 0);
+    out = slurp(out_path, NULL);
+    expect_contains(out, "BLEU = 100.00");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "bleu", "--ref", exact), 1);
+    expect_contains(err, limit);
+    free(err);
+
+    const char *model = toy_model_dir();
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "translate", "--model", model, "--beam", "1"), 0);
+    expect_contains(err, "azul: warning: <stdin>:2: too long: ");
+    assert_null(strstr(err, "longer than the limit"));
+    out = slurp(out_path, NULL);
+    assert_int_equal(strlen(out) > 2 && out[strlen(out) - 1] == '\n' && out[strlen(out) - 2] == '\n', 1);
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "translate", "--model", model, "--beam", "1"), 0);
+    expect_contains(err, "azul: warning: ");
+    expect_contains(err, limit);
+    free(err);
+
+    // the prompt, fed through a pipe
+    assert_int_equal(RUN_REDIRECTED(exact, out_path, 0, &err, "translate", "--model", model, "--interactive"), 0);
+    out = slurp(out_path, NULL);
+    expect_contains(out, "azul> cannot translate this: too long: ");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(over, out_path, 0, &err, "translate", "--model", model, "--interactive"), 0);
+    out = slurp(out_path, NULL);
+    char answer[160];
+    snprintf(answer, sizeof answer, "azul> cannot translate this: %s\nazul> ", limit);
+    expect_contains(out, answer);
+    free(out);
+    free(err);
+    assert_int_equal(RUN_REDIRECTED(nul, out_path, 0, &err, "translate", "--model", model, "--interactive"), 0);
+    out = slurp(out_path, NULL);
+    expect_contains(out, "azul> cannot translate this: <stdin>:2: NUL byte at byte 3");
+    free(out);
+    free(err);
+
+    free(exact);
+    free(over);
+    free(nul);
+    free(out_path);
+    free(tokenizer);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Limits (README): a training pair has at most --max-len tokens per side,
+// <eos> (or <bos>) included; a longer one is left out and counted in the
+// summary.  With whole-word tokens each word is one token: three words and
+// <eos> fit --max-len 4, four do not, on either side.
+static void a_training_pair_of_exactly_max_len_tokens_is_kept(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    const char train[] = "a b c\tx y z\n"      // 4 and 4: kept
+                         "a b c d\tx y\n"      // a source of 5: left out
+                         "a b\tw x y z\n"      // a target of 5: left out
+                         "c b a\tz y x\n";     // kept
+    char *corpus = write_temp_file(dir, "train.tsv", train, sizeof train - 1);
+    char *valid = write_temp_file(dir, "valid.tsv", "a b\tx y\n", 8);
+    char *out_dir = join(dir, "run"), *out, *err;
+    int status = RUN(NULL, &out, &err, "train", "--corpus", corpus, "--valid", valid, "--out", out_dir,
+                     "--tokenizer", "word", "--max-len", "4", "--preset", "toy", "--steps", "1");
+    if (status != 0) fail_msg("train failed (%d):\n%s\n%s", status, out, err);
+    expect_contains(out, "data: 2 training pairs (8 source + 8 target tokens), 1 dev pairs; "
+                         "left out 2 pairs longer than 4 tokens\n");
+    free(out);
+    free(err);
+    // --max-len itself: 4,096 at most
+    char *big = join(dir, "big");
+    status = RUN(NULL, &out, &err, "train", "--corpus", corpus, "--valid", valid, "--out", big,
+                 "--tokenizer", "word", "--max-len", "4096", "--preset", "toy", "--steps", "1");
+    if (status != 0) fail_msg("train --max-len 4096 failed (%d):\n%s\n%s", status, out, err);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", corpus, "--out", big, "--max-len", "4097"), 2);
+    expect_contains(err, "--max-len");
+    expect_contains(err, "4096");
+    free(out);
+    free(err);
+    free(big);
+    free(corpus);
+    free(valid);
+    free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
+// A sparse file at dir/model.safetensors: `size` bytes, no disk, whose first
+// 8 bytes say the header is header_length bytes long; returns its path.
+static char *sparse_model(const char *dir, uint64_t size, uint64_t header_length) {
+    char *path = join(dir, "model.safetensors");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    unsigned char length[8];
+    for (int i = 0; i < 8; i++) length[i] = (unsigned char)(header_length >> (8 * i));
+    assert_int_equal(write(fd, length, 8), 8);
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    close(fd);
+    return path;
+}
+
+// Limits (README): a model file is at most 16 GiB and its JSON header at
+// most 100 MiB.  A file of exactly 16 GiB is mapped and read (its header,
+// zeros here, is what is refused), one byte more is refused before mapping;
+// a header length of exactly 100 MiB is parsed (zeros: not JSON), one byte
+// more is refused before parsing.  Each message names the limit.
+static void a_model_file_at_its_size_limits(void **state) {
+    (void)state;
+    const uint64_t file_limit = (uint64_t)16 << 30, header_limit = 100 << 20;
+    const struct {
+        uint64_t size, header_length;
+        const char *message;
+    } cases[] = {
+        {file_limit, 0, "header length 0 does not fit the file (17179869184 bytes)"},
+        {file_limit + 1, 0, "model.safetensors is 17179869185 bytes, larger than the limit of "
+                            "17179869184 bytes (16 GiB) for a safetensors file"},
+        {header_limit + 16, header_limit, "header is not a JSON object"},
+        {header_limit + 16, header_limit + 1, "header length 104857601 is larger than the limit of "
+                                              "104857600 bytes (100 MiB)"},
+    };
+    char *dir = make_temp_dir();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = sparse_model(dir, cases[i].size, cases[i].header_length), *out, *err;
+        assert_int_equal(RUN("The cat\n", &out, &err, "translate", "--model", path), 1);
+        expect_contains(err, "azul: error: ");
+        expect_contains(err, cases[i].message);
+        if (i % 2 == 0) assert_null(strstr(err, "limit"));  // exactly at the limit: taken
+        free(out);
+        free(err);
+        free(path);
+    }
+    remove_tree(dir);
+    free(dir);
+}
+
+// Limits (README), the vocabularies: --vocab-size takes at most 1,000,000
+// ids (train and tokenize --learn; one more is a usage error); a saved
+// tokenizer file is at most 512 MiB (a sparse file of exactly that is read,
+// and refused only as not JSON; one byte more is refused unread), and holds
+// at most TOKENIZER_MAX_SAVED_TOKENS tokens (taken here at a small limit).
+static void the_vocabularies_at_their_limits(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *path = join(dir, "tok.json"), *run = join(dir, "run"), *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                         "-o", path, "--vocab-size", "1000000"), 0);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", run,
+                         "--vocab-size", "1000000", "--steps", "1", "--valid-sentences", "2"), 0);
+    free(out);
+    free(err);
+    const char *over[][2] = {{"tokenize", "--learn"}, {"train", "--steps"}};
+    for (size_t i = 0; i < 2; i++) {
+        int status = i == 0 ? RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                                  "-o", path, "--vocab-size", "1000001")
+                            : RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out",
+                                  run, "--vocab-size", "1000001");
+        if (status != 2) fail_msg("%s %s --vocab-size 1000001: status %d", over[i][0], over[i][1], status);
+        expect_contains(err, "--vocab-size expects an integer from 5 to 1000000, got '1000001'");
+        free(out);
+        free(err);
+    }
+
+    // the saved tokens, at a limit of exactly as many as there are, then one fewer
+    TokenizerPair pair;
+    Error e;
+    if (tokenizer_pair_load(&pair, path, &e) < 0) fail_msg("%s", e.message);
+    cJSON *json = tokenizer_to_json(&pair.source);
+    const int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(json, "tokens"));
+    Tokenizer t;
+    if (tokenizer_from_json_at_most(&t, json, n, &e) < 0) fail_msg("%s", e.message);
+    tokenizer_free(&t);
+    assert_int_equal(tokenizer_from_json_at_most(&t, json, n - 1, &e), -1);
+    char expected[96];
+    snprintf(expected, sizeof expected, "\"tokens\" must be an array of at most %d strings", n - 1);
+    expect_contains(e.message, expected);
+    cJSON_Delete(json);
+    tokenizer_pair_free(&pair);
+
+    // the file
+    for (int extra = 0; extra <= 1; extra++) {
+        int fd = open(path, O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (off_t)TOKENIZER_MAX_FILE_BYTES + extra), 0);
+        close(fd);
+        assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", path, "the cat"), 1);
+        if (extra) {
+            snprintf(expected, sizeof expected, "tok.json is too large (%d bytes; at most %d expected)",
+                     TOKENIZER_MAX_FILE_BYTES + 1, TOKENIZER_MAX_FILE_BYTES);
+            expect_contains(err, expected);
+        } else {
+            expect_contains(err, "tok.json is not valid JSON");
+        }
+        free(out);
+        free(err);
+    }
+    free(path);
+    free(run);
     remove_tree(dir);
     free(dir);
 }
@@ -702,6 +946,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(translate_reports_a_directory_as_a_read_error),
     cmocka_unit_test(tokenize_and_bleu_report_a_full_standard_output),
     cmocka_unit_test(tokenize_and_bleu_refuse_over_long_and_nul_lines),
+    cmocka_unit_test(every_line_reader_takes_exactly_its_limit),
+    cmocka_unit_test(a_training_pair_of_exactly_max_len_tokens_is_kept),
+    cmocka_unit_test(a_model_file_at_its_size_limits),
+    cmocka_unit_test(the_vocabularies_at_their_limits),
     cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),
     cmocka_unit_test(atomic_write_removes_stale_temporaries_of_killed_writers),

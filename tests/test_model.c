@@ -410,6 +410,60 @@ static void damaged_weights_files_are_refused(void **state) {
     model_free(&m);
 }
 
+// Limits (README): each size of a config at its largest passes
+// model_config_check and one more is refused, naming the range; the sizes
+// not under test stay small, so that they pass.  max_len is the exception:
+// at 65,536 even one head of one channel needs 32 GiB of attention weights,
+// so the activation bound refuses it before the range does.
+static void model_sizes_are_checked_exactly_at_their_limits(void **state) {
+    (void)state;
+    const ModelConfig small = {5, 5, 8, 1, 1, 1, 8, 2, 0.1f, 0.1f, false, false};
+    const struct {
+        const char *name;
+        int max;
+    } sizes[] = {  // in the order of `fields` below
+        {"src_vocab", 1 << 22}, {"tgt_vocab", 1 << 22}, {"d_model", 1 << 14}, {"n_heads", 1 << 10},
+        {"n_encoder_layers", 256}, {"n_decoder_layers", 256}, {"d_ff", 1 << 16}, {"max_len", 1 << 16},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (int over = 0; over <= 1; over++) {
+            ModelConfig c = small;
+            int *fields[] = {&c.src_vocab, &c.tgt_vocab, &c.d_model, &c.n_heads, &c.n_encoder_layers,
+                             &c.n_decoder_layers, &c.d_ff, &c.max_len};
+            *fields[i] = sizes[i].max + over;
+            if (fields[i] == &c.n_heads) c.d_model = 1 << 10;  // heads divide d_model
+            Error err;
+            char range[96];
+            snprintf(range, sizeof range, "model config: %s = %d is outside", sizes[i].name, sizes[i].max + over);
+            int status = model_config_check(&c, &err);
+            if (over) {
+                assert_int_equal(status, -1);
+                expect_contains(err.message, range);
+            } else if (fields[i] == &c.max_len) {
+                assert_int_equal(status, -1);
+                expect_contains(err.message, "one sentence of max_len 65536 tokens needs about 32.0 GiB");
+            } else if (status != 0) {
+                fail_msg("%s = %d refused: %s", sizes[i].name, sizes[i].max, err.message);
+            }
+        }
+    }
+}
+
+// Limits (README): one sentence of max_len tokens may need at most
+// MODEL_MAX_SENTENCE_GIB of activations.  One head at max_len 16,384 needs
+// 2 GiB of attention weights; the rest, 16,384 × (8 d_model + d_ff + V)
+// floats, reaches exactly 4 GiB at V = 32,759: taken; one more is refused.
+static void the_activation_bound_is_exact(void **state) {
+    (void)state;
+    ModelConfig c = {5, 32759, 1, 1, 1, 1, 1, 16384, 0.1f, 0.1f, false, false};
+    Error err;
+    assert_true(model_config_sentence_bytes(&c) == (double)MODEL_MAX_SENTENCE_GIB * (1 << 30));
+    if (model_config_check(&c, &err) < 0) fail_msg("%s", err.message);
+    c.tgt_vocab++;
+    assert_int_equal(model_config_check(&c, &err), -1);
+    expect_contains(err.message, "azul refuses more than 4 GiB");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(post_ln_model_gradients_match_finite_differences),
     cmocka_unit_test(pre_ln_tied_model_gradients_match_finite_differences),
@@ -422,5 +476,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bad_batches_are_refused),
     cmocka_unit_test(save_then_load_gives_identical_logits),
     cmocka_unit_test(damaged_weights_files_are_refused),
+    cmocka_unit_test(model_sizes_are_checked_exactly_at_their_limits),
+    cmocka_unit_test(the_activation_bound_is_exact),
 };
 TEST_GROUP(model_tests, tests);

@@ -1,5 +1,7 @@
 // Strict UTF-8 validation: each kind of invalid sequence is refused with the
 // byte offset where it starts.
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/test.h"
@@ -70,6 +72,25 @@ static void encode_and_decode_agree(void **state) {
     }
 }
 
+// Everything that ends a line by Unicode's rules becomes U+FFFD, so that one
+// translation stays one line: the C0 and C1 controls did already; U+2028 and
+// U+2029 passed through.
+static void line_breaking_characters_are_not_printable(void **state) {
+    (void)state;
+    const char *breakers[] = {"\n", "\r", "\v", "\f", "\xC2\x85", "\xE2\x80\xA8", "\xE2\x80\xA9"};
+    for (size_t i = 0; i < sizeof breakers / sizeof breakers[0]; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "a%sb", breakers[i]);
+        char *shown = utf8_printable(text);
+        assert_string_equal(shown, "a\xEF\xBF\xBD" "b");
+        free(shown);
+    }
+    // their neighbours are ordinary text
+    char *shown = utf8_printable("\xE2\x80\xA7\xE2\x80\xAF\xC2\xA0");
+    assert_string_equal(shown, "\xE2\x80\xA7\xE2\x80\xAF\xC2\xA0");
+    free(shown);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(valid_text_passes),
     cmocka_unit_test(overlong_forms_are_refused),
@@ -78,5 +99,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(truncated_sequences_are_refused),
     cmocka_unit_test(impossible_bytes_are_refused),
     cmocka_unit_test(encode_and_decode_agree),
+    cmocka_unit_test(line_breaking_characters_are_not_printable),
 };
 TEST_GROUP(utf8_tests, tests);

@@ -5,10 +5,9 @@
 
 #include <stb/stb_ds.h>
 
-#include "tokenizer/bpe.h"
+#include "core/json_tree.h"
 #include "core/utf8.h"
-
-enum { MAX_SAVED_TOKENS = 10 * 1000 * 1000 };
+#include "tokenizer/bpe.h"
 
 static const char *kind_name(TokenizerKind kind) { return kind == TOKENIZER_BPE ? "bpe" : "word"; }
 
@@ -16,32 +15,38 @@ static int first_ordinary_id(TokenizerKind kind) {
     return kind == TOKENIZER_BPE ? TOKEN_SPECIAL_COUNT + 256 : TOKEN_SPECIAL_COUNT;
 }
 
+// The fields before the vocabulary: format, version, kind, normalisation,
+// min_count, specials, byte_fallback; false when memory runs out.
+static bool add_header(cJSON *root, const Tokenizer *t) {
+    cJSON *normalization = NULL, *specials = NULL;
+    bool ok = cJSON_AddStringToObject(root, "format", "azul-tokenizer") &&
+              cJSON_AddNumberToObject(root, "version", TOKENIZER_FORMAT_VERSION) &&
+              cJSON_AddStringToObject(root, "kind", kind_name(t->kind)) &&
+              (normalization = cJSON_AddObjectToObject(root, "normalization")) != NULL &&
+              cJSON_AddStringToObject(normalization, "form", "NFC") &&
+              cJSON_AddBoolToObject(normalization, "casefold", t->normalize.casefold) &&
+              cJSON_AddNumberToObject(root, "min_count", t->min_count) &&
+              (specials = cJSON_AddArrayToObject(root, "specials")) != NULL;
+    for (int i = 0; ok && i < TOKEN_SPECIAL_COUNT; i++) {
+        ok = json_append(specials, cJSON_CreateString(t->tokens[i].text));
+    }
+    return ok && cJSON_AddBoolToObject(root, "byte_fallback", t->kind == TOKENIZER_BPE);
+}
+
 cJSON *tokenizer_to_json(const Tokenizer *t) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "azul-tokenizer");
-    cJSON_AddNumberToObject(root, "version", TOKENIZER_FORMAT_VERSION);
-    cJSON_AddStringToObject(root, "kind", kind_name(t->kind));
-    cJSON *normalization = cJSON_AddObjectToObject(root, "normalization");
-    cJSON_AddStringToObject(normalization, "form", "NFC");
-    cJSON_AddBoolToObject(normalization, "casefold", t->normalize.casefold);
-    cJSON_AddNumberToObject(root, "min_count", t->min_count);
-    cJSON *specials = cJSON_AddArrayToObject(root, "specials");
-    for (int i = 0; i < TOKEN_SPECIAL_COUNT; i++) {
-        cJSON_AddItemToArray(specials, cJSON_CreateString(t->tokens[i].text));
+    cJSON *root = cJSON_CreateObject(), *tokens = NULL, *merges = NULL;
+    bool ok = root && add_header(root, t) && (tokens = cJSON_AddArrayToObject(root, "tokens")) != NULL;
+    for (ptrdiff_t i = first_ordinary_id(t->kind); ok && i < arrlen(t->tokens); i++) {
+        ok = json_append(tokens, cJSON_CreateString(t->tokens[i].text));
     }
-    cJSON_AddBoolToObject(root, "byte_fallback", t->kind == TOKENIZER_BPE);
-    cJSON *tokens = cJSON_AddArrayToObject(root, "tokens");
-    for (ptrdiff_t i = first_ordinary_id(t->kind); i < arrlen(t->tokens); i++) {
-        cJSON_AddItemToArray(tokens, cJSON_CreateString(t->tokens[i].text));
+    if (ok && t->kind == TOKENIZER_BPE) ok = (merges = cJSON_AddArrayToObject(root, "merges")) != NULL;
+    for (ptrdiff_t i = 0; ok && merges && i < arrlen(t->merges); i++) {
+        int pair[2] = {t->merges[i].left, t->merges[i].right};
+        ok = json_append(merges, cJSON_CreateIntArray(pair, 2));
     }
-    if (t->kind == TOKENIZER_BPE) {
-        cJSON *merges = cJSON_AddArrayToObject(root, "merges");
-        for (ptrdiff_t i = 0; i < arrlen(t->merges); i++) {
-            int pair[2] = {t->merges[i].left, t->merges[i].right};
-            cJSON_AddItemToArray(merges, cJSON_CreateIntArray(pair, 2));
-        }
-    }
-    return root;
+    if (ok) return root;
+    cJSON_Delete(root);
+    return NULL;
 }
 
 static int fail(Tokenizer *t, Error *err, const char *message, long index) {
@@ -102,6 +107,10 @@ static int read_merges(Tokenizer *t, const cJSON *merges, Error *err) {
 }
 
 int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
+    return tokenizer_from_json_at_most(t, json, TOKENIZER_MAX_SAVED_TOKENS, err);
+}
+
+int tokenizer_from_json_at_most(Tokenizer *t, const cJSON *json, int max_tokens, Error *err) {
     memset(t, 0, sizeof *t);
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(json, "format");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(json, "version");
@@ -130,9 +139,9 @@ int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err) {
     normalize.casefold = cJSON_IsTrue(casefold);
 
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(json, "tokens");
-    if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) > MAX_SAVED_TOKENS) {
+    if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) > max_tokens) {
         return error_set(err, "tokenizer: \"tokens\" must be an array of at most %d strings",
-                         MAX_SAVED_TOKENS);
+                         max_tokens);
     }
     if (tokenizer_init_specials(t, k, normalize, err) < 0) return -1;
     const cJSON *min_count = cJSON_GetObjectItemCaseSensitive(json, "min_count");

@@ -15,10 +15,19 @@
 
 #include "tokenizer/tokenizer.h"
 
+// The saved form, or NULL when memory runs out (never a tree with parts
+// missing).
 cJSON *tokenizer_to_json(const Tokenizer *t);
+
+// The most ordinary tokens (the "tokens" array) a saved tokenizer may hold:
+// ten times the largest vocabulary `--vocab-size` learns, more than twice
+// what a model takes (model/config.c).
+enum { TOKENIZER_MAX_SAVED_TOKENS = 10 * 1000 * 1000 };
 
 // Rebuilds a tokenizer from its saved form, checking every field: a damaged
 // or hostile file gets an error naming the field, never a crash.
 int tokenizer_from_json(Tokenizer *t, const cJSON *json, Error *err);
+// The same with another limit on the tokens (the tests use a small one).
+int tokenizer_from_json_at_most(Tokenizer *t, const cJSON *json, int max_tokens, Error *err);
 
 #endif

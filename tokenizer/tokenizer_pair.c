@@ -6,9 +6,8 @@
 #include <stb/stb_ds.h>
 
 #include "core/atomic_file.h"
+#include "core/json_tree.h"
 #include "tokenizer/tokenizer_json.h"
-
-enum { MAX_TOKENIZER_FILE_BYTES = 512 * 1024 * 1024 };
 
 int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, bool joint,
                          const char *const *sources, const char *const *targets, size_t n,
@@ -24,7 +23,8 @@ int tokenizer_pair_learn(TokenizerPair *pair, const TokenizerConfig *config, boo
         status = tokenizer_learn(&pair->source, config, sentences, 2 * n, err);
         if (status == 0) {  // a second copy keeps ownership simple
             cJSON *json = tokenizer_to_json(&pair->source);
-            status = tokenizer_from_json(&pair->target, json, err);
+            status = json ? tokenizer_from_json(&pair->target, json, err)
+                          : error_out_of_memory(err, "copying the joint tokenizer", 0);
             cJSON_Delete(json);
         }
     } else {
@@ -54,12 +54,14 @@ void tokenizer_pair_free(TokenizerPair *pair) {
 
 cJSON *tokenizer_pair_to_json(const TokenizerPair *pair) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "azul-tokenizers");
-    cJSON_AddNumberToObject(root, "version", TOKENIZER_FORMAT_VERSION);
-    cJSON_AddBoolToObject(root, "joint", pair->joint);
-    cJSON_AddItemToObject(root, "source", tokenizer_to_json(&pair->source));
-    if (!pair->joint) cJSON_AddItemToObject(root, "target", tokenizer_to_json(&pair->target));
-    return root;
+    bool ok = root && cJSON_AddStringToObject(root, "format", "azul-tokenizers") &&
+              cJSON_AddNumberToObject(root, "version", TOKENIZER_FORMAT_VERSION) &&
+              cJSON_AddBoolToObject(root, "joint", pair->joint) &&
+              json_attach(root, "source", tokenizer_to_json(&pair->source)) &&
+              (pair->joint || json_attach(root, "target", tokenizer_to_json(&pair->target)));
+    if (ok) return root;
+    cJSON_Delete(root);
+    return NULL;
 }
 
 int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err) {
@@ -87,7 +89,7 @@ int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err)
 
 int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err) {
     size_t length;
-    char *text = read_whole_file(path, MAX_TOKENIZER_FILE_BYTES, &length, err);
+    char *text = read_whole_file(path, TOKENIZER_MAX_FILE_BYTES, &length, err);
     if (!text) return -1;
     cJSON *json = cJSON_ParseWithLength(text, length);
     free(text);
@@ -101,7 +103,7 @@ int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err) {
 
 int tokenizer_pair_save(const TokenizerPair *pair, const char *path, Error *err) {
     cJSON *json = tokenizer_pair_to_json(pair);
-    char *text = cJSON_Print(json);
+    char *text = json ? cJSON_Print(json) : NULL;
     cJSON_Delete(json);
     if (!text) return error_set(err, "cannot write %s: out of memory formatting the tokenizers as JSON", path);
     int status = atomic_write_file(path, text, strlen(text), err);

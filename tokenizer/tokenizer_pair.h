@@ -28,8 +28,12 @@ void tokenizer_pair_free(TokenizerPair *pair);
 int tokenizer_pair_check_sizes(const TokenizerPair *pair, int src_vocab, int tgt_vocab,
                                Error *err);
 
+// The saved form of both, or NULL when memory runs out.
 cJSON *tokenizer_pair_to_json(const TokenizerPair *pair);
 int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err);
+
+// The largest file of tokenizers tokenizer_pair_load reads (512 MiB).
+enum { TOKENIZER_MAX_FILE_BYTES = 512 * 1024 * 1024 };
 
 // Reads a tokenizer pair saved as JSON by `azul tokenize --learn`.
 int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err);

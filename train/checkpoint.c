@@ -9,6 +9,26 @@
 
 static const char FORMAT[] = "azul-training-state";
 
+// The progress as JSON, or NULL when memory runs out: a state saved with a
+// field missing could not be resumed, and it replaces the last good one.
+static cJSON *progress_to_json(const TrainingProgress *p) {
+    cJSON *progress = cJSON_CreateObject();
+    bool ok = progress && cJSON_AddNumberToObject(progress, "step", (double)p->step) &&
+              cJSON_AddNumberToObject(progress, "epoch", (double)p->epoch) &&
+              cJSON_AddNumberToObject(progress, "batch", (double)p->batch) &&
+              // JSON has no infinity: a run not yet validated has no best, written null
+              (isfinite(p->best) ? cJSON_AddNumberToObject(progress, "best", p->best) != NULL
+                                 : cJSON_AddNullToObject(progress, "best") != NULL) &&
+              cJSON_AddNumberToObject(progress, "best_step", (double)p->best_step) &&
+              cJSON_AddNumberToObject(progress, "evaluations_without_improvement",
+                                      p->evaluations_without_improvement) &&
+              cJSON_AddNumberToObject(progress, "elapsed", p->elapsed) &&
+              cJSON_AddNumberToObject(progress, "tokens", p->tokens);
+    if (ok) return progress;
+    cJSON_Delete(progress);
+    return NULL;
+}
+
 int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
                     const char *tokenizers_json, const TrainingProgress *p,
                     const cJSON *options, Error *err) {
@@ -19,21 +39,10 @@ int checkpoint_save(const char *path, const Model *m, const AdamState *adam,
         tensors[i] = (SafetensorsOutput){names[i], "F32", 1, {(int64_t)m->n_params}, data[i],
                                          m->n_params * sizeof(float)};
     }
-    cJSON *progress = cJSON_CreateObject();
-    cJSON_AddNumberToObject(progress, "step", (double)p->step);
-    cJSON_AddNumberToObject(progress, "epoch", (double)p->epoch);
-    cJSON_AddNumberToObject(progress, "batch", (double)p->batch);
-    // JSON has no infinity: a run not yet validated has no best, written null
-    if (isfinite(p->best)) cJSON_AddNumberToObject(progress, "best", p->best);
-    else cJSON_AddNullToObject(progress, "best");
-    cJSON_AddNumberToObject(progress, "best_step", (double)p->best_step);
-    cJSON_AddNumberToObject(progress, "evaluations_without_improvement",
-                            p->evaluations_without_improvement);
-    cJSON_AddNumberToObject(progress, "elapsed", p->elapsed);
-    cJSON_AddNumberToObject(progress, "tokens", p->tokens);
+    cJSON *progress = progress_to_json(p);
     cJSON *config = model_config_to_json(&m->config);
-    char *texts[3] = {cJSON_PrintUnformatted(config), cJSON_PrintUnformatted(progress),
-                      cJSON_PrintUnformatted(options)};
+    char *texts[3] = {config ? cJSON_PrintUnformatted(config) : NULL,
+                      progress ? cJSON_PrintUnformatted(progress) : NULL, cJSON_PrintUnformatted(options)};
     cJSON_Delete(config);
     cJSON_Delete(progress);
     const char *keys[] = {"format", "config", "tokenizers", "progress", "options"};

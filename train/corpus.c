@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <stb/stb_ds.h>
 
@@ -30,7 +31,26 @@ static void report(const Corpus *c, FILE *warnings, size_t max_warnings, size_t 
     }
 }
 
+// The whole of the corpus's text into c->text, at most max_bytes of it: a
+// file is measured before it is read, a pipe as it is read.
+static int read_text(Corpus *c, FILE *f, size_t max_bytes, size_t *length, Error *err) {
+    char described[600];  // for the messages: "cannot read corpus FILE: ..."
+    snprintf(described, sizeof described, "corpus %s", c->path);
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max_bytes) {
+        return error_set(err, "%s is %lld bytes, larger than the limit of %zu bytes", described,
+                         (long long)st.st_size, max_bytes);
+    }
+    c->text = read_whole_stream(f, described, max_bytes, length, err);
+    return c->text ? 0 : -1;
+}
+
 int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings, Error *err) {
+    return corpus_read_at_most(c, path, CORPUS_MAX_BYTES, warnings, max_warnings, err);
+}
+
+int corpus_read_at_most(Corpus *c, const char *path, size_t max_bytes, FILE *warnings,
+                        size_t max_warnings, Error *err) {
     memset(c, 0, sizeof *c);
     int from_stdin = strcmp(path, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(path, "rb");
@@ -41,12 +61,10 @@ int corpus_read(Corpus *c, const char *path, FILE *warnings, size_t max_warnings
         if (!from_stdin) fclose(f);
         return error_out_of_memory(err, "reading a corpus", strlen(name) + 1);
     }
-    char described[600];  // for the messages: "cannot read corpus FILE: ..."
-    snprintf(described, sizeof described, "corpus %s", name);
     size_t length;
-    c->text = read_whole_stream(f, described, &length, err);
+    int status = read_text(c, f, max_bytes, &length, err);
     if (!from_stdin) fclose(f);
-    if (!c->text) {
+    if (status < 0) {
         corpus_free(c);
         return -1;
     }
