@@ -110,10 +110,13 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
         const char *const *ref_sets[1] = {refs};
         BleuScore bleu;
         ChrfScore chrf;
-        bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &bleu);
-        chrf_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &chrf);
-        v->bleu = bleu.score;
-        v->chrf = chrf.score;
+        if (bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &bleu) < 0 ||
+            chrf_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &chrf) < 0) {
+            status = error_out_of_memory(err, "scoring the dev translations", 0);
+        } else {
+            v->bleu = bleu.score;
+            v->chrf = chrf.score;
+        }
     }
     for (ptrdiff_t i = 0; i < arrlen(hyps); i++) free(hyps[i]);
     arrfree(hyps);
