@@ -12,7 +12,8 @@
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
-# Options: NO_OMP=1 builds without OpenMP; CC=clang picks another compiler.
+# Options: NO_OMP=1 builds without OpenMP; CC=clang picks another compiler;
+# ARCH_FLAGS=-march=x86-64-v3 (say) targets other CPUs than this one (-march=native).
 
 CC      ?= cc
 BUILD   ?= build
@@ -94,7 +95,15 @@ clean:
 try_flag = $(shell echo 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
 
 CFLAGS  = -std=c11 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I.
-CFLAGS += $(call try_flag,-march=native)
+# The instruction set: this CPU's own by default.  Another (ARCH_FLAGS=...)
+# builds for other machines, or for tools that cannot decode all of this
+# one's instructions (valgrind and AVX-512).
+ARCH_FLAGS ?= -march=native
+CFLAGS += $(call try_flag,$(ARCH_FLAGS))
+# Without AVX-512, GCC warns that a function returning a 64-byte vector has
+# another ABI than with it.  azul's vector functions are all static, so no
+# call crosses a file compiled differently: the warning does not apply.
+CFLAGS += -Wno-psabi
 # stb_ds.h takes the address of rvalue keys with GNU `typeof`, which strict
 # -std=c11 spells only as __typeof__.
 CFLAGS += -Dtypeof=__typeof__
