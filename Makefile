@@ -9,6 +9,7 @@
 #   make function-length  fail on any function longer than 100 lines outside tests/ (`make test` runs it)
 #   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-regressions  replay the saved findings (tests/fuzz/regressions/) once each
+#   make valgrind   a short train, resume, translate, prompt and attention under memcheck
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
@@ -23,7 +24,7 @@ SANITIZE ?=
 # Every public target first makes sure the Debian packages are there, then
 # re-runs make, so that the compiler checks below see the installed compiler.
 .PHONY: all deps build test run-tests sanitize demo bench layers function-length clean help
-.PHONY: fuzz fuzz-regressions fuzz-build fuzz-seeds
+.PHONY: fuzz fuzz-regressions fuzz-build fuzz-seeds valgrind
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -75,6 +76,19 @@ bench: deps
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
+
+# Each command once under valgrind's memcheck (tools/valgrind.sh), from a copy
+# built without AVX-512 into build/valgrind/: valgrind 3.19 cannot decode
+# AVX-512, and stops a -march=native build at its first such instruction
+# with "Illegal instruction".  x86-64-v3 (AVX2 and FMA) it decodes; a CPU
+# without AVX2 gets x86-64-v2.  Any memcheck error or definite leak fails.
+# A few minutes: a valgrind run is some 30-50 times slower.
+VALGRIND_BUILD := build/valgrind
+VALGRIND_ARCH  ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo yes),-march=x86-64-v3,-march=x86-64-v2)
+valgrind: deps
+	@sh tools/deps.sh valgrind
+	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) BINDIR=$(VALGRIND_BUILD)/bin ARCH_FLAGS=$(VALGRIND_ARCH) build
+	@sh tools/valgrind.sh $(VALGRIND_BUILD)/bin/azul $(VALGRIND_BUILD)/runs
 
 # A file includes headers of its own folder or of lower layers only (the table
 # is at the top of tools/check_layers.sh); an upward include fails `make test`.
