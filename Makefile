@@ -9,10 +9,12 @@
 #   make function-length  fail on any function longer than 100 lines outside tests/ (`make test` runs it)
 #   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-regressions  replay the saved findings (tests/fuzz/regressions/) once each
+#   make valgrind   a short train, resume, translate, prompt and attention under memcheck
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
-# Options: NO_OMP=1 builds without OpenMP; CC=clang picks another compiler.
+# Options: NO_OMP=1 builds without OpenMP; CC=clang picks another compiler;
+# ARCH_FLAGS=-march=x86-64-v3 (say) targets other CPUs than this one (-march=native).
 
 CC      ?= cc
 BUILD   ?= build
@@ -22,7 +24,7 @@ SANITIZE ?=
 # Every public target first makes sure the Debian packages are there, then
 # re-runs make, so that the compiler checks below see the installed compiler.
 .PHONY: all deps build test run-tests sanitize demo bench layers function-length clean help
-.PHONY: fuzz fuzz-regressions fuzz-build fuzz-seeds
+.PHONY: fuzz fuzz-regressions fuzz-build fuzz-seeds valgrind
 all: deps
 	@$(MAKE) --no-print-directory build
 
@@ -75,6 +77,19 @@ bench: deps
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
 
+# Each command once under valgrind's memcheck (tools/valgrind.sh), from a copy
+# built without AVX-512 into build/valgrind/: valgrind 3.19 cannot decode
+# AVX-512, and stops a -march=native build at its first such instruction
+# with "Illegal instruction".  x86-64-v3 (AVX2 and FMA) it decodes; a CPU
+# without AVX2 gets x86-64-v2.  Any memcheck error or definite leak fails.
+# A few minutes: a valgrind run is some 30-50 times slower.
+VALGRIND_BUILD := build/valgrind
+VALGRIND_ARCH  ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo yes),-march=x86-64-v3,-march=x86-64-v2)
+valgrind: deps
+	@sh tools/deps.sh valgrind
+	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) BINDIR=$(VALGRIND_BUILD)/bin ARCH_FLAGS=$(VALGRIND_ARCH) build
+	@sh tools/valgrind.sh $(VALGRIND_BUILD)/bin/azul $(VALGRIND_BUILD)/runs
+
 # A file includes headers of its own folder or of lower layers only (the table
 # is at the top of tools/check_layers.sh); an upward include fails `make test`.
 layers:
@@ -94,7 +109,15 @@ clean:
 try_flag = $(shell echo 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
 
 CFLAGS  = -std=c11 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I.
-CFLAGS += $(call try_flag,-march=native)
+# The instruction set: this CPU's own by default.  Another (ARCH_FLAGS=...)
+# builds for other machines, or for tools that cannot decode all of this
+# one's instructions (valgrind and AVX-512).
+ARCH_FLAGS ?= -march=native
+CFLAGS += $(call try_flag,$(ARCH_FLAGS))
+# Without AVX-512, GCC warns that a function returning a 64-byte vector has
+# another ABI than with it.  azul's vector functions are all static, so no
+# call crosses a file compiled differently: the warning does not apply.
+CFLAGS += -Wno-psabi
 # stb_ds.h takes the address of rvalue keys with GNU `typeof`, which strict
 # -std=c11 spells only as __typeof__.
 CFLAGS += -Dtypeof=__typeof__
