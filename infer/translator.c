@@ -12,13 +12,14 @@ int translator_load(Translator *t, const char *model_path, Error *err) {
     memset(t, 0, sizeof *t);
     char *json_text = NULL;
     if (model_load(&t->model, &json_text, model_path, err) < 0) return -1;
-    cJSON *json = json_text ? cJSON_Parse(json_text) : NULL;
-    Error inner;
-    int status = json ? tokenizer_pair_from_json(&t->tokenizers, json, &inner)
-                      : error_set(&inner, "metadata \"tokenizers\" is missing or not JSON");
-    cJSON_Delete(json);
-    free(json_text);
     const ModelConfig *c = &t->model.config;
+    Error inner;
+    // the config, already checked, says how many values the tokenizers can need
+    int status = json_text ? tokenizer_pair_from_text(&t->tokenizers, json_text,
+                                                      tokenizer_pair_max_json_values(c->src_vocab, c->tgt_vocab),
+                                                      &inner)
+                           : error_set(&inner, "metadata \"tokenizers\" is missing");
+    free(json_text);
     if (status == 0 && tokenizer_pair_check_sizes(&t->tokenizers, c->src_vocab, c->tgt_vocab, &inner) < 0) {
         tokenizer_pair_free(&t->tokenizers);
         status = -1;

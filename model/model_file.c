@@ -9,6 +9,7 @@
 
 #include <stb/stb_ds.h>
 
+#include "core/json_tree.h"
 #include "model/safetensors.h"
 
 static const char FORMAT_NAME[] = "azul-model";
@@ -110,9 +111,10 @@ static int check_metadata(const SafetensorsFile *f, ModelConfig *config, Error *
         return error_set(err, "model format version %s is not supported (this azul reads %s)",
                          version ? version : "(none)", FORMAT_VERSION);
     }
-    cJSON *config_json = config_text ? cJSON_Parse(config_text) : NULL;
-    int status = config_json ? model_config_from_json(config, config_json, err)
-                             : error_set(err, "metadata \"config\" is missing or not JSON");
+    if (!config_text) return error_set(err, "metadata \"config\" is missing");
+    cJSON *config_json = json_parse_bounded(config_text, strlen(config_text), JSON_MAX_SETTINGS_VALUES,
+                                            "metadata \"config\"", err);
+    int status = config_json ? model_config_from_json(config, config_json, err) : -1;
     cJSON_Delete(config_json);
     if (status < 0) return -1;
     // A hostile config must not make us allocate more than the file could hold.

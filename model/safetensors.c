@@ -76,26 +76,39 @@ static int open_file(SafetensorsFile *f, const char *path, Error *err) {
     return 0;
 }
 
+// Checks the header's length, then parses it into f->header; on failure f
+// is freed and err names path.
+static int parse_header(SafetensorsFile *f, const char *path, uint64_t *header_length, Error *err) {
+    if (f->size < 8) return fail(f, err, path, "truncated: shorter than the 8-byte header length", NULL);
+    uint64_t length = 0;
+    for (int i = 7; i >= 0; i--) length = length << 8 | (unsigned char)f->buffer[i];
+    char what[160];
+    if (length > MAX_HEADER_BYTES) {
+        snprintf(what, sizeof what, "header length %llu is larger than the limit of %d bytes (100 MiB)",
+                 (unsigned long long)length, MAX_HEADER_BYTES);
+        return fail(f, err, path, what, NULL);
+    }
+    if (length < 2 || length > f->size - 8) {
+        snprintf(what, sizeof what, "header length %llu does not fit the file (%zu bytes)",
+                 (unsigned long long)length, f->size);
+        return fail(f, err, path, what, NULL);
+    }
+    // counted before cJSON builds a node: 100 MiB of dense JSON would be GBs of them
+    Error inner;
+    if (json_check_size(f->buffer + 8, (size_t)length, SAFETENSORS_MAX_HEADER_VALUES, "header", &inner) < 0) {
+        return fail(f, err, path, inner.message, NULL);
+    }
+    f->header = cJSON_ParseWithLength(f->buffer + 8, (size_t)length);
+    if (!cJSON_IsObject(f->header)) return fail(f, err, path, "header is not a JSON object", NULL);
+    *header_length = length;
+    return 0;
+}
+
 int safetensors_read(SafetensorsFile *f, const char *path, Error *err) {
     memset(f, 0, sizeof *f);
     if (open_file(f, path, err) < 0) return -1;
-    if (f->size < 8) return fail(f, err, path, "truncated: shorter than the 8-byte header length", NULL);
-    uint64_t header_length = 0;
-    for (int i = 7; i >= 0; i--) header_length = header_length << 8 | (unsigned char)f->buffer[i];
-    if (header_length > MAX_HEADER_BYTES) {
-        char what[160];
-        snprintf(what, sizeof what, "header length %llu is larger than the limit of %d bytes (100 MiB)",
-                 (unsigned long long)header_length, MAX_HEADER_BYTES);
-        return fail(f, err, path, what, NULL);
-    }
-    if (header_length < 2 || header_length > f->size - 8) {
-        char what[160];
-        snprintf(what, sizeof what, "header length %llu does not fit the file (%zu bytes)",
-                 (unsigned long long)header_length, f->size);
-        return fail(f, err, path, what, NULL);
-    }
-    f->header = cJSON_ParseWithLength(f->buffer + 8, (size_t)header_length);
-    if (!cJSON_IsObject(f->header)) return fail(f, err, path, "header is not a JSON object", NULL);
+    uint64_t header_length;
+    if (parse_header(f, path, &header_length, err) < 0) return -1;
 
     const char *data = f->buffer + 8 + header_length;
     size_t data_size = f->size - 8 - (size_t)header_length;

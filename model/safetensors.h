@@ -18,6 +18,14 @@
 
 enum { SAFETENSORS_MAX_RANK = 8 };
 
+// The most JSON values a header may hold (checked before it is parsed).  A
+// tensor's entry is 6 values and rank more ({"dtype", "shape": [...],
+// "data_offsets": [b, e]}), metadata one per key; azul's largest model (256
+// layers a stack) has 10,760 tensors, some 86,000 values, and a file from
+// elsewhere of 70,000 tensors of rank 8 still fits.  At the limit cJSON
+// builds about 150 MB; the 100 MiB a header may have would let it build 4 GB.
+enum { SAFETENSORS_MAX_HEADER_VALUES = 1000 * 1000 };
+
 typedef struct {
     const char *name;
     const char *dtype;                  // "F32", "I32", ...

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/atomic_file.h"
+#include "core/json_tree.h"
 #include "core/line_reader.h"
 #include "tests/test.h"
 
@@ -118,6 +119,77 @@ static void atomic_write_names_the_file_it_cannot_write(void **state) {
     expect_contains(err.message, "cannot write /nonexistent/model.json");
 }
 
+// The nodes cJSON built: the value itself and everything inside it.
+static size_t nodes_in(const cJSON *json) {
+    size_t n = 1;
+    for (const cJSON *child = json->child; child; child = child->next) n += nodes_in(child);
+    return n;
+}
+
+// Issue 11: the count that decides whether cJSON may parse a text is never
+// below what cJSON builds (brackets, commas and escaped quotes inside
+// strings are text, not structure), and is exact for dense arrays and
+// objects, the shape a hostile file takes.
+static void json_count_values_never_undercounts_cjson(void **state) {
+    (void)state;
+    const struct {
+        const char *text;
+        size_t exact;  // when the count is exact; 0 when it may be above
+    } cases[] = {
+        {"0", 1},
+        {"[0,0,0]", 4},
+        {"{\"a\":1,\"b\":{\"c\":[true,null]}}", 6},
+        {"{\"a\":\"[,{\\\"],x\",\"b\":[1,2]}", 5},      // {"a":"[,{\"],x","b":[1,2]}
+        {"{\"k\":\"a\\\\\",\"j\":[1]}", 4},             // {"k":"a\\","j":[1]}: the string ends
+        {"[\",,,,]]]\",\"\\\\\",\"{\"]", 4},
+        {"[[],{},[[]]]", 0},
+        {" [ 1 , \"\\u005b\" ] ", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *text = cases[i].text;
+        cJSON *json = cJSON_Parse(text);
+        if (!json) fail_msg("case %zu is not JSON: %s", i, text);
+        size_t counted = json_count_values(text, strlen(text), SIZE_MAX, NULL), built = nodes_in(json);
+        if (counted < built) fail_msg("case %zu: counted %zu, cJSON built %zu: %s", i, counted, built, text);
+        if (cases[i].exact && counted != cases[i].exact) fail_msg("case %zu: counted %zu: %s", i, counted, text);
+        assert_int_equal(built, cases[i].exact ? cases[i].exact : built);
+        cJSON_Delete(json);
+    }
+    int depth;
+    assert_int_equal(json_count_values("[[{\"a\":[\"]]]]\"]}]]", 19, SIZE_MAX, &depth), 5);
+    assert_int_equal(depth, 4);
+    // it stops counting as soon as the count is past stop_after
+    assert_int_equal(json_count_values("[0,0,0,0,0,0]", 13, 2, NULL), 3);
+}
+
+// Issue 11: json_parse_bounded takes a text of exactly max_values values and
+// nests of exactly JSON_MAX_DEPTH, refuses one more of either with a message
+// naming the limit, and names text that is not JSON.
+static void json_parse_bounded_refuses_past_its_limits(void **state) {
+    (void)state;
+    Error err;
+    cJSON *json = json_parse_bounded("[0,0,0]", 7, 4, "the list", &err);
+    assert_non_null(json);
+    cJSON_Delete(json);
+    assert_null(json_parse_bounded("[0,0,0]", 7, 3, "the list", &err));
+    assert_string_equal(err.message, "the list holds more than the limit of 3 JSON values");
+    char deep[2 * JSON_MAX_DEPTH + 3];
+    for (int levels = JSON_MAX_DEPTH; levels <= JSON_MAX_DEPTH + 1; levels++) {
+        memset(deep, '[', (size_t)levels);
+        memset(deep + levels, ']', (size_t)levels);
+        json = json_parse_bounded(deep, 2 * (size_t)levels, 1000, "the nest", &err);
+        if (levels == JSON_MAX_DEPTH) {
+            assert_non_null(json);
+            cJSON_Delete(json);
+        } else {
+            assert_null(json);
+            assert_string_equal(err.message, "the nest nests arrays and objects deeper than the limit of 64 levels");
+        }
+    }
+    assert_null(json_parse_bounded("[0,", 3, 10, "the list", &err));
+    assert_string_equal(err.message, "the list is not valid JSON");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(read_whole_file_names_a_missing_file),
     cmocka_unit_test(read_whole_file_refuses_a_file_over_its_limit),
@@ -125,5 +197,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(line_reader_gives_every_line_and_flags_long_ones),
     cmocka_unit_test(line_reader_reports_a_read_error_instead_of_an_end),
     cmocka_unit_test(atomic_write_names_the_file_it_cannot_write),
+    cmocka_unit_test(json_count_values_never_undercounts_cjson),
+    cmocka_unit_test(json_parse_bounded_refuses_past_its_limits),
 };
 TEST_GROUP(core_tests, tests);

@@ -501,6 +501,74 @@ static void a_model_file_at_its_size_limits(void **state) {
     free(dir);
 }
 
+// dir/name: a safetensors file of nothing but a header {"a":[0,0,...]} of
+// `values` JSON values (two and the zeros); returns its path.
+static char *dense_header_file(const char *dir, const char *name, size_t values) {
+    char *path = join(dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    size_t zeros = values - 2, length = strlen("{\"a\":[]}") + 2 * zeros - 1;
+    size_t padded = (length + 7) / 8 * 8;
+    for (int i = 0; i < 8; i++) fputc((int)((uint64_t)padded >> (8 * i) & 0xFF), f);
+    fputs("{\"a\":[0", f);
+    for (size_t i = 1; i < zeros; i++) fputs(",0", f);
+    fputs("]}", f);
+    for (size_t i = length; i < padded; i++) fputc(' ', f);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+// Issue 11: a header was handed to cJSON whole, and cJSON builds some 80
+// bytes a value: 100 MiB of "[0,0,..." made 4 GB before anything was
+// checked.  Now a header is counted first: one of exactly
+// SAFETENSORS_MAX_HEADER_VALUES values is parsed (and refused for what it
+// says), one more is refused unparsed, with the limit named; and reading a
+// dense header four times over the limit (8 MiB, 300 MB of nodes before)
+// takes barely more memory than its pages.
+static void a_model_header_at_its_value_limit(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    for (size_t extra = 0; extra <= 1; extra++) {
+        char *path = dense_header_file(dir, "model.safetensors", SAFETENSORS_MAX_HEADER_VALUES + extra);
+        SafetensorsFile f;
+        Error err;
+        assert_int_equal(safetensors_read(&f, path, &err), -1);
+        if (extra) {
+            expect_contains(err.message, "model.safetensors: header holds more than the limit of 1000000 JSON values");
+        } else {
+            expect_contains(err.message, "tensor \"a\": missing or unknown dtype");
+        }
+        free(path);
+    }
+    char *path = dense_header_file(dir, "dense.safetensors", 4 * 1024 * 1024);
+    int pipe_fds[2];
+    assert_int_equal(pipe(pipe_fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {  // measured alone: the peak of a fork starts at its parent's size
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        SafetensorsFile f;
+        Error err;
+        int status = safetensors_read(&f, path, &err);
+        getrusage(RUSAGE_SELF, &after);
+        long grown_kib = after.ru_maxrss - before.ru_maxrss;
+        ssize_t written = write(pipe_fds[1], &grown_kib, sizeof grown_kib);
+        _exit(status == -1 && written == sizeof grown_kib && strstr(err.message, "limit of 1000000") ? 0 : 1);
+    }
+    close(pipe_fds[1]);
+    long grown_kib = -1;
+    assert_int_equal(read(pipe_fds[0], &grown_kib, sizeof grown_kib), sizeof grown_kib);
+    close(pipe_fds[0]);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("the dense header was not refused at the limit");
+    if (grown_kib > 32 * 1024) fail_msg("reading an 8 MiB dense header took %ld KiB more", grown_kib);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
 // Limits (README), the vocabularies: --vocab-size takes at most 1,000,000
 // ids (train and tokenize --learn; one more is a usage error); a saved
 // tokenizer file is at most 512 MiB (a sparse file of exactly that is read,
@@ -564,6 +632,48 @@ static void the_vocabularies_at_their_limits(void **state) {
     }
     free(path);
     free(run);
+    remove_tree(dir);
+    free(dir);
+}
+
+// Issue 11: a tokenizer file (up to 512 MiB) was handed to cJSON whole; one
+// of "[0,0,..." would have made 270 million nodes, over 20 GB.  Now one
+// value past TOKENIZER_PAIR_MAX_JSON_VALUES (a 160 MB file) is refused
+// unparsed, naming the limit (the limit itself is taken in the core tests,
+// through the same json_parse_bounded); a learned file still loads.
+static void a_tokenizer_file_past_its_value_limit(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *path = join(dir, "tok.json"), *out, *err;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    enum { BLOCK_ZEROS = 1 << 20 };
+    char *block = malloc(2 * BLOCK_ZEROS);
+    assert_non_null(block);
+    for (size_t i = 0; i < BLOCK_ZEROS; i++) memcpy(block + 2 * i, ",0", 2);
+    fputs("[0", f);  // one zero, then limit - 1 more: the limit and the array
+    for (size_t left = TOKENIZER_PAIR_MAX_JSON_VALUES - 1; left > 0;) {
+        size_t n = left < BLOCK_ZEROS ? left : BLOCK_ZEROS;
+        assert_int_equal(fwrite(block, 2, n, f), n);
+        left -= n;
+    }
+    fputs("]", f);
+    assert_int_equal(fclose(f), 0);
+    free(block);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", path, "the cat"), 1);
+    char expected[128];
+    snprintf(expected, sizeof expected, "tok.json holds more than the limit of %zu JSON values",
+             TOKENIZER_PAIR_MAX_JSON_VALUES);
+    expect_contains(err, expected);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--learn", "--corpus", "data/toy-en-es/train.tsv",
+                         "-o", path, "--vocab-size", "500"), 0);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "tokenize", "--model", path, "the cat"), 0);
+    free(out);
+    free(err);
+    free(path);
     remove_tree(dir);
     free(dir);
 }
@@ -691,7 +801,18 @@ typedef struct {
     const char *tensor;
     float value;
     bool reshape, swap_tokenizers;
+    const char *metadata_key, *metadata_text;  // a metadata value replaced whole
 } Damage;
+
+// "[0,0,...,0]" with n zeros: n + 1 JSON values (malloc'd).
+static char *dense_array(size_t n) {
+    char *text = malloc(2 * n + 2);
+    assert_non_null(text);
+    memcpy(text, "[0", 2);
+    for (size_t i = 1; i < n; i++) memcpy(text + 2 * i, ",0", 2);
+    memcpy(text + 2 * n, "]", 2);
+    return text;
+}
 
 static void damage_state(const char *path, Damage d) {
     SafetensorsFile f;
@@ -732,6 +853,7 @@ static void damage_state(const char *path, Damage d) {
             cJSON_AddItemToObject(j, "target", source);
             values[m] = texts[m] = cJSON_PrintUnformatted(j);
         }
+        if (d.metadata_key && strcmp(item->string, d.metadata_key) == 0) values[m] = d.metadata_text;
         cJSON_Delete(j);
         m++;
     }
@@ -757,6 +879,9 @@ static void resume_refuses_a_damaged_state_and_keeps_the_files(void **state) {
     char *state_path = join(dir, "training_state.safetensors");
     size_t length;
     char *good = slurp(state_path, &length);
+    // "[0,0,...]": 10,001 values, one past JSON_MAX_SETTINGS_VALUES, and
+    // 1,000,001, past what any toy vocabulary's tokenizers can need
+    char *dense_10k = dense_array(10000), *dense_1m = dense_array(1000000);
     const struct {
         Damage damage;
         const char *message;
@@ -771,6 +896,14 @@ static void resume_refuses_a_damaged_state_and_keeps_the_files(void **state) {
         {{.tensor = "adam_m", .value = NAN}, "tensor \"adam_m\" holds a NaN or infinite value"},
         {{.tensor = "params", .value = INFINITY}, "tensor \"params\" holds a NaN or infinite value"},
         {{.swap_tokenizers = true}, "vocabulary sizes"},
+        {{.metadata_key = "progress", .metadata_text = dense_10k},
+         "metadata \"progress\" holds more than the limit of 10000 JSON values"},
+        {{.metadata_key = "options", .metadata_text = dense_10k},
+         "metadata \"options\" holds more than the limit of 10000 JSON values"},
+        {{.metadata_key = "config", .metadata_text = dense_10k},
+         "metadata \"config\" holds more than the limit of 10000 JSON values"},
+        {{.metadata_key = "tokenizers", .metadata_text = dense_1m},
+         "metadata \"tokenizers\" holds more than the limit of"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         FILE *f = fopen(state_path, "wb");
@@ -809,6 +942,8 @@ static void resume_refuses_a_damaged_state_and_keeps_the_files(void **state) {
     free(out);
     free(err);
     free(good);
+    free(dense_10k);
+    free(dense_1m);
     free(state_path);
     remove_tree(dir);
     free(dir);
@@ -949,6 +1084,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_line_reader_takes_exactly_its_limit),
     cmocka_unit_test(a_training_pair_of_exactly_max_len_tokens_is_kept),
     cmocka_unit_test(a_model_file_at_its_size_limits),
+    cmocka_unit_test(a_model_header_at_its_value_limit),
+    cmocka_unit_test(a_tokenizer_file_past_its_value_limit),
     cmocka_unit_test(the_vocabularies_at_their_limits),
     cmocka_unit_test(atomic_write_never_follows_a_planted_symlink),
     cmocka_unit_test(atomic_write_reports_a_failed_directory_sync),

@@ -17,6 +17,7 @@
 #include "inspect/attention_html.h"
 #include "inspect/attention_render.h"
 #include "tokenizer/tokenizer_json.h"
+#include "tokenizer/tokenizer_pair.h"
 #include "train/checkpoint.h"
 #include "tests/failing_alloc.h"
 #include "tests/test.h"
@@ -343,6 +344,41 @@ static void a_config_whose_sentence_needs_absurd_memory_is_refused(void **state)
     free(out); free(err);
     remove_tree(model);
     free(model);
+}
+
+// Issue 11: the tokenizers inside a model were parsed whole, whatever their
+// size (up to the header's 100 MiB, 4 GB of cJSON nodes).  Now their JSON
+// may hold 8 values per id of the config's vocabularies and 1,000 more:
+// exactly that many is parsed (and refused as not tokenizers), one more is
+// refused unparsed, naming the limit.
+static void a_model_s_tokenizers_at_their_value_limit(void **state) {
+    (void)state;
+    const ModelConfig *c = &toy_translator()->model.config;
+    const size_t limit = tokenizer_pair_max_json_values(c->src_vocab, c->tgt_vocab);
+    assert_int_equal(limit, 8 * (size_t)(c->src_vocab + c->tgt_vocab) + 1000);
+    for (size_t values = limit; values <= limit + 1; values++) {
+        char *dense = malloc(2 * values + 1);  // "[0,0,...]": the array and values - 1 zeros
+        assert_non_null(dense);
+        memcpy(dense, "[0", 2);
+        for (size_t i = 1; i < values - 1; i++) memcpy(dense + 2 * i, ",0", 2);
+        memcpy(dense + 2 * (values - 1), "]", 2);
+        ModelImage image = read_toy_model();
+        cJSON *metadata = cJSON_GetObjectItemCaseSensitive(image.header, "__metadata__");
+        cJSON_ReplaceItemInObjectCaseSensitive(metadata, "tokenizers", cJSON_CreateString(dense));
+        char *model = write_model(&image);
+        free_model_image(&image);
+        free(dense);
+        char *out, *err, expected[96];
+        assert_int_equal(RUN("The ball is blue\n", &out, &err, "translate", "--model", model), 1);
+        snprintf(expected, sizeof expected, "metadata \"tokenizers\" holds more than the limit of %zu JSON values",
+                 limit);
+        if (values > limit) expect_contains(err, expected);
+        else expect_contains(err, "not a pair of azul tokenizers");
+        free(out);
+        free(err);
+        remove_tree(model);
+        free(model);
+    }
 }
 
 // Limits (README), through the commands: the toy model's weights with one
@@ -864,6 +900,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_sentence_of_exactly_max_len_tokens_is_taken),
     cmocka_unit_test(a_config_whose_sentence_needs_absurd_memory_is_refused),
     cmocka_unit_test(model_configs_at_their_limits_through_the_commands),
+    cmocka_unit_test(a_model_s_tokenizers_at_their_value_limit),
     cmocka_unit_test(translating_survives_every_failed_allocation),
     cmocka_unit_test(inspecting_survives_every_failed_allocation),
     cmocka_unit_test(scoring_survives_every_failed_allocation),

@@ -87,13 +87,26 @@ int tokenizer_pair_from_json(TokenizerPair *pair, const cJSON *json, Error *err)
     return 0;
 }
 
+size_t tokenizer_pair_max_json_values(int src_vocab, int tgt_vocab) {
+    return 8 * ((size_t)(src_vocab > 0 ? src_vocab : 0) + (size_t)(tgt_vocab > 0 ? tgt_vocab : 0)) + 1000;
+}
+
+int tokenizer_pair_from_text(TokenizerPair *pair, const char *text, size_t max_values, Error *err) {
+    memset(pair, 0, sizeof *pair);
+    cJSON *json = json_parse_bounded(text, strlen(text), max_values, "metadata \"tokenizers\"", err);
+    if (!json) return -1;
+    int status = tokenizer_pair_from_json(pair, json, err);
+    cJSON_Delete(json);
+    return status;
+}
+
 int tokenizer_pair_load(TokenizerPair *pair, const char *path, Error *err) {
     size_t length;
     char *text = read_whole_file(path, TOKENIZER_MAX_FILE_BYTES, &length, err);
     if (!text) return -1;
-    cJSON *json = cJSON_ParseWithLength(text, length);
+    cJSON *json = json_parse_bounded(text, length, TOKENIZER_PAIR_MAX_JSON_VALUES, path, err);
     free(text);
-    if (!json) return error_set(err, "%s is not valid JSON", path);
+    if (!json) return -1;
     Error inner;
     int status = tokenizer_pair_from_json(pair, json, &inner);
     cJSON_Delete(json);

@@ -2,9 +2,11 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_tree.h"
 #include "model/safetensors.h"
 
 static const char FORMAT[] = "azul-training-state";
@@ -108,6 +110,19 @@ static int read_vector(const SafetensorsFile *f, const char *name, float *target
     return 0;
 }
 
+// A metadata value parsed, as long as it holds at most max_values JSON
+// values; NULL with err set when it is missing, larger or not JSON.
+static cJSON *parse_metadata(const SafetensorsFile *f, const char *key, size_t max_values, Error *err) {
+    const char *text = safetensors_metadata(f, key);
+    char what[64];
+    snprintf(what, sizeof what, "metadata \"%s\"", key);
+    if (!text) {
+        error_set(err, "%s is missing", what);
+        return NULL;
+    }
+    return json_parse_bounded(text, strlen(text), max_values, what, err);
+}
+
 int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *tokenizers,
                     TrainingProgress *p, cJSON **options, Error *err) {
     memset(m, 0, sizeof *m);
@@ -118,18 +133,19 @@ int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *
     if (safetensors_read(&f, path, err) < 0) return -1;
     Error inner;
     const char *format = safetensors_metadata(&f, "format");
-    cJSON *config_json = NULL, *tok_json = NULL, *progress = NULL;
+    cJSON *config_json = NULL, *progress = NULL;
     int status = -1;
     if (!format || strcmp(format, FORMAT) != 0) {
         error_set(&inner, "not an azul training state");
         goto fail;
     }
-    config_json = cJSON_Parse(safetensors_metadata(&f, "config") ? safetensors_metadata(&f, "config") : "");
-    tok_json = cJSON_Parse(safetensors_metadata(&f, "tokenizers") ? safetensors_metadata(&f, "tokenizers") : "");
-    progress = cJSON_Parse(safetensors_metadata(&f, "progress") ? safetensors_metadata(&f, "progress") : "");
-    *options = cJSON_Parse(safetensors_metadata(&f, "options") ? safetensors_metadata(&f, "options") : "");
-    if (!config_json || !tok_json || !progress || !cJSON_IsObject(*options)) {
-        error_set(&inner, "metadata is missing or damaged");
+    if (!(config_json = parse_metadata(&f, "config", JSON_MAX_SETTINGS_VALUES, &inner)) ||
+        !(progress = parse_metadata(&f, "progress", JSON_MAX_SETTINGS_VALUES, &inner)) ||
+        !(*options = parse_metadata(&f, "options", JSON_MAX_SETTINGS_VALUES, &inner))) {
+        goto fail;
+    }
+    if (!cJSON_IsObject(*options)) {
+        error_set(&inner, "metadata \"options\" is not a JSON object");
         goto fail;
     }
     ModelConfig config;
@@ -144,13 +160,22 @@ int checkpoint_load(const char *path, Model *m, AdamState *adam, TokenizerPair *
         read_vector(&f, "adam_v", adam->v, m->n_params, true, &inner) < 0) {
         goto fail;
     }
-    if (tokenizer_pair_from_json(tokenizers, tok_json, &inner) < 0) goto fail;
+    // parsed only now that the config says how many values they can need
+    const char *tokenizers_text = safetensors_metadata(&f, "tokenizers");
+    if (!tokenizers_text) {
+        error_set(&inner, "metadata \"tokenizers\" is missing");
+        goto fail;
+    }
+    if (tokenizer_pair_from_text(tokenizers, tokenizers_text,
+                                 tokenizer_pair_max_json_values(config.src_vocab, config.tgt_vocab),
+                                 &inner) < 0) {
+        goto fail;
+    }
     if (tokenizer_pair_check_sizes(tokenizers, config.src_vocab, config.tgt_vocab, &inner) < 0) goto fail;
     if (read_progress(progress, p, &inner) < 0) goto fail;
     status = 0;
 fail:
     cJSON_Delete(config_json);
-    cJSON_Delete(tok_json);
     cJSON_Delete(progress);
     safetensors_free(&f);
     if (status < 0) {

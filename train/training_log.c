@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/atomic_file.h"
+#include "core/json_tree.h"
 #include "train/curves.h"
 
 static void format_duration(double seconds, char *out, size_t size) {
@@ -46,7 +47,8 @@ static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_
     }
     size_t used = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *j = cJSON_Parse(line);
+        // a line too large to be one of ours is dropped like a damaged one
+        cJSON *j = json_parse_bounded(line, strlen(line), JSON_MAX_SETTINGS_VALUES, "a line", NULL);
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step");
         if (cJSON_IsNumber(step) && step->valuedouble <= resume_step) {
             const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
