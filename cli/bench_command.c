@@ -194,6 +194,32 @@ static double training_step_flops(const ModelConfig *c, int B, int S, int T) {
     return 3 * 2 * (c->n_encoder_layers * encoder + c->n_decoder_layers * decoder + output);
 }
 
+// The --json form, every field checked: a failed node would have left a
+// field out of the object without a word.  NULL when memory runs out.
+static cJSON *result_json(const BenchOptions *o, const Model *m, const Timing *t, double peak_mib) {
+    const double flops = training_step_flops(&m->config, o->B, o->S, o->T);
+    cJSON *j = cJSON_CreateObject();
+    bool ok = j && cJSON_AddStringToObject(j, "work", o->decode ? "decode" : "train") &&
+              cJSON_AddStringToObject(j, "preset", o->preset) &&
+              cJSON_AddNumberToObject(j, "parameters", (double)m->n_params) &&
+              cJSON_AddNumberToObject(j, "batch", o->B) && cJSON_AddNumberToObject(j, "src_len", o->S) &&
+              cJSON_AddNumberToObject(j, "tgt_len", o->T) && cJSON_AddNumberToObject(j, "vocab", o->V) &&
+              cJSON_AddNumberToObject(j, "threads", omp_get_max_threads()) &&
+              cJSON_AddNumberToObject(j, "repetitions", o->steps) &&
+              cJSON_AddNumberToObject(j, "median_ms", t->median * 1e3) &&
+              cJSON_AddNumberToObject(j, "min_ms", t->min * 1e3) &&
+              cJSON_AddNumberToObject(j, "max_ms", t->max * 1e3) &&
+              cJSON_AddNumberToObject(j, "target_tokens_per_s", t->tokens / t->median) &&
+              cJSON_AddNumberToObject(j, "peak_rss_mib", peak_mib);
+    if (ok && !o->decode) {
+        ok = cJSON_AddNumberToObject(j, "shards", t->shards) &&
+             cJSON_AddNumberToObject(j, "gflop_per_s", flops / t->median / 1e9);
+    }
+    if (ok) return j;
+    cJSON_Delete(j);
+    return NULL;
+}
+
 static void report(const BenchOptions *o, const Model *m, const Timing *t) {
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
@@ -201,27 +227,12 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
     const char *work = o->decode ? "decode" : "train";
     const double flops = training_step_flops(&m->config, o->B, o->S, o->T);
     if (o->json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "work", work);
-        cJSON_AddStringToObject(j, "preset", o->preset);
-        cJSON_AddNumberToObject(j, "parameters", (double)m->n_params);
-        cJSON_AddNumberToObject(j, "batch", o->B);
-        cJSON_AddNumberToObject(j, "src_len", o->S);
-        cJSON_AddNumberToObject(j, "tgt_len", o->T);
-        cJSON_AddNumberToObject(j, "vocab", o->V);
-        cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
-        cJSON_AddNumberToObject(j, "repetitions", o->steps);
-        cJSON_AddNumberToObject(j, "median_ms", t->median * 1e3);
-        cJSON_AddNumberToObject(j, "min_ms", t->min * 1e3);
-        cJSON_AddNumberToObject(j, "max_ms", t->max * 1e3);
-        cJSON_AddNumberToObject(j, "target_tokens_per_s", rate);
-        cJSON_AddNumberToObject(j, "peak_rss_mib", peak_mib);
-        if (!o->decode) {
-            cJSON_AddNumberToObject(j, "shards", t->shards);
-            cJSON_AddNumberToObject(j, "gflop_per_s", flops / t->median / 1e9);
+        cJSON *j = result_json(o, m, t, peak_mib);
+        char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+        if (!text) {
+            cJSON_Delete(j);
+            die("out of memory formatting the benchmark as JSON");
         }
-        char *text = cJSON_PrintUnformatted(j);
-        if (!text) die("out of memory");
         printf("%s\n", text);
         cJSON_free(text);
         cJSON_Delete(j);

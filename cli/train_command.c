@@ -190,6 +190,7 @@ static void set_up_trainer(TrainRun *r) {
     t->valid_sentences = o->valid_sentences;
     t->progress_bar = isatty(fileno(stderr)) && !getenv("AZUL_NO_PROGRESS");
     trainer->options_json = train_options_to_json(o);
+    if (!trainer->options_json) die("out of memory saving the options for --resume");
 }
 
 static void free_run(TrainRun *r) {

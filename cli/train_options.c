@@ -8,6 +8,7 @@
 
 #include "cli/options.h"
 #include "cli/report.h"
+#include "core/json_tree.h"
 
 static const char COMMAND[] = "train";
 
@@ -446,29 +447,38 @@ static double shortest_double(float f) {
     return f;
 }
 
+// One row's saved value, or NULL when memory runs out.
+static cJSON *saved_value(const TrainOptions *o, const TrainOption *option) {
+    const void *p = field_of(o, option);
+    char text[32];
+    switch (option->kind) {
+    case OPTION_FLAG: return cJSON_CreateBool(*(const bool *)p);
+    case OPTION_INT: case OPTION_LONG: case OPTION_DURATION:
+        return cJSON_CreateNumber(field_number(option, o));
+    case OPTION_REAL: return cJSON_CreateNumber(shortest_double(*(const float *)p));
+    case OPTION_CHOICE: return cJSON_CreateString(choice_name(option, choice_of(o, option)));
+    case OPTION_STRING: return cJSON_CreateString(*(const char *const *)p);
+    case OPTION_SEED:
+        // a string: JSON numbers are doubles, exact only up to 2^53
+        snprintf(text, sizeof text, "%" PRIu64, *(const uint64_t *)p);
+        return cJSON_CreateString(text);
+    }
+    return NULL;
+}
+
 cJSON *train_options_to_json(const TrainOptions *o) {
+    // Every row is checked: options saved with one missing (a failed node)
+    // would let a resumed run take that option's default without a word.
     cJSON *j = cJSON_CreateObject();
-    for (size_t i = 0; i < train_option_count; i++) {
+    for (size_t i = 0; j && i < train_option_count; i++) {
         const TrainOption *option = &train_option_table[i];
         if (option->resume == NOT_SAVED || ((o->unknown >> i) & 1)) continue;
-        char key[64], text[32];
+        if (option->kind == OPTION_STRING && !*(const char *const *)field_of(o, option)) continue;
+        char key[64];
         json_key(option, key, sizeof key);
-        const void *p = field_of(o, option);
-        switch (option->kind) {
-        case OPTION_FLAG: cJSON_AddBoolToObject(j, key, *(const bool *)p); break;
-        case OPTION_INT: case OPTION_LONG: case OPTION_DURATION:
-            cJSON_AddNumberToObject(j, key, field_number(option, o));
-            break;
-        case OPTION_REAL: cJSON_AddNumberToObject(j, key, shortest_double(*(const float *)p)); break;
-        case OPTION_CHOICE: cJSON_AddStringToObject(j, key, choice_name(option, choice_of(o, option))); break;
-        case OPTION_STRING:
-            if (*(const char *const *)p) cJSON_AddStringToObject(j, key, *(const char *const *)p);
-            break;
-        case OPTION_SEED:
-            // a string: JSON numbers are doubles, exact only up to 2^53
-            snprintf(text, sizeof text, "%" PRIu64, *(const uint64_t *)p);
-            cJSON_AddStringToObject(j, key, text);
-            break;
+        if (!json_attach(j, key, saved_value(o, option))) {
+            cJSON_Delete(j);
+            j = NULL;
         }
     }
     return j;

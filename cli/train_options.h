@@ -94,7 +94,8 @@ bool train_option_given(const TrainOptions *o, const char *name);
 
 bool train_option_equal(const TrainOption *option, const TrainOptions *a, const TrainOptions *b);
 
-// The options a run saves, by name: {"batch_tokens": 4096, "schedule": "noam", "seed": "1", ...}.
+// The options a run saves, by name: {"batch_tokens": 4096, "schedule": "noam", "seed": "1", ...};
+// NULL when memory runs out (never an object with an option missing).
 cJSON *train_options_to_json(const TrainOptions *o);
 
 // Takes a resumed run's saved options into o: each saved value replaces o's

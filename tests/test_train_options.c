@@ -11,6 +11,7 @@
 
 #include "cli/train_options.h"
 #include "model/safetensors.h"
+#include "tests/failing_alloc.h"
 #include "tests/test.h"
 
 // A value for the option as it would be typed, different from its default.
@@ -287,6 +288,41 @@ static void a_damaged_state_file_is_refused_naming_the_option(void **state) {
     free(dir);
 }
 
+// Issue 11: the saved options were built without checking cJSON, so that a
+// failed node left its option out and a resumed run quietly took that
+// option's default.  Now, each allocation (cJSON's too) failing in turn, the
+// options come back NULL or whole.
+static void saving_the_options_survives_every_failed_allocation(void **state) {
+    (void)state;
+    TrainOptions o;
+    train_options_defaults(&o);
+    char texts[64][64];
+    for (size_t i = 0; i < train_option_count; i++) {  // every row saved, strings included
+        const TrainOption *option = &train_option_table[i];
+        train_option_set(&o, option, non_default_text(option, texts[i], sizeof texts[i]));
+    }
+    cJSON *json = train_options_to_json(&o);
+    char *whole = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    cJSON_InitHooks(&(cJSON_Hooks){malloc, free});  // the test's malloc is the failing one
+    long n = 0;
+    for (bool failed = true; failed; n++) {
+        fail_allocation_after(n);
+        json = train_options_to_json(&o);
+        failed = allocation_failed();
+        if (failed && json) fail_msg("allocation %ld failed, yet options came back", n);
+        if (!failed) {
+            char *text = cJSON_PrintUnformatted(json);
+            assert_string_equal(text, whole);
+            cJSON_free(text);
+        }
+        cJSON_Delete(json);
+    }
+    cJSON_InitHooks(NULL);
+    assert_true(n > 20);
+    cJSON_free(whole);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_saved_option_survives_a_save_and_a_load),
     cmocka_unit_test(help_lists_every_option_in_the_table),
@@ -295,5 +331,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(damaged_saved_options_are_refused_naming_the_option),
     cmocka_unit_test(a_state_file_with_a_numeric_schedule_still_resumes),
     cmocka_unit_test(a_damaged_state_file_is_refused_naming_the_option),
+    cmocka_unit_test(saving_the_options_survives_every_failed_allocation),
 };
 TEST_GROUP(train_option_tests, tests);
