@@ -297,6 +297,39 @@ static void the_commands_refuse_a_corpus_over_one_gib(void **state) {
     free(dir);
 }
 
+// Issue 11: the warnings printed the corpus's path as it was, while errors
+// show control characters as U+FFFD: a file named with an ESC sequence or a
+// newline coloured the terminal or split a warning in two.  Each warning is
+// now one line, the path's control characters replaced.
+static void warnings_show_a_hostile_path_as_printable(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    const char text[] = "no tab here\nThe cat\tEl gato\n";
+    char *path = write_temp_file(dir, "bad\x1b[31m\nname\r.tsv", text, sizeof text - 1);
+    Corpus corpus;
+    char *report;
+    size_t report_size;
+    FILE *warnings = open_memstream(&report, &report_size);
+    Error err;
+    assert_int_equal(corpus_read(&corpus, path, warnings, 1, &err), 0);
+    fclose(warnings);
+    assert_null(strchr(report, '\x1b'));
+    assert_null(strchr(report, '\r'));
+    expect_contains(report, "bad\xEF\xBF\xBD[31m\xEF\xBF\xBDname\xEF\xBF\xBD.tsv:1: no TAB between source and "
+                            "target; line skipped\n");
+    int lines = 0;
+    for (const char *p = report; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 3);  // the line, "further ... not shown", the summary
+    for (const char *line = report; *line; line = strchr(line, '\n') + 1) {
+        if (strncmp(line, "azul: warning: ", 15) != 0) fail_msg("not a warning line: %s", line);
+    }
+    corpus_free(&corpus);
+    free(report);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(good_lines_become_pairs),
     cmocka_unit_test(bom_crlf_and_blank_lines_are_accepted),
@@ -305,6 +338,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_hundred_thousand_lines_are_read),
     cmocka_unit_test(a_missing_file_is_a_clear_error),
     cmocka_unit_test(a_directory_is_a_clear_error),
+    cmocka_unit_test(warnings_show_a_hostile_path_as_printable),
     cmocka_unit_test(a_line_over_the_limit_is_skipped_and_reported),
     cmocka_unit_test(a_corpus_line_of_exactly_the_limit_is_kept),
     cmocka_unit_test(a_corpus_over_the_size_limit_is_refused),

@@ -1,6 +1,8 @@
 #include "train/corpus.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,16 +20,30 @@ static int is_blank(const char *s, size_t length) {
     return 1;
 }
 
+// Writes "azul: warning: PATH" and the rest.  The path is the user's and
+// may hold any byte: it is written as the errors are (cli/report.h), its
+// control characters shown as U+FFFD, so that it cannot split the warning
+// or reach the terminal as an escape sequence.
+static void warn(FILE *warnings, const char *path, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(FILE *warnings, const char *path, const char *format, ...) {
+    fputs("azul: warning: ", warnings);
+    utf8_put_printable(warnings, path);
+    va_list args;
+    va_start(args, format);
+    vfprintf(warnings, format, args);
+    va_end(args);
+}
+
 // Describes one skipped line, unless max_warnings have been shown already.
 static void report(const Corpus *c, FILE *warnings, size_t max_warnings, size_t line,
                    const char *reason) {
     if (!warnings) return;
     size_t skipped = corpus_skipped(c);  // already counts this line
     if (skipped > max_warnings) return;
-    fprintf(warnings, "azul: warning: %s:%zu: %s; line skipped\n", c->path, line, reason);
+    warn(warnings, c->path, ":%zu: %s; line skipped\n", line, reason);
     if (skipped == max_warnings) {
-        fprintf(warnings, "azul: warning: %s: further malformed lines are counted but not shown\n",
-                c->path);
+        warn(warnings, c->path, ": further malformed lines are counted but not shown\n");
     }
 }
 
@@ -128,11 +144,11 @@ int corpus_read_at_most(Corpus *c, const char *path, size_t max_bytes, FILE *war
         p = next;
     }
     if (warnings && corpus_skipped(c) > 0) {
-        fprintf(warnings,
-                "azul: warning: %s: skipped %zu malformed line%s of %zu (%zu without TAB, "
-                "%zu with an empty side, %zu with invalid text); kept %zu pairs\n",
-                c->path, corpus_skipped(c), corpus_skipped(c) == 1 ? "" : "s", c->lines,
-                c->missing_tab, c->empty_side, c->invalid_text, corpus_size(c));
+        warn(warnings, c->path,
+             ": skipped %zu malformed line%s of %zu (%zu without TAB, "
+             "%zu with an empty side, %zu with invalid text); kept %zu pairs\n",
+             corpus_skipped(c), corpus_skipped(c) == 1 ? "" : "s", c->lines,
+             c->missing_tab, c->empty_side, c->invalid_text, corpus_size(c));
     }
     return 0;
 }
