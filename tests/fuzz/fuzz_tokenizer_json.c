@@ -3,12 +3,16 @@
 // with a message.  One that loads must save and load again to the same
 // JSON, and keep the round-trip contract (fuzz_roundtrip.h) on sample texts,
 // on the text of its own tokens (so that its merges run) and on the input.
+// And the count every reader of untrusted JSON makes before parsing
+// (json_count_values) must never be below the values cJSON then builds.
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <stb/stb_ds.h>
 
+#include "core/json_tree.h"
 #include "tests/fuzz/fuzz_common.h"
 #include "tests/fuzz/fuzz_roundtrip.h"
 #include "tokenizer/tokenizer_json.h"
@@ -64,9 +68,21 @@ static void check_saved_again(const TokenizerPair *pair) {
     tokenizer_pair_free(&again);
 }
 
+// The values cJSON built: the node itself and everything under it.
+static size_t count_nodes(const cJSON *node) {
+    size_t n = 1;
+    for (const cJSON *child = node->child; child; child = child->next) n += count_nodes(child);
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cJSON *json = cJSON_ParseWithLength((const char *)data, size);
     if (!json) return 0;
+    int depth;
+    size_t counted = json_count_values((const char *)data, size, SIZE_MAX - 1, &depth);
+    size_t built = count_nodes(json);
+    FUZZ_CHECK(counted >= built, "json_count_values counted %zu values, cJSON built %zu",
+               counted, built);
     Error err;
     err.message[0] = '\0';
     TokenizerPair pair;
