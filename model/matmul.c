@@ -12,6 +12,7 @@
 //
 // The 16-float vectors use GCC's vector extension (also understood by clang):
 // portable C that becomes AVX-512, AVX2 or SSE instructions as -march allows.
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,24 +76,63 @@ enum { K_BLOCK = 256, ROW_BLOCK = 192, COL_BLOCK = 512 };
 // Per-thread buffers that grow to the largest size asked for and are then
 // reused, so that steady-state training allocates nothing.  They are sized by
 // the calling thread before the parallel region, which takes the caller's
-// set with it.  Each calling thread has its own set (thread-local): a
-// data-parallel trainer multiplies on several threads at once, one product
-// per thread.
+// set with it.  Each calling thread has its own set: a data-parallel trainer
+// multiplies on several threads at once, one product per thread.  They hang
+// on a pthread key, whose destructor frees them when OpenMP retires a thread
+// (a plain thread-local pointer would leak them then).
 typedef struct {
     float *b_block;  // K_BLOCK × COL_BLOCK, slice by slice of 32 columns
     float *a_block;  // ROW_BLOCK × K_BLOCK, tile by tile of TILE_ROWS rows
 } Panels;
-static _Thread_local Panels *panels;
-static _Thread_local int panels_count;
+
+typedef struct {
+    Panels *panels;        // [panels_count], one per thread of the caller's regions
+    int panels_count;
+    float *start_row;      // see start_row_of_size
+    size_t start_row_capacity;
+} ThreadBuffers;
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_key_once = PTHREAD_ONCE_INIT;
+static bool buffers_key_made;
+
+static void free_thread_buffers(void *buffers) {
+    ThreadBuffers *b = buffers;
+    for (int i = 0; i < b->panels_count; i++) {
+        free(b->panels[i].b_block);
+        free(b->panels[i].a_block);
+    }
+    free(b->panels);
+    free(b->start_row);
+    free(b);
+}
+
+static void make_buffers_key(void) {
+    buffers_key_made = pthread_key_create(&buffers_key, free_thread_buffers) == 0;
+}
+
+// The calling thread's buffers, or NULL when memory runs out.
+static ThreadBuffers *thread_buffers(void) {
+    pthread_once(&buffers_key_once, make_buffers_key);
+    if (!buffers_key_made) return NULL;
+    ThreadBuffers *b = pthread_getspecific(buffers_key);
+    if (b) return b;
+    b = calloc(1, sizeof *b);
+    if (!b || pthread_setspecific(buffers_key, b) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
 
 // false when memory runs out (the product is then computed without packing).
-static bool panels_for_threads(int threads) {
-    if (threads <= panels_count) return true;
-    Panels *grown = realloc(panels, (size_t)threads * sizeof *grown);
+static bool panels_for_threads(ThreadBuffers *b, int threads) {
+    if (threads <= b->panels_count) return true;
+    Panels *grown = realloc(b->panels, (size_t)threads * sizeof *grown);
     if (!grown) return false;
-    panels = grown;
-    for (; panels_count < threads; panels_count++) {
-        Panels *p = &panels[panels_count];
+    b->panels = grown;
+    for (; b->panels_count < threads; b->panels_count++) {
+        Panels *p = &b->panels[b->panels_count];
         p->b_block = aligned_alloc(64, (size_t)K_BLOCK * COL_BLOCK * sizeof(float));
         p->a_block = aligned_alloc(64, (size_t)ROW_BLOCK * K_BLOCK * sizeof(float));
         if (!p->b_block || !p->a_block) {
@@ -108,18 +148,15 @@ static bool panels_for_threads(int threads) {
 // room past its end for the vectors of a last, narrower tile (what they read
 // there lands in columns that are thrown away); grown like the panels.  NULL
 // when memory runs out.
-static _Thread_local float *start_row;
-static _Thread_local size_t start_row_capacity;
-
-static float *start_row_of_size(size_t n) {
-    if (n > start_row_capacity) {
-        free(start_row);
-        start_row_capacity = 0;
-        start_row = calloc(n, sizeof(float));
-        if (!start_row) return NULL;
-        start_row_capacity = n;
+static float *start_row_of_size(ThreadBuffers *b, size_t n) {
+    if (n > b->start_row_capacity) {
+        free(b->start_row);
+        b->start_row_capacity = 0;
+        b->start_row = calloc(n, sizeof(float));
+        if (!b->start_row) return NULL;
+        b->start_row_capacity = n;
     }
-    return start_row;
+    return b->start_row;
 }
 
 // The same product element by element, in the same order of k: the slow
@@ -349,8 +386,9 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
                  const float *b, size_t b_k, size_t b_j, int K, int M, int Ncols,
                  const float *bias, bool accumulate) {
     const int threads = threads_for_a_region();
-    float *init = start_row_of_size((size_t)Ncols + TILE_COLS);
-    if (!init || !panels_for_threads(threads)) {
+    ThreadBuffers *buffers = thread_buffers();
+    float *init = buffers ? start_row_of_size(buffers, (size_t)Ncols + TILE_COLS) : NULL;
+    if (!init || !panels_for_threads(buffers, threads)) {
         gemm_unpacked(out, out_row, a, a_row, a_k, b, b_k, b_j, K, M, Ncols, bias, accumulate);
         return;
     }
@@ -360,7 +398,7 @@ static void gemm(float *out, size_t out_row, const float *a, size_t a_row, size_
     const int row_tiles = (M + TILE_ROWS - 1) / TILE_ROWS;
     const int col_tiles = (Ncols + TILE_COLS - 1) / TILE_COLS;
     const bool split_columns = M < ROWS_PER_THREAD_TO_SPLIT_ROWS * threads;
-    Panels *callers_panels = panels;  // the team's threads have thread-locals of their own
+    Panels *callers_panels = buffers->panels;  // the team's threads have buffers of their own
     #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
