@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "tests/failing_alloc.h"
 #include "tests/test.h"
 
 
@@ -139,4 +142,28 @@ char *write_temp_file(const char *dir, const char *name, const char *text, size_
     assert_int_equal(fwrite(text, 1, length, f), length);
     fclose(f);
     return path;
+}
+
+long expect_json_whole_or_none(cJSON *(*build)(const void *context), const void *context) {
+    cJSON *json = build(context);
+    char *whole = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    assert_non_null(whole);
+    cJSON_InitHooks(&(cJSON_Hooks){malloc, free});  // the test's malloc is the failing one
+    long n = 0;
+    for (bool failed = true; failed; n++) {
+        fail_allocation_after(n);
+        json = build(context);
+        failed = allocation_failed();
+        if (failed && json) fail_msg("allocation %ld failed, yet a tree came back", n);
+        if (!failed) {
+            char *text = cJSON_PrintUnformatted(json);
+            assert_string_equal(text, whole);
+            cJSON_free(text);
+        }
+        cJSON_Delete(json);
+    }
+    cJSON_InitHooks(NULL);
+    cJSON_free(whole);
+    return n;
 }
