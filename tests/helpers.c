@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,4 +167,29 @@ long expect_json_whole_or_none(cJSON *(*build)(const void *context), const void 
     cJSON_InitHooks(NULL);
     cJSON_free(whole);
     return n;
+}
+
+pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
+                            const char *stderr_path, long fsize_limit) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = strcmp(stderr_path, stdout_path) == 0 ? out : open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0) _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        if (fsize_limit > 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
+            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+        }
+        const char *argv[64] = {AZUL_BIN};
+        for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
+        execv(AZUL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
 }

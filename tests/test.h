@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -46,6 +47,14 @@ const char *shared_corpora_dir(void);
 // stdin text; captures stdout and stderr (malloc'd, NUL-terminated) and
 // returns the exit status, or -1 when the program died from a signal.
 int run_azul(const char *const *args, const char *stdin_text, char **out, char **err);
+
+// Starts bin/azul in the background and returns its pid: stdin from
+// stdin_path (NULL: /dev/null), stdout and stderr to the two paths (the same
+// path: both in one file); with fsize_limit > 0, no file it writes may grow
+// past that many bytes (RLIMIT_FSIZE, SIGXFSZ ignored: the write fails with
+// EFBIG, as on a full disk).
+pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
+                            const char *stderr_path, long fsize_limit);
 
 // run_azul with the arguments written out: RUN(stdin, &out, &err, "train", "--help").
 #define RUN(stdin_text, out, err, ...) \

@@ -73,34 +73,13 @@ int fsync(int fd) {
     return (int)syscall(SYS_fsync, fd);
 }
 
-// Runs bin/azul with stdin from stdin_path (or /dev/null), stdout to
-// stdout_path and, when fsize_limit > 0, files limited to that many bytes
-// (RLIMIT_FSIZE, SIGXFSZ ignored: a write past it fails with EFBIG, as on a
-// full disk).  Returns the exit status (-1 for a signal); *err_text gets
-// stderr (malloc'd).
+// Runs bin/azul to its end (spawn_azul_redirected, stderr to a file of its
+// own).  Returns the exit status (-1 for a signal); *err_text gets stderr
+// (malloc'd).
 static int run_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
                           long fsize_limit, char **err_text) {
     char *dir = make_temp_dir(), *err_path = join(dir, "stderr");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
-        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        if (fsize_limit > 0) {
-            signal(SIGXFSZ, SIG_IGN);
-            struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
-            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
-        }
-        const char *argv[64] = {AZUL_BIN};
-        for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
-        execv(AZUL_BIN, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = spawn_azul_redirected(args, stdin_path, stdout_path, err_path, fsize_limit);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     *err_text = slurp(err_path, NULL);

@@ -45,31 +45,10 @@ static char *slurp(const char *path, size_t *length) {
     return text;
 }
 
-// Starts bin/azul in the background with stdout and stderr to output_path.
-// With fsize_limit > 0, no file it writes may grow past that many bytes
-// (RLIMIT_FSIZE with SIGXFSZ ignored: the write fails with EFBIG, as on a
-// full disk).
+// Starts bin/azul in the background with stdout and stderr to output_path
+// (see spawn_azul_redirected for fsize_limit).
 static pid_t spawn_azul(const char *const *args, const char *output_path, long fsize_limit) {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int out = open(output_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int in = open("/dev/null", O_RDONLY);
-        if (out < 0 || in < 0) _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(out, 2);
-        if (fsize_limit > 0) {
-            signal(SIGXFSZ, SIG_IGN);
-            struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
-            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
-        }
-        const char *argv[64] = {AZUL_BIN};
-        for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
-        execv(AZUL_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    return spawn_azul_redirected(args, NULL, output_path, output_path, fsize_limit);
 }
 
 // The exit status of a process started by spawn_azul, or -1 for a signal.
