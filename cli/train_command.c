@@ -205,6 +205,25 @@ static void free_run(TrainRun *r) {
     model_free(&r->model);
 }
 
+// What a run that ended normally should not leave unsaid: that it ended
+// before the learning-rate warm-up did (the model never trained at the
+// --lr asked for, and may have learnt next to nothing), or while its dev
+// loss was still falling (its last validation was its best one).
+static void warn_about_an_early_end(const Trainer *t, const char *out_dir) {
+    const TrainingProgress *p = &t->progress;
+    const long warmup = t->options.schedule.warmup;
+    if (warmup > 0 && p->step < warmup) {
+        report_warning("training ended at step %ld, before the learning-rate warm-up of %ld steps "
+                       "was over: it never reached --lr; give it more --steps, --epochs or "
+                       "--time-budget, or a shorter --warmup", p->step, warmup);
+    } else if (p->step > 0 && p->best_step == p->step) {
+        report_warning("the dev loss was still falling when training ended (its best was the last "
+                       "validation, at step %ld): more training would likely help; go on with "
+                       "azul train --out %s --resume and a larger --steps, --epochs or "
+                       "--time-budget", p->step, out_dir);
+    }
+}
+
 int train_command(int argc, char **argv) {
     TrainRun run = {0};
     TrainRun *r = &run;
@@ -219,6 +238,7 @@ int train_command(int argc, char **argv) {
     Error err;
     int status = trainer_run(&r->trainer, &err);
     if (status < 0) report_error("%s", err.message);
+    if (status == 0) warn_about_an_early_end(&r->trainer, r->o.out);
     if (status == 130) printf("interrupted: checkpoint saved; continue with: azul train --out %s --resume\n", r->o.out);
     free_run(r);
     return status < 0 ? EXIT_FAILURE_AZUL : status;

@@ -335,12 +335,38 @@ static void training_log_and_curves_name_the_file_they_cannot_use(void **state) 
     free(dir);
 }
 
+// Issue 12: with no flags, the toy corpus trained 10 steps of a 4,000-step
+// warm-up and reported success.  A run that ends before its warm-up, or with
+// its dev loss still falling, now says so.
+static void a_run_that_ends_too_early_says_so(void **state) {
+    (void)state;
+    char *dir = make_temp_dir();
+    char *first = join(dir, "first"), *second = join(dir, "second");
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out",
+                         first, "--steps", "6", "--warmup", "50"), 0);
+    expect_contains(err, "azul: warning: training ended at step 6, before the learning-rate "
+                         "warm-up of 50 steps was over");
+    free(out); free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out",
+                         second, "--steps", "6", "--warmup", "2", "--lr", "1e-3", "--valid-every",
+                         "3"), 0);
+    expect_contains(err, "azul: warning: the dev loss was still falling when training ended (its "
+                         "best was the last validation, at step 6)");
+    assert_null(strstr(err, "warm-up"));
+    free(out); free(err);
+    free(first); free(second);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(toy_training_translates_every_training_pair),
     cmocka_unit_test(resume_is_bit_identical),
     cmocka_unit_test(malformed_lines_are_reported_and_training_goes_on),
     cmocka_unit_test(bad_commands_get_clear_errors),
     cmocka_unit_test(ctrl_c_saves_a_checkpoint_that_resumes),
+    cmocka_unit_test(a_run_that_ends_too_early_says_so),
     cmocka_unit_test(a_state_saved_before_any_validation_resumes),
     cmocka_unit_test(training_log_and_curves_name_the_file_they_cannot_use),
 };
