@@ -45,8 +45,8 @@ DEMO_SENTENCES = The ball is blue|The black cat drank the milk|The dogs are whit
 demo: all
 	@rm -rf $(DEMO_DIR)
 	$(BINDIR)/azul train --corpus data/toy-en-es/train.tsv --valid data/toy-en-es/dev.tsv \
-	    --out $(DEMO_DIR) --preset toy --epochs 150 --batch-tokens 1024 --lr 2e-3 --warmup 100 \
-	    --valid-every 150 --patience 0
+	    --out $(DEMO_DIR) --preset toy --epochs 600 --batch-tokens 1024 --lr 2e-3 --warmup 100 \
+	    --valid-every 150 --patience 2
 	@if [ -t 0 ] && [ -t 1 ]; then \
 	    $(BINDIR)/azul translate --model $(DEMO_DIR); \
 	else \
