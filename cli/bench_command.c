@@ -129,7 +129,7 @@ static Timing bench_training(const BenchOptions *o, Model *m, Rng *rng) {
             die("%s", err.message);
         }
         data_parallel_backward(&dp, m, &grads);  // adamw_step leaves the gradients zero
-        adamw_step(m, &grads, &moments, &adam, 1e-4f, step + 3, 1.0);
+        adamw_step(m, &grads, &moments, &adam, 1e-4f, step + 3, 1.0, NULL);
         if (step >= 0) times[step] = monotonic_seconds() - start;
     }
     Timing timing = summarise(times, o->steps, (double)B * T);

@@ -53,10 +53,12 @@ static AdamWPass adamw_pass(Model *m, float *grads, AdamState *s, const AdamWCon
 
 // AdamW on parameters [begin, end) of the model's layout, with every gradient
 // first multiplied by grad_scale (clipping); the gradients are then zeroed if
-// asked (ready for the next step's +=).
-static void adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad_scale,
+// asked (ready for the next step's +=).  Returns whether every updated weight
+// is finite: checked while each is in a register, not in a pass of its own.
+static bool adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad_scale,
                         bool zero_grads) {
     const AdamWConfig *c = a->c;
+    int bad = 0;
     for (ptrdiff_t t = 0; t < arrlen(a->m->tensors); t++) {
         const TensorInfo *info = &a->m->tensors[t];
         size_t lo = info->offset > begin ? info->offset : begin;
@@ -72,7 +74,7 @@ static void adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad
         const float beta1 = c->beta1, beta2 = c->beta2, eps = c->eps, lr = a->lr,
                     correction1 = a->correction1, correction2 = a->correction2;
         const size_t n = hi - lo;
-        #pragma omp simd
+        #pragma omp simd reduction(| : bad)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] * grad_scale;
             mom[i] = beta1 * mom[i] + (1.0f - beta1) * gi;
@@ -80,9 +82,11 @@ static void adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad
             float m_hat = mom[i] * correction1, v_hat = vel[i] * correction2;
             p[i] -= decay * p[i];
             p[i] -= lr * m_hat / (sqrtf(v_hat) + eps);
+            bad |= !isfinite(p[i]);
         }
         if (zero_grads) memset(g, 0, n * sizeof *g);
     }
+    return !bad;
 }
 
 // This thread's share [*begin, *end) of n items.
@@ -147,10 +151,11 @@ double clip_gradient_norm(float *grads, size_t n, double max_norm) {
 // gradients instead of four, in one parallel region: the same arithmetic, so
 // the same bits.
 double adamw_step(Model *m, Gradients *grads, AdamState *s, const AdamWConfig *c, float lr,
-                  long step, double max_norm) {
+                  long step, double max_norm, bool *weights_finite) {
     const AdamWPass a = adamw_pass(m, grads->grads, s, c, lr, step);
     double partial[NORM_CHUNKS], norm = 0.0;
-    #pragma omp parallel
+    bool finite = true;
+    #pragma omp parallel reduction(&& : finite)
     {
         #pragma omp for schedule(static)
         for (size_t k = 0; k < NORM_CHUNKS; k++) {
@@ -161,9 +166,10 @@ double adamw_step(Model *m, Gradients *grads, AdamState *s, const AdamWConfig *c
         double sum = sqrt(total(partial));
         size_t begin, end;
         thread_share(m->n_params, &begin, &end);
-        adamw_range(&a, begin, end, clip_scale(sum, max_norm), true);
+        finite = adamw_range(&a, begin, end, clip_scale(sum, max_norm), true);
         if (omp_get_thread_num() == 0) norm = sum;
     }
+    if (weights_finite) *weights_finite = finite;
     return norm;
 }
 

@@ -37,9 +37,10 @@ double clip_gradient_norm(float *grads, size_t n, double max_norm);
 // The whole update of a training step after the backward: clip_gradient_norm,
 // adamw_update, then gradients_zero (ready for the next backward's +=), fused
 // into one pass over the parameters with bit for bit the same result.
-// Returns the norm before clipping.
+// Returns the norm before clipping; *weights_finite (unless NULL) says
+// whether every weight is still a finite number afterwards.
 double adamw_step(Model *m, Gradients *g, AdamState *s, const AdamWConfig *config, float lr,
-                  long step, double max_norm);
+                  long step, double max_norm, bool *weights_finite);
 
 typedef enum { SCHEDULE_NOAM, SCHEDULE_INVERSE_SQRT, SCHEDULE_COSINE, SCHEDULE_CONSTANT } ScheduleKind;
 

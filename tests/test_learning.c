@@ -34,7 +34,7 @@ static void overfits_one_fixed_batch(void **state) {
         last = run.ws.loss;
         gradients_zero(&run.g);
         model_backward(&m, &run.ws, &run.g);
-        adamw_step(&m, &run.g, &moments, &adam, 1e-3f, step, 1.0);
+        adamw_step(&m, &run.g, &moments, &adam, 1e-3f, step, 1.0, NULL);
     }
     printf("  one batch: loss %.4f → %.4f in 150 steps\n", first, last);
     assert_true(first > 2.0);
@@ -125,7 +125,7 @@ static void learns_to_reverse_sequences(void **state) {
         loss = run.ws.loss;
         gradients_zero(&run.g);
         model_backward(&m, &run.ws, &run.g);
-        adamw_step(&m, &run.g, &moments, &adam, schedule_lr(&schedule, step), step, 1.0);
+        adamw_step(&m, &run.g, &moments, &adam, schedule_lr(&schedule, step), step, 1.0, NULL);
     }
     size_t exact = 0;
     for (size_t i = 0; i < d.n; i++) {

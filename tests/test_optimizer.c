@@ -97,8 +97,10 @@ static void adamw_step_equals_clip_update_and_zero(void **state) {
             Rng rng;
             rng_seed(&rng, (uint64_t)step);
             for (size_t i = 0; i < gf.n; i++) gf.grads[i] = gs.grads[i] = rng_normal(&rng) * 1e-3f;
-            double norm = adamw_step(&fused, &gf, &mf, &adam, 1e-3f, step, max_norm);
+            bool finite = false;
+            double norm = adamw_step(&fused, &gf, &mf, &adam, 1e-3f, step, max_norm, &finite);
             assert_true(norm == clip_gradient_norm(gs.grads, gs.n, max_norm));
+            assert_true(finite);
             adamw_update(&separate, &gs, &ms, &adam, 1e-3f, step);
             gradients_zero(&gs);
         }
@@ -106,6 +108,11 @@ static void adamw_step_equals_clip_update_and_zero(void **state) {
         assert_memory_equal(mf.m, ms.m, mf.n * sizeof(float));
         assert_memory_equal(mf.v, ms.v, mf.n * sizeof(float));
         for (size_t i = 0; i < gf.n; i++) assert_true(gf.grads[i] == 0.0f);
+        // one weight made NaN by its update is reported, whichever thread has it
+        gf.grads[gf.n - 1] = NAN;
+        bool finite = true;
+        adamw_step(&fused, &gf, &mf, &adam, 1e-3f, 4, max_norm, &finite);
+        assert_false(finite);
         gradients_free(&gf); gradients_free(&gs);
         adam_state_free(&mf); adam_state_free(&ms);
         model_free(&fused); model_free(&separate);

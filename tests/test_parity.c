@@ -154,7 +154,7 @@ static void training_steps_match(const char *file) {
         }
         gradients_zero(&run.g);
         model_backward(m, &run.ws, &run.g);
-        adamw_step(m, &run.g, &moments, &adam, lr, step, clip);
+        adamw_step(m, &run.g, &moments, &adam, lr, step, clip, NULL);
     }
     printf("\n");
     model_run_free(&run);

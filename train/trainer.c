@@ -221,18 +221,6 @@ static int plan_epoch(Trainer *t, Run *r, Error *err) {
                                  r->batcher.max_tgt, err);
 }
 
-// Whether every weight is a number: a NaN or an infinity that reached them
-// (a gradient that overflowed, an update too large for a float) would spread
-// through every later step and into the next checkpoint, which the loaders
-// then refuse.
-static bool weights_are_finite(const Model *m) {
-    const float *w = m->params;
-    int bad = 0;
-    #pragma omp simd reduction(| : bad)
-    for (size_t i = 0; i < m->n_params; i++) bad |= !isfinite(w[i]);
-    return !bad;
-}
-
 // One optimiser step on the epoch's next batch.
 static int train_step(Trainer *t, Run *r, Error *err) {
     const TrainerOptions *o = &t->options;
@@ -254,10 +242,15 @@ static int train_step(Trainer *t, Run *r, Error *err) {
     // The gradients are zero here: built so, and cleared by every adamw_step.
     data_parallel_backward(dp, t->model, &t->gradients);
     float lr = schedule_lr(&o->schedule, step);
-    double norm = adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm);
-    // The loss above is finite, but it sees only the weights this batch
-    // uses; checked here, a bad weight stops the run before anything is saved.
-    if (!weights_are_finite(t->model)) {
+    // The loss above is finite, but it sees only the weights this batch uses.
+    // A NaN or an infinity that reached any weight (a gradient that
+    // overflowed, an update too large for a float) would spread through every
+    // later step and into the next checkpoint, which the loaders then refuse:
+    // it stops the run here, before anything is saved.
+    bool weights_finite;
+    double norm = adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm,
+                             &weights_finite);
+    if (!weights_finite) {
         return error_set(err, "the weights became NaN or infinite at step %ld (gradient norm %g; try a "
                               "lower --lr or more --warmup); the best model and the last checkpoint "
                               "were left as they were", step, norm);
