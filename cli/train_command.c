@@ -12,13 +12,17 @@
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "cli/train_options.h"
+#include "cli/train_recipe.h"
 #include "model/rng.h"
 #include "model/threads.h"
+#include "train/batcher.h"
 #include "train/trainer.h"
 
 // Everything one `azul train` holds, freed together at the end.
 typedef struct {
     TrainOptions o;
+    Recipe recipe;
+    TrainPlan plan;
     ModelConfig config;
     Model model;
     TokenizerPair tokenizers;
@@ -85,7 +89,10 @@ static bool parse_options(TrainOptions *o, int argc, char **argv) {
 // Checks --out; with --resume, loads the run's checkpoint and takes its options.
 static void prepare_run(TrainRun *r) {
     Error err;
-    if (!r->o.resume && model_config_preset(&r->config, r->o.preset, &err) < 0) die_usage(cmd, "%s", err.message);
+    // A preset given is checked before the corpus is read; the recipe's are known.
+    if (!r->o.resume && r->o.preset && model_config_preset(&r->config, r->o.preset, &err) < 0) {
+        die_usage(cmd, "%s", err.message);
+    }
     ensure_writable_dir(r->o.out);
     if (r->o.resume) {
         char path[4096];
@@ -119,6 +126,7 @@ static void read_data(TrainRun *r) {
 static void build_model(TrainRun *r) {
     Error err;
     const TrainOptions *o = &r->o;
+    if (model_config_preset(&r->config, o->preset, &err) < 0) die_usage(cmd, "%s", err.message);
     if (dataset_learn_tokenizers(&r->tokenizers, &o->tokenizer, o->joint, &r->corpus, &err) < 0) {
         die("%s: %s", o->corpus, err.message);
     }
@@ -169,6 +177,7 @@ static void set_up_trainer(TrainRun *r) {
     trainer->valid = &r->valid_data;
     trainer->valid_corpus = &r->valid;
     TrainerOptions *t = &trainer->options;
+    cJSON_Delete(trainer->options_json);
     t->out_dir = o->out;
     t->max_steps = o->steps;
     t->max_epochs = o->epochs;
@@ -224,15 +233,76 @@ static void warn_about_an_early_end(const Trainer *t, const char *out_dir) {
     }
 }
 
+// The batches of the first epoch at --batch-tokens.
+static long batches_per_epoch(const TrainRun *r) {
+    Batcher b = {0};
+    Error err;
+    if (batcher_plan_epoch(&b, &r->train_data, r->o.seed, 0, r->o.batch_tokens, &err) < 0) die("%s", err.message);
+    long count = (long)batcher_count(&b);
+    batcher_free(&b);
+    return count;
+}
+
+// A new run's steps: the fewest that --steps, --epochs and --time-budget
+// allow, or, with none of them, the recipe's epochs for the corpus size; then
+// what follows from them (warm-up, schedule, validation).
+static void plan_run(TrainRun *r) {
+    TrainOptions *o = &r->o;
+    TrainPlan *plan = &r->plan;
+    const Dataset *d = &r->train_data;
+    plan->pairs = dataset_size(d);
+    size_t longer_sides = d->source_tokens > d->target_tokens ? d->source_tokens : d->target_tokens;
+    train_recipe_batch(o, &r->recipe, longer_sides + 2 * plan->pairs);
+    plan->batches_per_epoch = batches_per_epoch(r);
+    long steps = 0;
+    if (train_option_given(o, "steps")) {
+        steps = o->steps;
+        snprintf(plan->planned_from, sizeof plan->planned_from, "--steps");
+    }
+    if (train_option_given(o, "epochs") && (!steps || o->epochs * plan->batches_per_epoch < steps)) {
+        steps = o->epochs * plan->batches_per_epoch;
+        snprintf(plan->planned_from, sizeof plan->planned_from, "--epochs %ld", o->epochs);
+    }
+    if (o->time_budget > 0 && !train_option_given(o, "steps")) {
+        // Timed with the recipe's validation interval, so set up as it will run.
+        TrainPlan timing = *plan;
+        timing.steps = steps ? steps : 1000000;
+        train_recipe_plan(o, &r->recipe, &timing);
+        set_up_trainer(r);
+        Error err;
+        if (trainer_time_steps(&r->trainer, 5, &plan->step_seconds, &plan->validation_seconds, &err) < 0) {
+            die("%s", err.message);
+        }
+        long fit = recipe_steps_for_budget(o->time_budget, plan->step_seconds, plan->validation_seconds,
+                                           r->recipe.validations);
+        if (!steps || fit < steps) steps = fit;
+        else plan->step_seconds = 0;  // --epochs ends it first
+    }
+    if (!steps) {
+        long epochs = recipe_epochs(plan->pairs);
+        steps = epochs * plan->batches_per_epoch;
+        snprintf(plan->planned_from, sizeof plan->planned_from, "the corpus size (%ld epochs)", epochs);
+    }
+    plan->steps = steps;
+    train_recipe_plan(o, &r->recipe, plan);
+}
+
 int train_command(int argc, char **argv) {
     TrainRun run = {0};
     TrainRun *r = &run;
     if (!parse_options(&r->o, argc, argv)) return 0;
     prepare_run(r);
     read_data(r);
-    if (!r->o.resume) build_model(r);
+    if (!r->o.resume) {
+        train_recipe_model(&r->o, &r->recipe, corpus_size(&r->corpus));
+        build_model(r);
+    }
     encode_data(r);
     print_summary(r);
+    if (!r->o.resume) {
+        plan_run(r);
+        train_recipe_print(&r->o, &r->plan);
+    }
     set_up_trainer(r);
 
     Error err;

@@ -48,8 +48,8 @@ const TrainOption train_option_table[] = {
     {"tokenizer", OPTION_CHOICE, AT(tokenizer.kind), NO_RANGE, "bpe", RESUME_KEEPS_RUN, SECTION_DATA,
      NULL, "byte-pair encoding or whole words", tokenizer_kinds, NULL},
     {"vocab-size", OPTION_INT, AT(tokenizer.vocab_size), 5, 1000000, NULL, RESUME_KEEPS_RUN,
-     SECTION_DATA, "N", "ids per side, specials and bytes included (default 8000 for bpe, no limit "
-     "for word)", NULL, NULL},
+     SECTION_DATA, "N", "ids per side, specials and bytes included (default: the recipe's for bpe, "
+     "no limit for word)", NULL, NULL},
     {"min-count", OPTION_INT, AT(tokenizer.min_count), 1, 1e9, NULL, RESUME_KEEPS_RUN, SECTION_DATA,
      "N", "least count for a character (bpe) or a word (word) to get a token (default 2 for "
      "bpe, 1 for word)", NULL, NULL},
@@ -60,15 +60,21 @@ const TrainOption train_option_table[] = {
     {"max-len", OPTION_INT, AT(max_len), 4, 4096, "128", RESUME_KEEPS_RUN, SECTION_DATA, "N",
      "longest sequence in tokens; longer pairs are left out, and counted", NULL, NULL},
 
-    {"preset", OPTION_STRING, AT(preset), NO_RANGE, "toy", RESUME_KEEPS_RUN, SECTION_MODEL,
+    {"preset", OPTION_STRING, AT(preset), NO_RANGE, NULL, RESUME_KEEPS_RUN, SECTION_MODEL,
      "toy|small|base", "layers, heads and widths", NULL, NULL},
     {"pre-ln", OPTION_FLAG, AT(pre_ln), NO_RANGE, NULL, RESUME_KEEPS_RUN, SECTION_MODEL, NULL,
-     "layer normalisation before each sublayer, not after it as in the paper", NULL, NULL},
+     "layer normalisation before each sublayer (default: the recipe's choice between the two)",
+     NULL, NULL},
+    {"post-ln", OPTION_FLAG, AT(post_ln), NO_RANGE, NULL, NOT_SAVED, SECTION_MODEL, NULL,
+     "layer normalisation after each sublayer, as in the paper", NULL, NULL},
     {"tie", OPTION_FLAG, AT(tie), NO_RANGE, NULL, RESUME_KEEPS_RUN, SECTION_MODEL, NULL,
-     "share the target embedding and the output layer", NULL, NULL},
-    {"dropout", OPTION_REAL, AT(dropout), 0, 0.9, "0.1", RESUME_KEEPS_RUN, SECTION_MODEL, "P",
+     "share the target embedding and the output layer (default: the recipe's choice between the "
+     "two)", NULL, NULL},
+    {"untie", OPTION_FLAG, AT(untie), NO_RANGE, NULL, NOT_SAVED, SECTION_MODEL, NULL,
+     "a separate output layer", NULL, NULL},
+    {"dropout", OPTION_REAL, AT(dropout), 0, 0.9, NULL, RESUME_KEEPS_RUN, SECTION_MODEL, "P",
      "dropout rate", NULL, NULL},
-    {"label-smoothing", OPTION_REAL, AT(label_smoothing), 0, 0.9, "0.1", RESUME_KEEPS_RUN,
+    {"label-smoothing", OPTION_REAL, AT(label_smoothing), 0, 0.9, NULL, RESUME_KEEPS_RUN,
      SECTION_MODEL, "E", "probability spread from the right token over all the others", NULL, NULL},
 
     {"steps", OPTION_LONG, AT(steps), 1, 0x1p40, NULL, RESUME_TAKES_NEW, SECTION_STOPPING, "N",
@@ -77,18 +83,18 @@ const TrainOption train_option_table[] = {
      "passes over the training pairs", NULL, NULL},
     {"time-budget", OPTION_DURATION, AT(time_budget), 0.001, 1e9, NULL, RESUME_TAKES_NEW,
      SECTION_STOPPING, "T", "training time, e.g. 90s, 30m, 1h30m", NULL, NULL},
-    {"patience", OPTION_INT, AT(patience), 0, 1000000, "10", RESUME_TAKES_NEW, SECTION_STOPPING, "N",
+    {"patience", OPTION_INT, AT(patience), 0, 1000000, NULL, RESUME_TAKES_NEW, SECTION_STOPPING, "N",
      "stop after N validations without improvement; 0: never", NULL, NULL},
 
-    {"batch-tokens", OPTION_INT, AT(batch_tokens), 16, 10000000, "4096", RESUME_KEEPS_RUN,
+    {"batch-tokens", OPTION_INT, AT(batch_tokens), 16, 10000000, NULL, RESUME_KEEPS_RUN,
      SECTION_OPTIMISATION, "N", "tokens per batch, padding included", NULL, NULL},
-    {"lr", OPTION_REAL, AT(lr), 1e-8, 10, "1e-3", RESUME_KEEPS_RUN, SECTION_OPTIMISATION, "X",
+    {"lr", OPTION_REAL, AT(lr), 1e-8, 10, NULL, RESUME_KEEPS_RUN, SECTION_OPTIMISATION, "X",
      "peak learning rate", NULL, NULL},
-    {"warmup", OPTION_LONG, AT(warmup), 0, 0x1p40, "4000", RESUME_KEEPS_RUN, SECTION_OPTIMISATION,
+    {"warmup", OPTION_LONG, AT(warmup), 0, 0x1p40, NULL, RESUME_KEEPS_RUN, SECTION_OPTIMISATION,
      "N", "warm-up steps", NULL, NULL},
-    {"schedule", OPTION_CHOICE, AT(schedule), NO_RANGE, "noam", RESUME_KEEPS_RUN,
+    {"schedule", OPTION_CHOICE, AT(schedule), NO_RANGE, NULL, RESUME_KEEPS_RUN,
      SECTION_OPTIMISATION, NULL, "the learning rate over the steps; noam is the paper's, with its "
-     "peak at --lr", schedule_kinds, NULL},
+     "peak at --lr; cosine ends at --steps", schedule_kinds, NULL},
     {"min-lr", OPTION_REAL, AT(min_lr), 0, 10, "0", RESUME_KEEPS_RUN, SECTION_OPTIMISATION, "X",
      "cosine: the learning rate it reaches at --steps", NULL, NULL},
     {"clip-norm", OPTION_REAL, AT(clip_norm), 0, 1e6, "1.0", RESUME_KEEPS_RUN, SECTION_OPTIMISATION,
@@ -100,7 +106,7 @@ const TrainOption train_option_table[] = {
 
     {"log-every", OPTION_LONG, AT(log_every), 1, 0x1p40, "100", RESUME_KEEPS_RUN, SECTION_REPORTING,
      "N", "steps between log lines", NULL, NULL},
-    {"valid-every", OPTION_LONG, AT(valid_every), 1, 0x1p40, "1000", RESUME_KEEPS_RUN,
+    {"valid-every", OPTION_LONG, AT(valid_every), 1, 0x1p40, NULL, RESUME_KEEPS_RUN,
      SECTION_REPORTING, "N", "steps between validations", NULL, NULL},
     {"valid-sentences", OPTION_INT, AT(valid_sentences), 0, 100000000, "500", RESUME_KEEPS_RUN,
      SECTION_REPORTING, "N", "dev pairs translated at each validation, for exact match and BLEU", NULL, NULL},
@@ -110,6 +116,19 @@ _Static_assert(sizeof train_option_table / sizeof train_option_table[0] <= 64,
                "TrainOptions.given has a bit per option");
 
 // ---------------------------------------------------------------- values
+
+// The options the recipe (train/recipe.h) chooses when they are not given.
+static bool chosen_by_the_recipe(const TrainOption *option) {
+    static const char *const names[] = {
+        "preset", "dropout", "label-smoothing", "steps", "patience", "batch-tokens", "lr",
+        "warmup", "schedule", "valid-every",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(option->name, names[i]) == 0) return true;
+    }
+    return false;
+}
+
 
 static void *field(TrainOptions *o, const TrainOption *option) { return (char *)o + option->offset; }
 static const void *field_of(const TrainOptions *o, const TrainOption *option) {
@@ -325,11 +344,7 @@ bool train_option_given(const TrainOptions *o, const char *name) {
 
 void train_options_complete(TrainOptions *o) {
     TokenizerConfig *t = &o->tokenizer;
-    if (!t->vocab_size && t->kind == TOKENIZER_BPE) t->vocab_size = 8000;
     if (!t->min_count) t->min_count = t->kind == TOKENIZER_BPE ? 2 : 1;
-    bool limited = train_option_given(o, "steps") || train_option_given(o, "epochs") ||
-                   train_option_given(o, "time-budget");
-    if (!limited && !o->resume) o->epochs = TRAIN_DEFAULT_EPOCHS;
 }
 
 // ---------------------------------------------------------------- --help
@@ -344,6 +359,15 @@ static const char intro[] =
     "Transformer on it.  DIR receives model.safetensors (the best model by dev\n"
     "loss), last.safetensors, training_state.safetensors (for --resume),\n"
     "train.log (JSON lines) and curves.svg.  Ctrl-C saves a checkpoint and stops.\n";
+
+static const char recipe_help[] =
+    "The recipe fills in what is not given, from the corpus size, and prints it "
+    "before training: the toy preset under 10,000 pairs, small from there; "
+    "pre-LN; a batch small enough for 4 batches an epoch; the steps that fit "
+    "--time-budget (timed on a few real steps before training), or with no "
+    "stopping rule enough epochs to see 200,000 pairs (10 to 1,000); a warm-up "
+    "of 6% of the steps, then a cosine decay to --min-lr at the last step; 20 "
+    "validations; no patience, since the plan's end is where the model is best.";
 
 // Writes text from column `column`, breaking lines at spaces before
 // HELP_WIDTH and indenting the next ones by `indent`.
@@ -384,6 +408,8 @@ static void print_option_help(FILE *out, const TrainOption *option) {
     int n = snprintf(text, sizeof text, "%s", option->help);
     if (option->default_value) {
         snprintf(text + n, sizeof text - (size_t)n, " (default %s)", option->default_value);
+    } else if (chosen_by_the_recipe(option)) {
+        snprintf(text + n, sizeof text - (size_t)n, " (default: the recipe's)");
     }
     write_wrapped(out, text, HELP_INDENT, HELP_INDENT);
 }
@@ -395,9 +421,7 @@ static void print_section_title(FILE *out, OptionSection section) {
         [SECTION_REPORTING] = "Reporting",
     };
     fputs(titles[section], out);
-    if (section == SECTION_STOPPING) {
-        fprintf(out, " (the first that comes; without any, %d epochs)", TRAIN_DEFAULT_EPOCHS);
-    }
+    if (section == SECTION_STOPPING) fputs(" (the first that comes)", out);
     fputs(":\n", out);
 }
 
@@ -425,6 +449,8 @@ void train_options_print_help(FILE *out) {
             if (train_option_table[i].section == section) print_option_help(out, &train_option_table[i]);
         }
     }
+    fputc('\n', out);
+    write_wrapped(out, recipe_help, 0, 0);
     fputc('\n', out);
     print_resume_rule(out);
 }
@@ -503,12 +529,16 @@ static int number_from_json(TrainOptions *o, const TrainOption *option, const cJ
     if (option->kind == OPTION_REAL) {  // the range of the floats the command line can give
         in_range = fabs(x) <= FLT_MAX && (float)x >= (float)option->min && (float)x <= (float)option->max;
     }
-    if (!isfinite(x) || (whole && x != floor(x)) || !(in_range || x == field_number(option, defaults))) {
+    // A row without a default may be saved as 0 ("none": no --epochs), unless
+    // the recipe always chooses it: a run never saves batch_tokens 0.
+    bool unset_allowed = option->default_value || !chosen_by_the_recipe(option) ||
+                         strcmp(option->name, "steps") == 0;  // 0: no step limit, in older runs
+    double fallback = field_number(option, defaults);
+    if (!isfinite(x) || (whole && x != floor(x)) || !(in_range || (unset_allowed && x == fallback))) {
         char expected[160];
         int n = snprintf(expected, sizeof expected, "%s from %.15g to %.15g",
                          whole ? "an integer" : "a number", option->min, option->max);
-        double fallback = field_number(option, defaults);
-        if (fallback < option->min || fallback > option->max) {
+        if (unset_allowed && (fallback < option->min || fallback > option->max)) {
             snprintf(expected + n, sizeof expected - (size_t)n, ", or %g", fallback);
         }
         return saved_value_error(err, key, expected, item);

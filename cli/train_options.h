@@ -18,7 +18,7 @@
 typedef struct {
     const char *corpus, *valid, *out, *preset;
     TokenizerConfig tokenizer;
-    bool joint, pre_ln, tie, resume;
+    bool joint, pre_ln, post_ln, tie, untie, resume;
     int max_len, batch_tokens, patience, valid_sentences, threads;
     long steps, epochs, warmup, log_every, valid_every;
     double time_budget;        // seconds
@@ -70,9 +70,6 @@ typedef struct {
 extern const TrainOption train_option_table[];
 extern const size_t train_option_count;
 
-// Without a stopping rule, a new run trains this many epochs.
-enum { TRAIN_DEFAULT_EPOCHS = 10 };
-
 void train_options_defaults(TrainOptions *o);
 
 // Reads the command line into o (set to the defaults first); exits with a
@@ -80,8 +77,9 @@ void train_options_defaults(TrainOptions *o);
 // --help.
 bool train_options_parse(TrainOptions *o, int argc, char **argv);
 
-// Fills in the defaults that depend on other options: the vocabulary size
-// and least count for --tokenizer, and the epochs when no limit was given.
+// Fills in the defaults that depend on other options: the least count for
+// --tokenizer.  The others that were not given are the recipe's
+// (cli/train_recipe.h).
 void train_options_complete(TrainOptions *o);
 
 void train_options_print_help(FILE *out);

@@ -28,7 +28,8 @@ char *model_file_path(const char *path) {
     return out;
 }
 
-int model_save(const Model *m, const char *tokenizers_json, const char *path, Error *err) {
+int model_save(const Model *m, const char *tokenizers_json, const char *training_json, const char *path,
+               Error *err) {
     size_t n = (size_t)arrlen(m->tensors);
     SafetensorsOutput *out = calloc(n ? n : 1, sizeof *out);
     if (!out) return error_out_of_memory(err, "saving the model", n * sizeof *out);
@@ -49,9 +50,12 @@ int model_save(const Model *m, const char *tokenizers_json, const char *path, Er
     if (!config_text) {
         status = error_out_of_memory(err, "saving the model's config", 0);
     } else {
-        const char *keys[] = {"format", "format_version", "config", "tokenizers"};
-        const char *values[] = {FORMAT_NAME, FORMAT_VERSION, config_text, tokenizers_json};
-        status = safetensors_write(path, out, n, keys, values, tokenizers_json ? 4 : 3, err);
+        const char *keys[5] = {"format", "format_version", "config"};
+        const char *values[5] = {FORMAT_NAME, FORMAT_VERSION, config_text};
+        size_t entries = 3;
+        if (tokenizers_json) keys[entries] = "tokenizers", values[entries++] = tokenizers_json;
+        if (training_json) keys[entries] = "training", values[entries++] = training_json;
+        status = safetensors_write(path, out, n, keys, values, entries, err);
     }
     cJSON_free(config_text);
     free(out);

@@ -3,7 +3,7 @@
 // so that the file alone can translate.
 //
 //   __metadata__: {"format": "azul-model", "format_version": "1",
-//                  "config": "{...}", "tokenizers": "{...}"}
+//                  "config": "{...}", "tokenizers": "{...}", "training": "{...}"}
 //   tensors:      one F32 tensor per entry of the model's tensor table
 //
 // The network does not read text, so to this layer the tokenizers are an
@@ -14,8 +14,11 @@
 #include "model/transformer.h"
 
 // Writes atomically: a crash leaves the previous file or the new one.
-// tokenizers_json may be NULL (a bare network, as the tests use).
-int model_save(const Model *m, const char *tokenizers_json, const char *path, Error *err);
+// tokenizers_json may be NULL (a bare network, as the tests use);
+// training_json, how the model was trained (the options of its run, as
+// azul train chose them), may be NULL too.
+int model_save(const Model *m, const char *tokenizers_json, const char *training_json, const char *path,
+               Error *err);
 
 // Reads path, or path/model.safetensors when path is a directory, and builds m
 // from the stored config with its weights read in place from the mapped file

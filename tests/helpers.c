@@ -121,6 +121,14 @@ const char *toy_model_dir(void) {
     return shared_toy_dir;
 }
 
+char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    assert_non_null(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
 char *make_temp_dir(void) {
     char *dir = strdup("/tmp/azul-test-XXXXXX");
     assert_non_null(mkdtemp(dir));

@@ -23,10 +23,10 @@ static int running_under_ci(void) {
 int main(void) {
     const TestGroup *groups[] = {&core_tests,     &utf8_tests,     &normalize_tests, &pretokenize_tests,
                                  &tokenizer_tests, &corpus_tests,   &real_corpus_tests,
-                                 &cli_tests,      &op_gradient_tests, &matmul_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests, &train_fault_tests, &train_option_tests,
+                                 &cli_tests,      &op_gradient_tests, &matmul_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests, &train_fault_tests, &train_option_tests, &recipe_tests,
                                  &bleu_vector_tests, &bleu_rule_tests, &decoding_tests,
                                  &attention_tests, &browser_tests, &layer_tests, &hostile_file_tests,
-                                 &hostile_input_tests, &data_parallel_tests, &train_fault_tests};
+                                 &hostile_input_tests, &data_parallel_tests};
     const int ci = running_under_ci();
     size_t passed = 0, failed = 0, skipped = 0;
     const char *only = getenv("AZUL_TEST_GROUP");

@@ -23,13 +23,6 @@
 #include "tests/test.h"
 #include "train/checkpoint.h"
 
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static char *slurp(const char *path, size_t *length) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

@@ -24,12 +24,24 @@ static const char *non_default_text(const TrainOption *option, char *text, size_
     case OPTION_CHOICE: {
         const OptionChoice *last = option->choices;
         while (last[1].name) last++;
-        return strcmp(last->name, option->default_value) != 0 ? last->name : option->choices[0].name;
+        // without a default, the field starts as 0: the first choice
+        const char *first = option->default_value ? option->default_value : option->choices[0].name;
+        return strcmp(last->name, first) != 0 ? last->name : option->choices[0].name;
     }
     case OPTION_STRING: snprintf(text, size, "given-%s", option->name); return text;
     case OPTION_SEED: return "18446744073709551615";
     }
     return NULL;
+}
+
+// The defaults, with what the recipe always fills in before a run saves its
+// options (a saved batch size, learning rate or validation interval of 0
+// is a damaged file).
+static void defaults_as_a_run_saves_them(TrainOptions *o) {
+    train_options_defaults(o);
+    o->batch_tokens = 4096;
+    o->lr = 1e-3f;
+    o->valid_every = 100;
 }
 
 // Saves o as a run does (JSON text), then takes it back into fresh defaults.
@@ -96,7 +108,7 @@ static void a_seed_above_2_to_the_53_survives_a_save_and_a_load(void **state) {
     (void)state;
     const uint64_t seed = 9007199254740993u;  // 2^53 + 1: a double would round it to 2^53
     TrainOptions o, back;
-    train_options_defaults(&o);
+    defaults_as_a_run_saves_them(&o);
     for (size_t i = 0; i < train_option_count; i++) {
         if (strcmp(train_option_table[i].name, "seed") == 0) train_option_set(&o, &train_option_table[i], "9007199254740993");
     }
@@ -174,6 +186,9 @@ static void damaged_saved_options_are_refused_naming_the_option(void **state) {
         {"{\"seed\": \"12x\"}", "\"seed\" must be a string of digits"},
         {"{\"seed\": \"18446744073709551616\"}", "\"seed\" must be a string of digits"},
         {"{\"joint\": 1}", "\"joint\" must be true or false, got 1"},
+        // the recipe always sets these: 0 is no "none" for them
+        {"{\"batch_tokens\": 0}", "\"batch_tokens\" must be an integer from 16 to 10000000, got 0"},
+        {"{\"valid_every\": 0}", "\"valid_every\" must be an integer from 1 to"},
         {"{\"corpus\": 3}", "\"corpus\" must be a string"},
         {"[1, 2]", "not a JSON object"},
     };

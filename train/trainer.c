@@ -130,7 +130,7 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
 static int save_model(Trainer *t, const char *name, Error *err) {
     char path[PATH_BYTES];
     if (path_in(path, t->options.out_dir, name, err) < 0) return -1;
-    return model_save(t->model, t->tokenizers_json, path, err);
+    return model_save(t->model, t->tokenizers_json, t->options_text, path, err);
 }
 
 static int save_training_state(Trainer *t, Error *err) {
@@ -304,13 +304,9 @@ static int train_epochs(Trainer *t, Run *r, Error *err) {
     }
 }
 
-int trainer_run(Trainer *t, Error *err) {
-    TrainerOptions *o = &t->options;
-    TrainingProgress *p = &t->progress;
-    Run r = {0};
-    r.stop_reason = "the step limit";
-    char log_path[PATH_BYTES];
-    if (path_in(log_path, o->out_dir, "train.log", err) < 0) return -1;
+// Allocates what training needs beside the model, once.
+static int prepare(Trainer *t, Error *err) {
+    if (t->gradients.grads) return 0;
     const int shards = data_parallel_shards_for(&t->model->config, omp_get_max_threads());
     if (data_parallel_init(&t->shards, t->model, shards, err) < 0) return -1;
     if (gradients_build(&t->gradients, t->model, err) < 0) return -1;
@@ -320,6 +316,52 @@ int trainer_run(Trainer *t, Error *err) {
     cJSON_Delete(json);
     if (!t->tokenizers_json) return error_out_of_memory(err, "the tokenizers' saved form", 0);
     if (!t->adam.m && adam_state_build(&t->adam, t->model, err) < 0) return -1;
+    return 0;
+}
+
+int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *validation_seconds,
+                       Error *err) {
+    if (prepare(t, err) < 0) return -1;
+    Run r = {0};
+    int status = plan_epoch(t, &r, err);
+    const int batches = (int)batcher_count(&r.batcher);
+    double total = 0;
+    int timed = 0;
+    // The first pass also faults in the workspace's pages: it is not timed.
+    for (int k = 0; k <= steps && status == 0; k++) {
+        int S, T;
+        int B = batcher_fill(&r.batcher, t->train, (size_t)(k % batches), r.src, r.tgt_in, r.tgt_out, &S, &T);
+        double start = monotonic_seconds();
+        status = data_parallel_forward(&t->shards, t->model, r.src, r.tgt_in, r.tgt_out, B, S, T, true,
+                                       1, err);
+        if (status == 0) data_parallel_backward(&t->shards, t->model, &t->gradients);
+        if (k > 0) total += monotonic_seconds() - start, timed++;
+    }
+    gradients_zero(&t->gradients);
+    batcher_free(&r.batcher);
+    free(r.src);
+    free(r.tgt_in);
+    free(r.tgt_out);
+    if (status < 0) return -1;
+    *step_seconds = timed ? total / timed : 0;
+    Validation v;
+    double start = monotonic_seconds();
+    if (trainer_validate(t, &v, err) < 0) return -1;
+    *validation_seconds = monotonic_seconds() - start;
+    return 0;
+}
+
+int trainer_run(Trainer *t, Error *err) {
+    TrainerOptions *o = &t->options;
+    TrainingProgress *p = &t->progress;
+    Run r = {0};
+    r.stop_reason = "the step limit";
+    char log_path[PATH_BYTES];
+    if (path_in(log_path, o->out_dir, "train.log", err) < 0) return -1;
+    if (prepare(t, err) < 0) return -1;
+    if (!t->options_text && t->options_json && !(t->options_text = cJSON_PrintUnformatted(t->options_json))) {
+        return error_out_of_memory(err, "the options' saved form", 0);
+    }
     if (remove_temporaries_of_killed_runs(o->out_dir, err) < 0) return -1;
     // A fresh run saves its state before the first step, so that the
     // directory holds a state to resume before it can hold a model: killed
@@ -369,6 +411,8 @@ int trainer_run(Trainer *t, Error *err) {
 void trainer_free(Trainer *t) {
     cJSON_free(t->tokenizers_json);
     t->tokenizers_json = NULL;
+    cJSON_free(t->options_text);
+    t->options_text = NULL;
     data_parallel_free(&t->shards);
     gradients_free(&t->gradients);
     adam_state_free(&t->adam);

@@ -42,6 +42,7 @@ typedef struct {
                                // for the backward pass (one shard for all but small models)
     Gradients gradients;
     char *tokenizers_json;     // the tokenizers' saved form, printed once for every save
+    char *options_text;        // options_json printed, saved in every model file as "training"
 } Trainer;
 
 // Runs until a stopping rule fires.  Returns 0 when training ended normally,
@@ -49,6 +50,13 @@ typedef struct {
 // (a loss or weights become NaN or infinite, an unwritable directory);
 // nothing is saved after a failure, so the files on disk are the last good ones.
 int trainer_run(Trainer *t, Error *err);
+// Times `steps` forward and backward passes on the first batches of the
+// first epoch, and one validation (dev loss, and translations for BLEU),
+// before training: what a time budget is planned from.  The weights and
+// the run's randomness are left as they were.  0, or -1 with err.
+int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *validation_seconds,
+                       Error *err);
+
 // Frees what training allocated (the workspace, gradients, moments, the
 // tokenizers' saved form).
 void trainer_free(Trainer *t);

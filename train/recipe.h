@@ -1,0 +1,68 @@
+// The recipe: how to train when the command line does not say.
+//
+// From the size of the corpus, and the time budget when there is one, it
+// chooses the model's size, the vocabulary, the batch size and a plan: a
+// number of steps, a warm-up that is a fixed share of them, and a learning
+// rate that then falls along a cosine to zero at the plan's end.  A schedule
+// that ends where the run ends leaves a settled model however short the run;
+// one that decays by the step number alone (the paper's) is still high when
+// a short run stops, and one that warms up over a fixed 4,000 steps never
+// finishes warming up on a small corpus.
+//
+// A time budget is turned into steps by timing a few real steps and one
+// validation before training (trainer_time_steps).  Every choice yields to a
+// flag given on the command line; the choices are printed in one block and
+// saved with the run (its options) and in every model file it writes.
+//
+// The numbers are the winners of tools/recipe_search.sh's trials, which
+// compare equal-time runs by their dev BLEU (the README has the table).
+#ifndef AZUL_RECIPE_H
+#define AZUL_RECIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    // chosen from the number of pairs, before the tokenizers are learned
+    const char *preset;
+    bool pre_ln, tie;
+    int vocab_size;            // per side (bpe)
+    float dropout, label_smoothing;
+    float lr;                  // the peak, reached at the end of the warm-up
+    // chosen once the pairs are tokenised
+    int batch_tokens;
+    // the plan
+    double warmup_share;       // of the planned steps
+    int validations;           // over the plan
+} Recipe;
+
+// Corpora smaller than this train the toy preset.
+enum { RECIPE_SMALL_FROM_PAIRS = 10000 };
+
+void recipe_choose(Recipe *r, size_t pairs);
+
+// The batch size: the recipe's largest (4,096 tokens for small, ...) unless
+// the epoch would then have fewer than RECIPE_MIN_BATCHES_PER_EPOCH batches,
+// halving down to 256 tokens.  padded_tokens: the epoch's pairs × their
+// longer side, roughly what its batches hold.
+enum { RECIPE_MIN_BATCHES_PER_EPOCH = 4 };
+int recipe_batch_tokens(const Recipe *r, size_t padded_tokens);
+
+// Without any stopping rule: enough epochs to see RECIPE_EXAMPLES pairs,
+// from 10 to 1,000 epochs (a tiny corpus needs many passes, a large one
+// learns most of what it can in ten).
+enum { RECIPE_EXAMPLES = 200000, RECIPE_MIN_EPOCHS = 10, RECIPE_MAX_EPOCHS = 1000 };
+long recipe_epochs(size_t pairs);
+
+// The steps that fit in a time budget: what is left after the validations
+// (validations × validation_seconds) and a margin of 3% for saving and
+// noise, at step_seconds each; at least 1.
+long recipe_steps_for_budget(double budget, double step_seconds, double validation_seconds,
+                             int validations);
+
+// The warm-up steps of a plan (at least 1), and the steps between
+// validations (at least 1).
+long recipe_warmup(const Recipe *r, long planned_steps);
+long recipe_valid_every(const Recipe *r, long planned_steps);
+
+#endif
