@@ -10,5 +10,6 @@ int bleu_command(int argc, char **argv);
 int attention_command(int argc, char **argv);
 int gradcheck_command(int argc, char **argv);
 int bench_command(int argc, char **argv);
+int average_command(int argc, char **argv);
 
 #endif

@@ -183,6 +183,7 @@ static void set_up_trainer(TrainRun *r) {
     t->max_epochs = o->epochs;
     t->time_budget = o->time_budget;
     t->patience = o->patience;
+    t->average = o->average;
     t->batch_tokens = o->batch_tokens;
     t->schedule = (Schedule){o->schedule, o->lr, o->warmup, o->steps, o->min_lr, r->model.config.d_model};
     if (o->schedule == SCHEDULE_NOAM) {
@@ -251,6 +252,7 @@ static void plan_run(TrainRun *r) {
     TrainPlan *plan = &r->plan;
     const Dataset *d = &r->train_data;
     plan->pairs = dataset_size(d);
+    plan->dev_pairs = dataset_size(&r->valid_data);
     size_t longer_sides = d->source_tokens > d->target_tokens ? d->source_tokens : d->target_tokens;
     train_recipe_batch(o, &r->recipe, longer_sides + 2 * plan->pairs);
     plan->batches_per_epoch = batches_per_epoch(r);

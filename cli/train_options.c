@@ -83,6 +83,9 @@ const TrainOption train_option_table[] = {
      "passes over the training pairs", NULL, NULL},
     {"time-budget", OPTION_DURATION, AT(time_budget), 0.001, 1e9, NULL, RESUME_TAKES_NEW,
      SECTION_STOPPING, "T", "training time, e.g. 90s, 30m, 1h30m", NULL, NULL},
+    {"average", OPTION_INT, AT(average), 0, 1000, NULL, RESUME_TAKES_NEW, SECTION_STOPPING, "N",
+     "when the run ends, average the checkpoints of the last N validations, and keep the mean as "
+     "model.safetensors if its dev loss is the best; 0: none", NULL, NULL},
     {"patience", OPTION_INT, AT(patience), 0, 1000000, NULL, RESUME_TAKES_NEW, SECTION_STOPPING, "N",
      "stop after N validations without improvement; 0: never", NULL, NULL},
 
@@ -120,7 +123,7 @@ _Static_assert(sizeof train_option_table / sizeof train_option_table[0] <= 64,
 // The options the recipe (train/recipe.h) chooses when they are not given.
 static bool chosen_by_the_recipe(const TrainOption *option) {
     static const char *const names[] = {
-        "preset", "dropout", "label-smoothing", "steps", "patience", "batch-tokens", "lr",
+        "preset", "dropout", "label-smoothing", "steps", "average", "patience", "batch-tokens", "lr",
         "warmup", "schedule", "valid-every",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -19,7 +19,7 @@ typedef struct {
     const char *corpus, *valid, *out, *preset;
     TokenizerConfig tokenizer;
     bool joint, pre_ln, post_ln, tie, untie, resume;
-    int max_len, batch_tokens, patience, valid_sentences, threads;
+    int max_len, batch_tokens, average, patience, valid_sentences, threads;
     long steps, epochs, warmup, log_every, valid_every;
     double time_budget;        // seconds
     float lr, min_lr, dropout, label_smoothing, clip_norm, weight_decay;

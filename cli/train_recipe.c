@@ -34,6 +34,7 @@ void train_recipe_plan(TrainOptions *o, const Recipe *recipe, const TrainPlan *p
     // The plan's end is the stopping rule: a schedule that decays to zero
     // has its best model at its end, not at a plateau halfway.
     if (!given(o, "patience")) o->patience = 0;
+    if (!given(o, "average")) o->average = recipe->average;
 }
 
 // ---------------------------------------------------------------- the block
@@ -94,8 +95,9 @@ void train_recipe_print(const TrainOptions *o, const TrainPlan *plan) {
            mark(o, "schedule"));
     if (o->schedule == SCHEDULE_COSINE) printf(" down to %g at step %ld", (double)o->min_lr, o->steps);
     printf(", after %ld warm-up steps%s\n", o->warmup, mark(o, "warmup"));
-    printf("  validation  every %ld steps%s, %d dev sentences translated\n", o->valid_every,
-           mark(o, "valid-every"), o->valid_sentences);
+    size_t translated = plan->dev_pairs < (size_t)o->valid_sentences ? plan->dev_pairs : (size_t)o->valid_sentences;
+    printf("  validation  every %ld steps%s, on %zu dev pairs, %zu of them translated\n", o->valid_every,
+           mark(o, "valid-every"), plan->dev_pairs, translated);
     printf("  stopping    after %ld steps", o->steps);
     if (o->epochs > 0) printf(" or %ld epochs", o->epochs);
     if (o->time_budget > 0) {
@@ -104,6 +106,8 @@ void train_recipe_print(const TrainOptions *o, const TrainPlan *plan) {
         printf(" or %s", budget);
     }
     if (o->patience > 0) printf(", or %d validations without a better dev loss", o->patience);
-    printf("%s\n", mark(o, "patience"));
+    printf("%s", mark(o, "patience"));
+    if (o->average >= 2) printf("; then the mean of the last %d checkpoints%s", o->average, mark(o, "average"));
+    printf("\n");
     fflush(stdout);
 }

@@ -15,7 +15,7 @@ void train_recipe_model(TrainOptions *o, Recipe *recipe, size_t pairs);
 
 // What the plan was made from.
 typedef struct {
-    size_t pairs;
+    size_t pairs, dev_pairs;
     long batches_per_epoch;
     long steps;                // the plan
     char planned_from[64];     // "--epochs 20", "the corpus size (538 epochs)"

@@ -129,6 +129,25 @@ char *join(const char *dir, const char *name) {
     return p;
 }
 
+char *slurp(const char *path, size_t *length) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t capacity = 1 << 16, n = 0;
+    char *text = malloc(capacity);
+    assert_non_null(text);
+    for (size_t got; (got = fread(text + n, 1, capacity - n - 1, f)) > 0;) {
+        n += got;
+        if (n + 1 == capacity) {
+            text = realloc(text, capacity *= 2);
+            assert_non_null(text);
+        }
+    }
+    fclose(f);
+    text[n] = '\0';
+    if (length) *length = n;
+    return text;
+}
+
 char *make_temp_dir(void) {
     char *dir = strdup("/tmp/azul-test-XXXXXX");
     assert_non_null(mkdtemp(dir));

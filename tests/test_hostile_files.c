@@ -30,27 +30,6 @@
 #include "tests/test.h"
 
 // The whole file (NUL-terminated; *length without the NUL), or NULL when absent.
-static char *slurp(const char *path, size_t *length) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL;
-    size_t n = 0, capacity = 0;
-    for (;;) {
-        if (n + 4096 + 1 > capacity) {
-            capacity = (capacity + 4096) * 2;
-            text = realloc(text, capacity);
-            assert_non_null(text);
-        }
-        size_t got = fread(text + n, 1, capacity - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    fclose(f);
-    text[n] = '\0';
-    if (length) *length = n;
-    return text;
-}
-
 // Fault injection: while set, fsync of a directory fails with EIO, as on a
 // failing disk.  This definition replaces the C library's in the test
 // program (and only there); otherwise it is the real system call.

@@ -23,7 +23,7 @@ static int running_under_ci(void) {
 int main(void) {
     const TestGroup *groups[] = {&core_tests,     &utf8_tests,     &normalize_tests, &pretokenize_tests,
                                  &tokenizer_tests, &corpus_tests,   &real_corpus_tests,
-                                 &cli_tests,      &op_gradient_tests, &matmul_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests, &train_fault_tests, &train_option_tests, &recipe_tests,
+                                 &cli_tests,      &op_gradient_tests, &matmul_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests, &train_fault_tests, &train_option_tests, &recipe_tests, &average_tests,
                                  &bleu_vector_tests, &bleu_rule_tests, &decoding_tests,
                                  &attention_tests, &browser_tests, &layer_tests, &hostile_file_tests,
                                  &hostile_input_tests, &data_parallel_tests};

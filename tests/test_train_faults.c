@@ -23,21 +23,6 @@
 #include "tests/test.h"
 #include "train/checkpoint.h"
 
-static char *slurp(const char *path, size_t *length) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t capacity = 1 << 16, n = 0;
-    char *text = malloc(capacity);
-    for (size_t got; (got = fread(text + n, 1, capacity - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == capacity) text = realloc(text, capacity *= 2);
-    }
-    fclose(f);
-    text[n] = '\0';
-    if (length) *length = n;
-    return text;
-}
-
 // Starts bin/azul in the background with stdout and stderr to output_path
 // (see spawn_azul_redirected for fsize_limit).
 static pid_t spawn_azul(const char *const *args, const char *output_path, long fsize_limit) {

@@ -3,7 +3,7 @@
 # with no tuning flags) with one thing changed, scored by greedy dev BLEU on
 # all the dev pairs.  Only the train and dev files are ever read.
 #
-#   tools/recipe_search.sh PAIR [BUDGET] [OUT_DIR]     e.g. spa-eng 8m runs/search-spa-eng
+#   tools/recipe_search.sh PAIR [BUDGET] [OUT_DIR]     e.g. spa-eng 6m runs/search-spa-eng
 #
 # Trials run two at a time with one thread each (AZUL_SEARCH_JOBS to
 # change), so that a 2-core machine gives every trial the same share; the
@@ -13,7 +13,7 @@
 # OUT_DIR/results.md, best BLEU first.
 set -eu
 pair=$1
-budget=${2:-8m}
+budget=${2:-6m}
 out=${3:-runs/search-$pair}
 corpora=${AZUL_CORPORA:-../shared/corpora}
 azul=${AZUL:-bin/azul}
@@ -30,8 +30,8 @@ cut -f2 "$corpora/$pair/dev.tsv" > "$out/dev.ref"
 trials='recipe|
 lr-1e-3|--lr 1e-3
 lr-4e-3|--lr 4e-3
-warmup-2pct|--warmup 10
-warmup-15pct|--warmup 70
+warmup-2pct|--warmup 7
+warmup-15pct|--warmup 50
 batch-2048|--batch-tokens 2048
 batch-8192|--batch-tokens 8192
 dropout-0.2|--dropout 0.2
@@ -41,8 +41,7 @@ untied|--untie
 shared-vocab|--joint
 vocab-4000|--vocab-size 4000
 vocab-16000|--vocab-size 16000
-preset-toy|--preset toy
-preset-base|--preset base'
+preset-toy|--preset toy'
 if [ -n "${AZUL_SEARCH_TRIALS:-}" ]; then trials=$(printf '%s\n' "$trials" | grep -E "^(${AZUL_SEARCH_TRIALS})\|"); fi
 
 run_trial() {

@@ -8,11 +8,11 @@ static const Recipe recipes[] = {
     // leave an epoch with a step or two
     {.preset = "toy", .pre_ln = true, .tie = false, .vocab_size = 8000, .dropout = 0.1f,
      .label_smoothing = 0.1f, .lr = 2e-3f, .batch_tokens = 1024, .warmup_share = 0.06,
-     .validations = 20},
+     .validations = 20, .average = 5},
     // tens of thousands of pairs and more
     {.preset = "small", .pre_ln = true, .tie = true, .vocab_size = 8000, .dropout = 0.1f,
      .label_smoothing = 0.1f, .lr = 2e-3f, .batch_tokens = 4096, .warmup_share = 0.06,
-     .validations = 20},
+     .validations = 20, .average = 5},
 };
 
 void recipe_choose(Recipe *r, size_t pairs) {

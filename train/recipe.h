@@ -34,6 +34,7 @@ typedef struct {
     // the plan
     double warmup_share;       // of the planned steps
     int validations;           // over the plan
+    int average;               // checkpoints averaged at the end (train/averaging.h)
 } Recipe;
 
 // Corpora smaller than this train the toy preset.

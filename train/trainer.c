@@ -19,6 +19,7 @@
 #include "model/threads.h"
 #include "infer/search.h"
 #include "model/model_file.h"
+#include "train/averaging.h"
 #include "train/batcher.h"
 #include "train/training_log.h"
 
@@ -151,7 +152,8 @@ static int save_checkpoint(Trainer *t, Error *err) {
 // so every run starts by removing those of all the files it writes.
 static int remove_temporaries_of_killed_runs(const char *dir, Error *err) {
     static const char *const files[] = {"model.safetensors", "last.safetensors",
-                                        "training_state.safetensors", "train.log", "curves.svg"};
+                                        "training_state.safetensors", "train.log", "curves.svg",
+                                        "averaged.safetensors"};
     char path[PATH_BYTES];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         if (path_in(path, dir, files[i], err) < 0) return -1;
@@ -188,6 +190,7 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
         return log_failed(&log_error, p->step, err);
     }
     if (save_checkpoint(t, err) < 0) return -1;
+    if (t->options.average >= 2 && averaging_keep(t, err) < 0) return -1;
     return t->options.patience > 0 && p->evaluations_without_improvement >= t->options.patience;
 }
 
@@ -386,6 +389,9 @@ int trainer_run(Trainer *t, Error *err) {
         if (!just_validated) {
             int v = interrupted ? save_checkpoint(t, err) : validate_and_save(t, &r.log, err);
             if (v < 0) status = -1;
+        }
+        if (status == 0 && !interrupted && o->average >= 2 && averaging_finish(t, &r.log, err) < 0) {
+            status = -1;
         }
     }
     training_log_finish(&r.log, p, status < 0 ? NULL : interrupted ? "an interrupt" : r.stop_reason);

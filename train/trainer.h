@@ -16,6 +16,7 @@ typedef struct {
     long max_steps, max_epochs;
     double time_budget;        // seconds
     int patience;              // validations without improvement before stopping; 0: never
+    int average;               // checkpoints averaged at the end (train/averaging.h); 0 or 1: none
     // how
     int batch_tokens;
     Schedule schedule;

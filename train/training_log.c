@@ -213,6 +213,21 @@ int training_log_validation(TrainingLog *log, const TrainingProgress *p, const V
     return 0;
 }
 
+int training_log_average(TrainingLog *log, const TrainingProgress *p, const Validation *v, int count,
+                         long first_step, bool improved, Error *err) {
+    end_progress_line(log);
+    printf("the mean of the %d checkpoints from step %ld to %ld: dev loss %.4f (ppl %.2f); BLEU %.2f, "
+           "chrF2 %.2f, exact match %.1f%%%s\n", count, first_step, p->step, v->loss, exp(v->loss), v->bleu,
+           v->chrf, 100.0 * v->exact_match, improved ? "  — best, saved" : "  — not better than the best");
+    fflush(stdout);
+    return append_line(log, true, err,
+                       "{\"event\": \"average\", \"step\": %ld, \"checkpoints\": %d, \"first_step\": %ld, "
+                       "\"valid_loss\": %.6f, \"valid_ppl\": %.4f, \"bleu\": %.4f, \"chrf\": %.4f, "
+                       "\"exact_match\": %.6f, \"translated\": %d, \"best\": %s}\n",
+                       p->step, count, first_step, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
+                       v->translated, improved ? "true" : "false");
+}
+
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason) {
     end_progress_line(log);
     if (stop_reason) {

@@ -41,6 +41,11 @@ int training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, 
                       float lr, long batches_in_epoch, Error *err);
 int training_log_validation(TrainingLog *log, const TrainingProgress *p, const Validation *v,
                             bool improved, Error *err);
+// The validation of the mean of the last `count` checkpoints (from
+// first_step to p->step), at the end of a run: a line out, an "average"
+// event in the log.
+int training_log_average(TrainingLog *log, const TrainingProgress *p, const Validation *v, int count,
+                         long first_step, bool improved, Error *err);
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason);
 void training_log_summary(TrainingLog *log, const TrainingProgress *p, const char *out_dir,
                           double peak_mib);

@@ -1,0 +1,147 @@
+#include "train/averaging.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model/average.h"
+#include "model/model_file.h"
+
+enum { PATH_BYTES = 4096 };
+
+static int checkpoint_path(char *out, const Trainer *t, long step, Error *err) {
+    int n = step < 0 ? snprintf(out, PATH_BYTES, "%s/checkpoints", t->options.out_dir)
+                     : snprintf(out, PATH_BYTES, "%s/checkpoints/step-%ld.safetensors", t->options.out_dir, step);
+    if (n < 0 || n >= PATH_BYTES) return error_set(err, "the path %s/checkpoints is too long", t->options.out_dir);
+    return 0;
+}
+
+static int by_step(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+// The steps of the kept checkpoints, ascending, into *steps (malloc'd);
+// their count, or -1 with err.  A missing directory holds none.  With
+// tidy, the temporaries of saves killed midway are removed.
+static long list_kept(const Trainer *t, long **steps, bool tidy, Error *err) {
+    char dir_path[PATH_BYTES];
+    *steps = NULL;
+    if (checkpoint_path(dir_path, t, -1, err) < 0) return -1;
+    DIR *dir = opendir(dir_path);
+    if (!dir) return errno == ENOENT ? 0 : error_set(err, "cannot list %s: %s", dir_path, strerror(errno));
+    long count = 0, capacity = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        long step;
+        char tail[32];
+        if (tidy && strncmp(e->d_name, "step-", 5) == 0 && strstr(e->d_name, ".safetensors.tmp.")) {
+            char stale[PATH_BYTES];
+            if (snprintf(stale, sizeof stale, "%s/%s", dir_path, e->d_name) < PATH_BYTES) remove(stale);
+            continue;
+        }
+        // step-N.safetensors exactly; temporaries (…safetensors.tmp.X) do not match
+        if (sscanf(e->d_name, "step-%ld%31s", &step, tail) != 2 || strcmp(tail, ".safetensors") != 0) continue;
+        if (count == capacity) {
+            capacity = capacity ? 2 * capacity : 16;
+            long *grown = realloc(*steps, (size_t)capacity * sizeof *grown);
+            if (!grown) {
+                closedir(dir);
+                free(*steps);
+                *steps = NULL;
+                return error_out_of_memory(err, "the list of checkpoints", (size_t)capacity);
+            }
+            *steps = grown;
+        }
+        (*steps)[count++] = step;
+    }
+    closedir(dir);
+    if (count) qsort(*steps, (size_t)count, sizeof **steps, by_step);
+    return count;
+}
+
+int averaging_keep(Trainer *t, Error *err) {
+    const long step = t->progress.step;
+    char path[PATH_BYTES];
+    if (checkpoint_path(path, t, -1, err) < 0) return -1;
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) return error_set(err, "cannot create %s: %s", path, strerror(errno));
+    if (checkpoint_path(path, t, step, err) < 0) return -1;
+    if (model_save(t->model, t->tokenizers_json, t->options_text, path, err) < 0) return -1;
+    long *steps, count = list_kept(t, &steps, true, err);
+    if (count < 0) return -1;
+    long older_kept = 0;
+    for (long i = count - 1; i >= 0; i--) {
+        bool keep = steps[i] <= step && older_kept++ < t->options.average;
+        if (!keep && checkpoint_path(path, t, steps[i], err) == 0) remove(path);
+    }
+    free(steps);
+    return 0;
+}
+
+// Loads the checkpoints of steps[0 .. n) and builds their mean into *mean.
+static int average_files(const Trainer *t, const long *steps, int n, Model *mean, Error *err) {
+    Model *models = calloc((size_t)n, sizeof *models);
+    const Model **pointers = calloc((size_t)n, sizeof *pointers);
+    int loaded = 0, status = models && pointers ? 0 : error_out_of_memory(err, "averaging", (size_t)n);
+    char path[PATH_BYTES];
+    for (; status == 0 && loaded < n; loaded++) {
+        status = checkpoint_path(path, t, steps[loaded], err);
+        if (status == 0) status = model_load(&models[loaded], NULL, path, err);
+        if (status < 0) break;
+        pointers[loaded] = &models[loaded];
+    }
+    if (status == 0) status = model_average(mean, pointers, n, err);
+    for (int k = 0; k < loaded; k++) model_free(&models[k]);
+    free(models);
+    free(pointers);
+    return status;
+}
+
+// Validates the mean with the trainer's model, whose weights are set aside
+// meanwhile; saves it.
+static int validate_mean(Trainer *t, TrainingLog *log, const Model *mean, int n, long first_step,
+                         Error *err) {
+    Model *m = t->model;
+    float *kept = malloc(m->n_params * sizeof *kept);
+    if (!kept) return error_out_of_memory(err, "averaging", m->n_params * sizeof *kept);
+    memcpy(kept, m->params, m->n_params * sizeof *kept);
+    memcpy(m->params, mean->params, m->n_params * sizeof *kept);
+    Validation v;
+    int status = trainer_validate(t, &v, err);
+    char path[PATH_BYTES];
+    TrainingProgress *p = &t->progress;
+    bool improved = status == 0 && dataset_size(t->valid) > 0 && v.loss < p->best;
+    if (status == 0 && snprintf(path, sizeof path, "%s/averaged.safetensors", t->options.out_dir) < PATH_BYTES) {
+        status = model_save(m, t->tokenizers_json, t->options_text, path, err);
+    }
+    if (status == 0 && improved &&
+        snprintf(path, sizeof path, "%s/model.safetensors", t->options.out_dir) < PATH_BYTES) {
+        status = model_save(m, t->tokenizers_json, t->options_text, path, err);
+        if (status == 0) p->best = v.loss;  // the best step stays the last plain checkpoint's
+    }
+    memcpy(m->params, kept, m->n_params * sizeof *kept);
+    free(kept);
+    if (status < 0) return -1;
+    return training_log_average(log, p, &v, n, first_step, improved, err);
+}
+
+int averaging_finish(Trainer *t, TrainingLog *log, Error *err) {
+    long *steps, count = list_kept(t, &steps, false, err);
+    if (count < 0) return -1;
+    while (count > 0 && steps[count - 1] > t->progress.step) count--;
+    int n = (int)(count < t->options.average ? count : t->options.average);
+    int status = 0;
+    if (n >= 2) {
+        const long *newest = steps + count - n;
+        Model mean;
+        status = average_files(t, newest, n, &mean, err);
+        if (status == 0) {
+            status = validate_mean(t, log, &mean, n, newest[0], err);
+            model_free(&mean);
+        }
+    }
+    free(steps);
+    return status;
+}
