@@ -222,6 +222,24 @@ static void extend(BeamSearch *s, int to, int from, const Candidate *c) {
     s->parent_row[to] = s->row[from];
 }
 
+// Whether sentence b's search is over once it has its n-best finished: no
+// beam still alive can overtake the best finished translation.  A beam's
+// log-probability only falls as it grows, but its length normalisation
+// rises, so the test is the usual estimate (as in fairseq and Hugging Face's
+// search): the beam ending at the next step, with the score it has now.
+// Stopping instead when the best candidate is <eos> would ignore the
+// normalisation, which then decides nothing: the longer translations it
+// should let win are never reached.  A beam of one stays greedy decoding.
+static bool settled(const BeamSearch *s, int b, int kept, const Candidate *all, int n) {
+    if (s->K == 1) return n > 0 && all[0].token == TOKEN_EOS;
+    if (kept == 0) return true;
+    const Hypothesis *f = s->finished[b];
+    double best_finished = -INFINITY;
+    for (ptrdiff_t i = 0; i < arrlen(f); i++) best_finished = fmax(best_finished, f[i].score);
+    // the best beam kept is the first: candidates come best first
+    return best_finished >= normalised(s->then.log_prob[b * s->K], s->t + 1, s->alpha);
+}
+
 // The K best extensions of sentence b: those ending in <eos> are finished;
 // the others become its next beams.
 static int advance_sentence(BeamSearch *s, int b, Error *err) {
@@ -239,8 +257,7 @@ static int advance_sentence(BeamSearch *s, int b, Error *err) {
         }
         extend(s, b * K + kept++, from, c);
     }
-    s->done[b] = kept == 0 || (n > 0 && all[0].token == TOKEN_EOS &&
-                               arrlen(s->finished[b]) >= s->n_best);
+    s->done[b] = kept == 0 || (arrlen(s->finished[b]) >= s->n_best && settled(s, b, kept, all, n));
     s->kept[b] = s->done[b] ? 0 : kept;
     return 0;
 }

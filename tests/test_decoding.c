@@ -414,6 +414,83 @@ static void cleanup_toy_model(void **state) {
     toy_dir = NULL;
 }
 
+// The length penalty decides: each search does at least as well under its
+// own normalisation, log p / (length + 1)^alpha, as the other's result does,
+// and a larger alpha gives longer translations.  (A search that stopped as
+// soon as its best raw candidate was <eos> never reached the longer
+// translations a larger alpha prefers: every alpha gave the same lengths.)
+static void the_length_penalty_decides_how_long_translations_are(void **state) {
+    (void)state;
+    Translator *t = toy_model();
+    size_t n;
+    char **sources = dev_sources(&n);
+    int S;
+    int32_t *src = encode_batch(t, sources, n, &S);
+    const float alphas[2] = {0.0f, 3.0f};
+    Hypothesis *out[2];
+    long total_length[2] = {0, 0};
+    Error err;
+    for (int a = 0; a < 2; a++) {
+        out[a] = calloc(n, sizeof *out[a]);
+        assert_int_equal(beam_translate(&t->model, src, (int)n, S, 4, alphas[a], 1, out[a], &err), 0);
+        for (size_t i = 0; i < n; i++) total_length[a] += out[a][i].length;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int a = 0; a < 2; a++) {
+            const Hypothesis *mine = &out[a][i], *theirs = &out[1 - a][i];
+            double their_score = theirs->log_prob / pow(theirs->length + 1.0, alphas[a]);
+            if (mine->score < their_score - 1e-6) {
+                fail_msg("%s: with alpha %g, beam 4 scores %.5f, but the alpha %g translation scores %.5f",
+                         sources[i], alphas[a], mine->score, alphas[1 - a], their_score);
+            }
+        }
+    }
+    printf("  %ld target tokens with alpha 0, %ld with alpha 3\n", total_length[0], total_length[1]);
+    assert_true(total_length[1] >= total_length[0]);
+    for (size_t i = 0; i < n; i++) {
+        hypothesis_free(&out[0][i]);
+        hypothesis_free(&out[1][i]);
+        free(sources[i]);
+    }
+    free(out[0]);
+    free(out[1]);
+    free(src);
+    free(sources);
+}
+
+// On an untrained model whose <eos> is likelier than any other token, log p
+// falls by several nats a token after the first, so alpha 0 wants the empty
+// translation and alpha 3 one as long as the search allows.  A search that
+// stopped once its best raw candidate was <eos> returned short ones for every
+// alpha.
+static void an_untrained_model_translates_longer_with_a_larger_alpha(void **state) {
+    (void)state;
+    ModelConfig c = {0};
+    Error err;
+    assert_int_equal(model_config_preset(&c, "toy", &err), 0);
+    c.src_vocab = c.tgt_vocab = 12;
+    c.max_len = 24;
+    Model m;
+    assert_int_equal(model_build(&m, &c, 3, &err), 0);
+    // <eos> the likeliest token at every step: the best raw candidate at the
+    // first step is the empty translation
+    m.w.out_b[TOKEN_EOS] = 3.0f;
+    enum { B = 6, S = 5 };
+    int32_t src[B * S];
+    for (int i = 0; i < B * S; i++) src[i] = 4 + (i * 7) % 8;
+    long total[2] = {0, 0};
+    const float alphas[2] = {0.0f, 3.0f};
+    for (int a = 0; a < 2; a++) {
+        Hypothesis out[B];
+        assert_int_equal(beam_translate(&m, src, B, S, 4, alphas[a], 1, out, &err), 0);
+        for (int i = 0; i < B; i++) total[a] += out[i].length, hypothesis_free(&out[i]);
+    }
+    printf("  untrained: %ld target tokens with alpha 0, %ld with alpha 3\n", total[0], total[1]);
+    assert_true(total[0] <= B);       // next to empty
+    assert_true(total[1] >= 4 * B);   // long (the old stopping rule gave 8 tokens in all)
+    model_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(incremental_decoding_matches_recomputation),
     cmocka_unit_test(cached_decoding_matches_recomputation_for_every_variant),
@@ -422,6 +499,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(kept_rows_decode_as_the_rows_they_continue),
     cmocka_unit_test(sorted_batches_keep_each_translation_in_its_place),
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
+    cmocka_unit_test(the_length_penalty_decides_how_long_translations_are),
+    cmocka_unit_test(an_untrained_model_translates_longer_with_a_larger_alpha),
     cmocka_unit_test(translate_keeps_lines_in_step),
     cmocka_unit_test(translate_reports_an_input_it_cannot_read),
     cmocka_unit_test(translate_answers_each_line_as_it_comes),
