@@ -55,7 +55,7 @@ int average_command(int argc, char **argv) {
     }
     Model mean;
     if (model_average(&mean, pointers, n, &err) < 0) die("%s", err.message);
-    if (model_save(&mean, tokenizers[0], NULL, out, &err) < 0) die("%s", err.message);
+    if (model_save(&mean, &(ModelMetadata){.tokenizers = tokenizers[0]}, out, &err) < 0) die("%s", err.message);
     printf("%s: the mean of %d models\n", out, n);
     model_free(&mean);
     for (int k = 0; k < n; k++) {

@@ -35,7 +35,8 @@ static const char usage[] =
     "\n"
     "  --model DIR|FILE      a trained model (DIR/model.safetensors or the file itself)\n"
     "  --beam K              beam search with K beams (default 4; 1 is greedy decoding)\n"
-    "  --length-penalty A    rank by log-probability / length^A (default 1.0)\n"
+    "  --length-penalty A    rank by log-probability / (length + 1)^A (default: the\n"
+    "                        model's, chosen on dev when it was trained; else 1.0)\n"
     "  --n-best N            print the N best translations of each line as\n"
     "                        \"LINE ||| TRANSLATION ||| SCORE\" (LINE counts from 0)\n"
     "  --alignment           append \" ||| 0-0 1-1 ...\": source-target word pairs read\n"
@@ -330,7 +331,7 @@ int translate_command(int argc, char **argv) {
     Session s = {0};
     s.batch = 32;
     s.search = (SearchOptions){4, 1.0f, 1, false, 0};
-    bool verbose = false, interactive = false;
+    bool verbose = false, interactive = false, length_penalty_given = false;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:h", long_options, NULL)) != -1) {
@@ -338,7 +339,10 @@ int translate_command(int argc, char **argv) {
         case 'm': model_path = optarg; break;
         case 'b': s.batch = (int)parse_integer_option("translate", "--batch", optarg, 1, 4096); break;
         case 'k': s.search.beam = (int)parse_integer_option("translate", "--beam", optarg, 1, 64); break;
-        case 'l': s.search.length_penalty = (float)parse_real_option("translate", "--length-penalty", optarg, 0, 10); break;
+        case 'l':
+            s.search.length_penalty = (float)parse_real_option("translate", "--length-penalty", optarg, 0, 10);
+            length_penalty_given = true;
+            break;
         case 'n': s.search.n_best = (int)parse_integer_option("translate", "--n-best", optarg, 1, 64); s.n_best_format = true; break;
         case 'a': s.search.alignment = true; break;
         case 'v': verbose = true; break;
@@ -353,6 +357,7 @@ int translate_command(int argc, char **argv) {
     s.search.batch = s.batch;
     Error err;
     if (translator_load(&s.translator, model_path, &err) < 0) die("%s", err.message);
+    if (!length_penalty_given) s.search.length_penalty = s.translator.length_penalty;
     double start = monotonic_seconds();
     if (optind < argc && !interactive) {
         int fd = open(argv[optind], O_RDONLY);

@@ -5,8 +5,29 @@
 
 #include <stb/stb_ds.h>
 
+#include <cjson/cJSON.h>
+
 #include "infer/alignment.h"
 #include "model/model_file.h"
+#include "model/safetensors.h"
+
+// The length penalty the file's "decoding" entry holds ({"length_penalty":
+// 1.2}), or the default when it has none; an entry that is there but not
+// such an object is an error.
+static int read_decoding(Translator *t, Error *err) {
+    t->length_penalty = TRANSLATOR_DEFAULT_LENGTH_PENALTY;
+    const char *text = t->model.file ? safetensors_metadata(t->model.file, "decoding") : NULL;
+    if (!text) return 0;
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(j, "length_penalty");
+    double x = cJSON_IsNumber(alpha) ? alpha->valuedouble : -1;
+    cJSON_Delete(j);
+    if (!(x >= 0 && x <= 10)) {
+        return error_set(err, "metadata \"decoding\" must be an object with a \"length_penalty\" from 0 to 10");
+    }
+    t->length_penalty = (float)x;
+    return 0;
+}
 
 int translator_load(Translator *t, const char *model_path, Error *err) {
     memset(t, 0, sizeof *t);
@@ -20,6 +41,10 @@ int translator_load(Translator *t, const char *model_path, Error *err) {
                                                       &inner)
                            : error_set(&inner, "metadata \"tokenizers\" is missing");
     free(json_text);
+    if (status == 0 && read_decoding(t, &inner) < 0) {
+        tokenizer_pair_free(&t->tokenizers);
+        status = -1;
+    }
     if (status == 0 && tokenizer_pair_check_sizes(&t->tokenizers, c->src_vocab, c->tgt_vocab, &inner) < 0) {
         tokenizer_pair_free(&t->tokenizers);
         status = -1;

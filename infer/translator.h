@@ -9,7 +9,13 @@
 typedef struct {
     Model model;
     TokenizerPair tokenizers;
+    float length_penalty;   // the model's own (its file's "decoding"), else 1
 } Translator;
+
+// The length penalties azul train tries on dev, and the one a model without
+// its own uses.
+#define TRANSLATOR_LENGTH_PENALTIES {0.6f, 0.8f, 1.0f, 1.2f, 1.4f, 1.7f, 2.0f}
+#define TRANSLATOR_DEFAULT_LENGTH_PENALTY 1.0f
 
 typedef struct {
     int beam;               // 1: greedy decoding

@@ -28,8 +28,7 @@ char *model_file_path(const char *path) {
     return out;
 }
 
-int model_save(const Model *m, const char *tokenizers_json, const char *training_json, const char *path,
-               Error *err) {
+int model_save(const Model *m, const ModelMetadata *meta, const char *path, Error *err) {
     size_t n = (size_t)arrlen(m->tensors);
     SafetensorsOutput *out = calloc(n ? n : 1, sizeof *out);
     if (!out) return error_out_of_memory(err, "saving the model", n * sizeof *out);
@@ -50,11 +49,13 @@ int model_save(const Model *m, const char *tokenizers_json, const char *training
     if (!config_text) {
         status = error_out_of_memory(err, "saving the model's config", 0);
     } else {
-        const char *keys[5] = {"format", "format_version", "config"};
-        const char *values[5] = {FORMAT_NAME, FORMAT_VERSION, config_text};
+        const char *keys[6] = {"format", "format_version", "config"};
+        const char *values[6] = {FORMAT_NAME, FORMAT_VERSION, config_text};
         size_t entries = 3;
-        if (tokenizers_json) keys[entries] = "tokenizers", values[entries++] = tokenizers_json;
-        if (training_json) keys[entries] = "training", values[entries++] = training_json;
+        const ModelMetadata none = {0}, *given = meta ? meta : &none;
+        if (given->tokenizers) keys[entries] = "tokenizers", values[entries++] = given->tokenizers;
+        if (given->training) keys[entries] = "training", values[entries++] = given->training;
+        if (given->decoding) keys[entries] = "decoding", values[entries++] = given->decoding;
         status = safetensors_write(path, out, n, keys, values, entries, err);
     }
     cJSON_free(config_text);

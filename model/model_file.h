@@ -3,7 +3,8 @@
 // so that the file alone can translate.
 //
 //   __metadata__: {"format": "azul-model", "format_version": "1",
-//                  "config": "{...}", "tokenizers": "{...}", "training": "{...}"}
+//                  "config": "{...}", "tokenizers": "{...}", "training": "{...}",
+//                  "decoding": "{...}"}
 //   tensors:      one F32 tensor per entry of the model's tensor table
 //
 // The network does not read text, so to this layer the tokenizers are an
@@ -13,12 +14,17 @@
 
 #include "model/transformer.h"
 
+// What a model file holds beside the network, each a JSON text or NULL:
+// the tokenizers (NULL: a bare network, as the tests use); how it was
+// trained (the options of its run, as azul train chose them); how to
+// decode with it (the length penalty chosen on dev).
+typedef struct {
+    const char *tokenizers, *training, *decoding;
+} ModelMetadata;
+
 // Writes atomically: a crash leaves the previous file or the new one.
-// tokenizers_json may be NULL (a bare network, as the tests use);
-// training_json, how the model was trained (the options of its run, as
-// azul train chose them), may be NULL too.
-int model_save(const Model *m, const char *tokenizers_json, const char *training_json, const char *path,
-               Error *err);
+// meta may be NULL.
+int model_save(const Model *m, const ModelMetadata *meta, const char *path, Error *err);
 
 // Reads path, or path/model.safetensors when path is a directory, and builds m
 // from the stored config with its weights read in place from the mapped file

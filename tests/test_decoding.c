@@ -8,10 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <stb/stb_ds.h>
 
 #include "infer/next_token.h"
 #include "infer/translator.h"
+#include "model/model_file.h"
+#include "model/safetensors.h"
 #include "model/rng.h"
 #include "tests/model_fixture.h"
 #include "train/corpus.h"
@@ -491,6 +494,55 @@ static void an_untrained_model_translates_longer_with_a_larger_alpha(void **stat
     model_free(&m);
 }
 
+// azul train ends by choosing the length penalty on dev and saving it in
+// model.safetensors; the translator takes it as its default.  A "decoding"
+// entry that is not what it should be is refused, naming it.
+static void a_trained_model_carries_its_length_penalty(void **state) {
+    (void)state;
+    Translator *t = toy_model();
+    char *path = join(toy_dir, "model.safetensors");
+    SafetensorsFile f;
+    Error err;
+    assert_int_equal(safetensors_read(&f, path, &err), 0);
+    const char *decoding = safetensors_metadata(&f, "decoding");
+    if (!decoding) fail_msg("%s has no \"decoding\" entry", path);
+    cJSON *j = cJSON_Parse(decoding);
+    const cJSON *alpha = cJSON_GetObjectItem(j, "length_penalty");
+    assert_true(cJSON_IsNumber(alpha));
+    const float tried[] = TRANSLATOR_LENGTH_PENALTIES;
+    bool among = false;
+    for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++) among |= (double)tried[i] == (double)(float)alpha->valuedouble;
+    assert_true(among);
+    assert_true(t->length_penalty == (float)alpha->valuedouble);
+    cJSON_Delete(j);
+    safetensors_free(&f);
+    // the same network with a damaged entry
+    const char *bad[] = {"{\"length_penalty\": -1}", "{\"length_penalty\": \"1\"}", "[1]", "not json"};
+    char *dir = make_temp_dir(), *copy = join(dir, "model.safetensors");
+    char *tokenizers;
+    Model m;
+    assert_int_equal(model_load(&m, &tokenizers, path, &err), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ModelMetadata meta = {tokenizers, NULL, bad[i]};
+        assert_int_equal(model_save(&m, &meta, copy, &err), 0);
+        Translator other;
+        if (translator_load(&other, copy, &err) == 0) fail_msg("\"decoding\": %s was accepted", bad[i]);
+        expect_contains(err.message, "metadata \"decoding\" must be an object with a \"length_penalty\"");
+    }
+    ModelMetadata none = {tokenizers, NULL, NULL};  // older files have none: the default
+    assert_int_equal(model_save(&m, &none, copy, &err), 0);
+    Translator plain;
+    assert_int_equal(translator_load(&plain, copy, &err), 0);
+    assert_true(plain.length_penalty == TRANSLATOR_DEFAULT_LENGTH_PENALTY);
+    translator_free(&plain);
+    model_free(&m);
+    free(tokenizers);
+    free(copy);
+    remove_tree(dir);
+    free(dir);
+    free(path);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(incremental_decoding_matches_recomputation),
     cmocka_unit_test(cached_decoding_matches_recomputation_for_every_variant),
@@ -501,6 +553,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(beam_of_one_is_greedy_and_wider_beams_score_no_worse),
     cmocka_unit_test(the_length_penalty_decides_how_long_translations_are),
     cmocka_unit_test(an_untrained_model_translates_longer_with_a_larger_alpha),
+    cmocka_unit_test(a_trained_model_carries_its_length_penalty),
     cmocka_unit_test(translate_keeps_lines_in_step),
     cmocka_unit_test(translate_reports_an_input_it_cannot_read),
     cmocka_unit_test(translate_answers_each_line_as_it_comes),

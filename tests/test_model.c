@@ -279,7 +279,7 @@ static char *saved_model(const Model *m, char **dir) {
     char *path = malloc(size);
     snprintf(path, size, "%s/model.safetensors", *dir);
     Error err;
-    assert_int_equal(model_save(m, NULL, NULL, path, &err), 0);
+    assert_int_equal(model_save(m, NULL, path, &err), 0);
     return path;
 }
 

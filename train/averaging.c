@@ -68,7 +68,7 @@ int averaging_keep(Trainer *t, Error *err) {
     if (checkpoint_path(path, t, -1, err) < 0) return -1;
     if (mkdir(path, 0755) < 0 && errno != EEXIST) return error_set(err, "cannot create %s: %s", path, strerror(errno));
     if (checkpoint_path(path, t, step, err) < 0) return -1;
-    if (model_save(t->model, t->tokenizers_json, t->options_text, path, err) < 0) return -1;
+    if (model_save(t->model, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err) < 0) return -1;
     long *steps, count = list_kept(t, &steps, true, err);
     if (count < 0) return -1;
     long older_kept = 0;
@@ -114,11 +114,11 @@ static int validate_mean(Trainer *t, TrainingLog *log, const Model *mean, int n,
     TrainingProgress *p = &t->progress;
     bool improved = status == 0 && dataset_size(t->valid) > 0 && v.loss < p->best;
     if (status == 0 && snprintf(path, sizeof path, "%s/averaged.safetensors", t->options.out_dir) < PATH_BYTES) {
-        status = model_save(m, t->tokenizers_json, t->options_text, path, err);
+        status = model_save(m, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err);
     }
     if (status == 0 && improved &&
         snprintf(path, sizeof path, "%s/model.safetensors", t->options.out_dir) < PATH_BYTES) {
-        status = model_save(m, t->tokenizers_json, t->options_text, path, err);
+        status = model_save(m, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err);
         if (status == 0) p->best = v.loss;  // the best step stays the last plain checkpoint's
     }
     memcpy(m->params, kept, m->n_params * sizeof *kept);

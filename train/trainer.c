@@ -21,6 +21,7 @@
 #include "model/model_file.h"
 #include "train/averaging.h"
 #include "train/batcher.h"
+#include "train/length_penalty.h"
 #include "train/training_log.h"
 
 static volatile sig_atomic_t interrupted;
@@ -131,7 +132,7 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
 static int save_model(Trainer *t, const char *name, Error *err) {
     char path[PATH_BYTES];
     if (path_in(path, t->options.out_dir, name, err) < 0) return -1;
-    return model_save(t->model, t->tokenizers_json, t->options_text, path, err);
+    return model_save(t->model, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err);
 }
 
 static int save_training_state(Trainer *t, Error *err) {
@@ -393,6 +394,7 @@ int trainer_run(Trainer *t, Error *err) {
         if (status == 0 && !interrupted && o->average >= 2 && averaging_finish(t, &r.log, err) < 0) {
             status = -1;
         }
+        if (status == 0 && !interrupted && length_penalty_choose(t, &r.log, err) < 0) status = -1;
     }
     training_log_finish(&r.log, p, status < 0 ? NULL : interrupted ? "an interrupt" : r.stop_reason);
     if (status == 0) {

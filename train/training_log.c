@@ -51,10 +51,15 @@ static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_
         cJSON *j = json_parse_bounded(line, strlen(line), JSON_MAX_SETTINGS_VALUES, "a line", NULL);
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step");
         if (cJSON_IsNumber(step) && step->valuedouble <= resume_step) {
-            const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
-            const cJSON *valid = cJSON_GetObjectItemCaseSensitive(j, "valid_loss");
-            const cJSON *exact = cJSON_GetObjectItemCaseSensitive(j, "exact_match");
-            const cJSON *bleu = cJSON_GetObjectItemCaseSensitive(j, "bleu");
+            // the curves are drawn from the steps and validations, not from the
+            // validation of an average or the choice of a length penalty
+            const cJSON *event = cJSON_GetObjectItemCaseSensitive(j, "event");
+            bool curve = cJSON_IsString(event) && (strcmp(event->valuestring, "train") == 0 ||
+                                                   strcmp(event->valuestring, "valid") == 0);
+            const cJSON *loss = curve ? cJSON_GetObjectItemCaseSensitive(j, "loss") : NULL;
+            const cJSON *valid = curve ? cJSON_GetObjectItemCaseSensitive(j, "valid_loss") : NULL;
+            const cJSON *exact = curve ? cJSON_GetObjectItemCaseSensitive(j, "exact_match") : NULL;
+            const cJSON *bleu = curve ? cJSON_GetObjectItemCaseSensitive(j, "bleu") : NULL;
             if (cJSON_IsNumber(loss)) arrput(log->train_loss, ((CurvePoint){step->valuedouble, loss->valuedouble}));
             if (cJSON_IsNumber(valid)) arrput(log->valid_loss, ((CurvePoint){step->valuedouble, valid->valuedouble}));
             if (cJSON_IsNumber(exact)) arrput(log->exact_match, ((CurvePoint){step->valuedouble, 100 * exact->valuedouble}));
@@ -226,6 +231,28 @@ int training_log_average(TrainingLog *log, const TrainingProgress *p, const Vali
                        "\"exact_match\": %.6f, \"translated\": %d, \"best\": %s}\n",
                        p->step, count, first_step, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
                        v->translated, improved ? "true" : "false");
+}
+
+int training_log_length_penalty(TrainingLog *log, const TrainingProgress *p, const float *alphas,
+                                const BleuScore *scores, int n, int chosen, size_t pairs, int beam, Error *err) {
+    end_progress_line(log);
+    printf("length penalty, by the best model's beam-%d BLEU on %zu dev pairs:\n", beam, pairs);
+    char entries[1024];
+    size_t used = 0;
+    for (int a = 0; a < n; a++) {
+        printf("  %-4g BLEU %6.2f  brevity penalty %.3f%s\n", (double)alphas[a], scores[a].score, scores[a].bp,
+               a == chosen ? "  — chosen, saved in model.safetensors" : "");
+        if (used < sizeof entries) {
+            used += (size_t)snprintf(entries + used, sizeof entries - used,
+                                     "%s{\"alpha\": %g, \"bleu\": %.4f, \"bp\": %.4f}", a ? ", " : "",
+                                     (double)alphas[a], scores[a].score, scores[a].bp);
+        }
+    }
+    fflush(stdout);
+    if (used >= sizeof entries) return error_set(err, "too many length penalties to log");
+    return append_line(log, true, err, "{\"event\": \"length_penalty\", \"step\": %ld, \"beam\": %d, "
+                                       "\"pairs\": %zu, \"chosen\": %g, \"tried\": [%s]}\n",
+                       p->step, beam, pairs, (double)alphas[chosen], entries);
 }
 
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason) {

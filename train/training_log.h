@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "train/curves.h"
+#include "eval/bleu.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -52,5 +53,10 @@ void training_log_summary(TrainingLog *log, const TrainingProgress *p, const cha
 // Syncs and closes the log, and frees what it holds; fails (err may be
 // NULL) when its last lines cannot be written.
 int training_log_close(TrainingLog *log, Error *err);
+
+// The dev BLEU of beam `beam` at each length penalty alphas[0 .. n), and the
+// one chosen: lines out, a "length_penalty" event in the log.
+int training_log_length_penalty(TrainingLog *log, const TrainingProgress *p, const float *alphas,
+                                const BleuScore *scores, int n, int chosen, size_t pairs, int beam, Error *err);
 
 #endif

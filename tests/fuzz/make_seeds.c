@@ -75,7 +75,7 @@ static void save_model(const TokenizerPair *pair, int d_model, int heads, bool p
     Error err;
     check(model_build(&m, &config, 7, &err), &err);
     char *json = printed(tokenizer_pair_to_json(pair));
-    check(model_save(&m, json, NULL, path, &err), &err);
+    check(model_save(&m, &(ModelMetadata){.tokenizers = json}, path, &err), &err);
     if (state) {
         AdamState adam;
         check(adam_state_build(&adam, &m, &err), &err);
