@@ -3,17 +3,18 @@
 # with no tuning flags) with one thing changed, scored by greedy dev BLEU on
 # all the dev pairs.  Only the train and dev files are ever read.
 #
-#   tools/recipe_search.sh PAIR [BUDGET] [OUT_DIR]     e.g. spa-eng 6m runs/search-spa-eng
+#   tools/recipe_search.sh PAIR [BUDGET] [OUT_DIR]     e.g. spa-eng 12m runs/search-spa-eng
 #
 # Trials run two at a time with one thread each (AZUL_SEARCH_JOBS to
 # change), so that a 2-core machine gives every trial the same share; the
 # time budget of each is BUDGET, planned by the recipe like any run.  A
 # trial whose directory already has its scores is not run again, so an
-# interrupted search goes on where it stopped.  The table is written to
-# OUT_DIR/results.md, best BLEU first.
+# interrupted search goes on where it stopped; AZUL_SEARCH_TRIALS='a|b'
+# runs only the trials named.  The table is written to OUT_DIR/results.md,
+# best BLEU first.
 set -eu
 pair=$1
-budget=${2:-6m}
+budget=${2:-12m}
 out=${3:-runs/search-$pair}
 corpora=${AZUL_CORPORA:-../shared/corpora}
 azul=${AZUL:-bin/azul}
@@ -74,7 +75,7 @@ printf '%s\n' "$trials" | {
 
 # The table: one row per trial with scores, best BLEU first.
 {
-    echo "| trial | flags | steps | target tok/s | dev loss | BLEU | chrF2 | BP |"
+    echo "| trial | flags | steps | target tok/s | best dev loss | greedy BLEU | chrF2 | BP |"
     echo "|---|---|---|---|---|---|---|---|"
     printf '%s\n' "$trials" | while IFS='|' read -r name flags; do
         dir=$out/$name
@@ -85,14 +86,15 @@ d, name, flags = sys.argv[1:4]
 steps = tps = loss = None
 for line in open(d + "/train.log"):
     e = json.loads(line)
-    if e.get("event") == "train": steps, tps = e["step"], e["tokens_per_second"]
-    if e.get("event") == "valid": loss = e["valid_loss"]
-    if e.get("event") == "end": steps = e.get("step", steps)
+    if e.get("event") == "train": tps = e["tokens_per_second"]
+    if e.get("event") in ("valid", "average"):
+        steps = e["step"]
+        if loss is None or e["valid_loss"] < loss: loss = e["valid_loss"]  # model.safetensors: the best
 s = open(d + "/dev.scores").read()
 bleu = re.search(r"BLEU = ([0-9.]+)", s).group(1)
 bp = re.search(r"BP = ([0-9.]+)", s).group(1)
 chrf = re.search(r"chrF2 = ([0-9.]+)", s).group(1)
-print(f"| {name} | {flags or '(none)'} | {steps} | {tps:,.0f} | {loss:.3f} | {bleu} | {chrf} | {bp} |")
+print(f"| {name} | {flags or '(none)'} | {steps:,} | {tps:,.0f} | {loss:.3f} | {bleu} | {chrf} | {bp} |")
 EOF
     done | sort -t'|' -k7 -rn
 } > "$out/results.md"

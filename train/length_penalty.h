@@ -13,8 +13,8 @@
 
 enum { LENGTH_PENALTY_BEAM = 4 };
 
-// Does the above for DIR/model.safetensors, on the first valid_sentences
-// dev pairs; nothing without dev pairs to translate.  0, or -1 with err.
+// Does the above for DIR/model.safetensors, on all the dev pairs; nothing
+// without dev pairs.  0, or -1 with err.
 int length_penalty_choose(Trainer *t, TrainingLog *log, Error *err);
 
 #endif
