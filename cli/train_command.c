@@ -266,10 +266,8 @@ static void plan_run(TrainRun *r) {
         snprintf(plan->planned_from, sizeof plan->planned_from, "--epochs %ld", o->epochs);
     }
     if (o->time_budget > 0 && !train_option_given(o, "steps")) {
-        // Timed with the recipe's validation interval, so set up as it will run.
-        TrainPlan timing = *plan;
-        timing.steps = steps ? steps : 1000000;
-        train_recipe_plan(o, &r->recipe, &timing);
+        // Timing needs the trainer with its batch size and dev pairs; it is
+        // set up again with the plan below.
         set_up_trainer(r);
         Error err;
         if (trainer_time_steps(&r->trainer, 5, &plan->step_seconds, &plan->validation_seconds, &err) < 0) {
