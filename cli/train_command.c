@@ -226,6 +226,13 @@ static void warn_about_an_early_end(const Trainer *t, const char *out_dir) {
         report_warning("training ended at step %ld, before the learning-rate warm-up of %ld steps "
                        "was over: it never reached --lr; give it more --steps, --epochs or "
                        "--time-budget, or a shorter --warmup", p->step, warmup);
+    } else if (p->step > 0 && p->best_step == p->step && t->options.schedule.kind == SCHEDULE_COSINE &&
+               t->options.max_steps > 0 && p->step >= t->options.max_steps) {
+        // The plan ran to its end, where its decay puts the best model: going
+        // on from there would start the learning rate over.
+        report_warning("the dev loss was still falling when training ended (its best was the last "
+                       "validation, at step %ld): a longer plan would likely do better, in a new run "
+                       "with a larger --time-budget, --steps or --epochs", p->step);
     } else if (p->step > 0 && p->best_step == p->step) {
         report_warning("the dev loss was still falling when training ended (its best was the last "
                        "validation, at step %ld): more training would likely help; go on with "

@@ -346,7 +346,7 @@ static void a_run_that_ends_too_early_says_so(void **state) {
                          second, "--steps", "6", "--warmup", "2", "--lr", "1e-3", "--valid-every",
                          "3"), 0);
     expect_contains(err, "azul: warning: the dev loss was still falling when training ended (its "
-                         "best was the last validation, at step 6)");
+                         "best was the last validation, at step 6): a longer plan would likely do better");
     assert_null(strstr(err, "warm-up"));
     free(out); free(err);
     free(first); free(second);
