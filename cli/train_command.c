@@ -226,18 +226,22 @@ static void warn_about_an_early_end(const Trainer *t, const char *out_dir) {
         report_warning("training ended at step %ld, before the learning-rate warm-up of %ld steps "
                        "was over: it never reached --lr; give it more --steps, --epochs or "
                        "--time-budget, or a shorter --warmup", p->step, warmup);
-    } else if (p->step > 0 && p->best_step == p->step && t->options.schedule.kind == SCHEDULE_COSINE &&
-               t->options.max_steps > 0 && p->step >= t->options.max_steps) {
-        // The plan ran to its end, where its decay puts the best model: going
-        // on from there would start the learning rate over.
-        report_warning("the dev loss was still falling when training ended (its best was the last "
-                       "validation, at step %ld): a longer plan would likely do better, in a new run "
-                       "with a larger --time-budget, --steps or --epochs", p->step);
     } else if (p->step > 0 && p->best_step == p->step) {
+        // A cosine plan that ran to its end has its best model there: going
+        // on from it with --resume would start the learning rate over.
+        const bool plan_done = t->options.schedule.kind == SCHEDULE_COSINE && t->options.max_steps > 0 &&
+                               p->step >= t->options.max_steps;
+        char advice[4400];  // out_dir is at most a path (4,096 bytes)
+        if (plan_done) {
+            snprintf(advice, sizeof advice, "a longer plan would likely do better, in a new run with a "
+                                            "larger --time-budget, --steps or --epochs");
+        } else {
+            snprintf(advice, sizeof advice, "more training would likely help; go on with azul train --out "
+                                            "%s --resume and a larger --steps, --epochs or --time-budget",
+                     out_dir);
+        }
         report_warning("the dev loss was still falling when training ended (its best was the last "
-                       "validation, at step %ld): more training would likely help; go on with "
-                       "azul train --out %s --resume and a larger --steps, --epochs or "
-                       "--time-budget", p->step, out_dir);
+                       "validation, at step %ld): %s", p->step, advice);
     }
 }
 

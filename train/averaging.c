@@ -10,13 +10,16 @@
 #include "model/average.h"
 #include "model/model_file.h"
 
-enum { PATH_BYTES = 4096 };
+// The name in DIR of the checkpoint of a step, or of their folder (step < 0).
+static void checkpoint_name(char name[64], long step) {
+    if (step < 0) snprintf(name, 64, "checkpoints");
+    else snprintf(name, 64, "checkpoints/step-%ld.safetensors", step);
+}
 
 static int checkpoint_path(char *out, const Trainer *t, long step, Error *err) {
-    int n = step < 0 ? snprintf(out, PATH_BYTES, "%s/checkpoints", t->options.out_dir)
-                     : snprintf(out, PATH_BYTES, "%s/checkpoints/step-%ld.safetensors", t->options.out_dir, step);
-    if (n < 0 || n >= PATH_BYTES) return error_set(err, "the path %s/checkpoints is too long", t->options.out_dir);
-    return 0;
+    char name[64];
+    checkpoint_name(name, step);
+    return trainer_path(t, name, out, err);
 }
 
 static int by_step(const void *a, const void *b) {
@@ -28,7 +31,7 @@ static int by_step(const void *a, const void *b) {
 // their count, or -1 with err.  A missing directory holds none.  With
 // tidy, the temporaries of saves killed midway are removed.
 static long list_kept(const Trainer *t, long **steps, bool tidy, Error *err) {
-    char dir_path[PATH_BYTES];
+    char dir_path[TRAINER_PATH_BYTES];
     *steps = NULL;
     if (checkpoint_path(dir_path, t, -1, err) < 0) return -1;
     DIR *dir = opendir(dir_path);
@@ -38,8 +41,8 @@ static long list_kept(const Trainer *t, long **steps, bool tidy, Error *err) {
         long step;
         char tail[32];
         if (tidy && strncmp(e->d_name, "step-", 5) == 0 && strstr(e->d_name, ".safetensors.tmp.")) {
-            char stale[PATH_BYTES];
-            if (snprintf(stale, sizeof stale, "%s/%s", dir_path, e->d_name) < PATH_BYTES) remove(stale);
+            char stale[TRAINER_PATH_BYTES];
+            if (snprintf(stale, sizeof stale, "%s/%s", dir_path, e->d_name) < TRAINER_PATH_BYTES) remove(stale);
             continue;
         }
         // step-N.safetensors exactly; temporaries (…safetensors.tmp.X) do not match
@@ -64,11 +67,11 @@ static long list_kept(const Trainer *t, long **steps, bool tidy, Error *err) {
 
 int averaging_keep(Trainer *t, Error *err) {
     const long step = t->progress.step;
-    char path[PATH_BYTES];
+    char path[TRAINER_PATH_BYTES], name[64];
     if (checkpoint_path(path, t, -1, err) < 0) return -1;
     if (mkdir(path, 0755) < 0 && errno != EEXIST) return error_set(err, "cannot create %s: %s", path, strerror(errno));
-    if (checkpoint_path(path, t, step, err) < 0) return -1;
-    if (model_save(t->model, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err) < 0) return -1;
+    checkpoint_name(name, step);
+    if (trainer_save_model(t, t->model, name, NULL, err) < 0) return -1;
     long *steps, count = list_kept(t, &steps, true, err);
     if (count < 0) return -1;
     long older_kept = 0;
@@ -85,7 +88,7 @@ static int average_files(const Trainer *t, const long *steps, int n, Model *mean
     Model *models = calloc((size_t)n, sizeof *models);
     const Model **pointers = calloc((size_t)n, sizeof *pointers);
     int loaded = 0, status = models && pointers ? 0 : error_out_of_memory(err, "averaging", (size_t)n);
-    char path[PATH_BYTES];
+    char path[TRAINER_PATH_BYTES];
     for (; status == 0 && loaded < n; loaded++) {
         status = checkpoint_path(path, t, steps[loaded], err);
         if (status == 0) status = model_load(&models[loaded], NULL, path, err);
@@ -100,7 +103,7 @@ static int average_files(const Trainer *t, const long *steps, int n, Model *mean
 }
 
 // Validates the mean with the trainer's model, whose weights are set aside
-// meanwhile; saves it.
+// meanwhile; saves it (from the trainer's model, which then holds it).
 static int validate_mean(Trainer *t, TrainingLog *log, const Model *mean, int n, long first_step,
                          Error *err) {
     Model *m = t->model;
@@ -110,15 +113,11 @@ static int validate_mean(Trainer *t, TrainingLog *log, const Model *mean, int n,
     memcpy(m->params, mean->params, m->n_params * sizeof *kept);
     Validation v;
     int status = trainer_validate(t, &v, err);
-    char path[PATH_BYTES];
     TrainingProgress *p = &t->progress;
     bool improved = status == 0 && dataset_size(t->valid) > 0 && v.loss < p->best;
-    if (status == 0 && snprintf(path, sizeof path, "%s/averaged.safetensors", t->options.out_dir) < PATH_BYTES) {
-        status = model_save(m, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err);
-    }
-    if (status == 0 && improved &&
-        snprintf(path, sizeof path, "%s/model.safetensors", t->options.out_dir) < PATH_BYTES) {
-        status = model_save(m, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err);
+    if (status == 0) status = trainer_save_model(t, m, "averaged.safetensors", NULL, err);
+    if (status == 0 && improved) {
+        status = trainer_save_model(t, m, "model.safetensors", NULL, err);
         if (status == 0) p->best = v.loss;  // the best step stays the last plain checkpoint's
     }
     memcpy(m->params, kept, m->n_params * sizeof *kept);

@@ -3,57 +3,35 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include <stb/stb_ds.h>
-
-#include "eval/bleu.h"
 #include "infer/search.h"
 #include "infer/translator.h"
 #include "model/model_file.h"
 #include "train/batcher.h"
 
-enum { ROWS = 64, PATH_BYTES = 4096 };
+enum { ROWS = 64 };
 
 // Beam-4 translations of the first n dev pairs with m at alpha, scored.
 static int score_alpha(const Trainer *t, const Model *m, size_t n, float alpha, BleuScore *score,
                        Error *err) {
-    const Dataset *d = t->valid;
     const size_t ids = (size_t)ROWS * m->config.max_len;
     int32_t *src = malloc(ids * sizeof *src), *tgt_in = malloc(ids * sizeof *tgt_in);
     int32_t *tgt_out = malloc(ids * sizeof *tgt_out);
-    char **hyps = NULL;  // stb_ds arrays
-    const char **refs = NULL;
+    DevTexts texts = {0};
     int status = src && tgt_in && tgt_out ? 0 : error_out_of_memory(err, "choosing the length penalty", ids);
     for (size_t first = 0; first < n && status == 0; first += ROWS) {
         int count = n - first < ROWS ? (int)(n - first) : ROWS, S, T;
         uint32_t rows[ROWS];
         for (int i = 0; i < count; i++) rows[i] = (uint32_t)(first + (size_t)i);
-        batch_fill_pairs(d, rows, count, src, tgt_in, tgt_out, &S, &T);
+        batch_fill_pairs(t->valid, rows, count, src, tgt_in, tgt_out, &S, &T);
         Hypothesis out[ROWS];
         status = beam_translate(m, src, count, S, LENGTH_PENALTY_BEAM, alpha, 1, out, err);
         if (status < 0) break;
-        for (int i = 0; i < count; i++) {
-            char *text = status == 0 ? tokenizer_decode(&t->tokenizers->target, out[i].tokens,
-                                                        (size_t)out[i].length) : NULL;
-            if (text) {
-                arrput(hyps, text);
-                arrput(refs, t->valid_corpus->pairs[d->pairs[rows[i]].corpus_index].target);
-            } else if (status == 0) {
-                status = error_out_of_memory(err, "a dev translation", (size_t)out[i].length);
-            }
-            hypothesis_free(&out[i]);
-        }
+        status = dev_texts_add(&texts, t, out, rows, count, err);
+        for (int i = 0; i < count; i++) hypothesis_free(&out[i]);
     }
-    if (status == 0) {
-        const char *const *ref_sets[1] = {refs};
-        if (bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, score) < 0) {
-            status = error_out_of_memory(err, "scoring the dev translations", 0);
-        }
-    }
-    for (ptrdiff_t i = 0; i < arrlen(hyps); i++) free(hyps[i]);
-    arrfree(hyps);
-    arrfree(refs);
+    if (status == 0) status = dev_texts_score(&texts, score, NULL, err);
+    dev_texts_free(&texts);
     free(src);
     free(tgt_in);
     free(tgt_out);
@@ -65,10 +43,8 @@ int length_penalty_choose(Trainer *t, TrainingLog *log, Error *err) {
     // alphas were noise (the best there was the worst on all 2,000).
     const size_t n = dataset_size(t->valid);
     if (n == 0 || !t->valid_corpus) return 0;
-    char path[PATH_BYTES];
-    if (snprintf(path, sizeof path, "%s/model.safetensors", t->options.out_dir) >= PATH_BYTES) {
-        return error_set(err, "the path %s/model.safetensors is too long", t->options.out_dir);
-    }
+    char path[TRAINER_PATH_BYTES];
+    if (trainer_path(t, "model.safetensors", path, err) < 0) return -1;
     Model best;
     if (model_load(&best, NULL, path, err) < 0) return -1;
     static const float alphas[] = TRANSLATOR_LENGTH_PENALTIES;
@@ -91,8 +67,7 @@ int length_penalty_choose(Trainer *t, TrainingLog *log, Error *err) {
         snprintf(decoding, sizeof decoding,
                  "{\"length_penalty\": %g, \"chosen_by\": \"dev BLEU, beam %d, %zu pairs\"}",
                  (double)alphas[chosen], LENGTH_PENALTY_BEAM, n);
-        ModelMetadata meta = {t->tokenizers_json, t->options_text, decoding};
-        status = model_save(&best, &meta, path, err);
+        status = trainer_save_model(t, &best, "model.safetensors", decoding, err);
     }
     model_free(&best);
     if (status < 0) return -1;

@@ -31,10 +31,9 @@ static void on_signal(int signal_number) {
     interrupted = 1;
 }
 
-// DIR/NAME into a buffer of PATH_BYTES.
-enum { PATH_BYTES = 4096 };
-static int path_in(char *out, const char *dir, const char *name, Error *err) {
-    if ((size_t)snprintf(out, PATH_BYTES, "%s/%s", dir, name) >= PATH_BYTES) {
+int trainer_path(const Trainer *t, const char *name, char *out, Error *err) {
+    const char *dir = t->options.out_dir;
+    if ((size_t)snprintf(out, TRAINER_PATH_BYTES, "%s/%s", dir, name) >= TRAINER_PATH_BYTES) {
         return error_set(err, "the path %s/%s is too long", dir, name);
     }
     return 0;
@@ -44,11 +43,39 @@ static int path_in(char *out, const char *dir, const char *name, Error *err) {
 
 enum { VALID_ROWS = 64 };  // dev pairs per forward pass
 
+int dev_texts_add(DevTexts *texts, const Trainer *t, const Hypothesis *out, const uint32_t *rows, int n,
+                  Error *err) {
+    for (int i = 0; i < n; i++) {
+        char *text = tokenizer_decode(&t->tokenizers->target, out[i].tokens, (size_t)out[i].length);
+        if (!text) return error_out_of_memory(err, "a dev translation", (size_t)out[i].length);
+        arrput(texts->hyps, text);
+        arrput(texts->refs, t->valid_corpus->pairs[t->valid->pairs[rows[i]].corpus_index].target);
+    }
+    return 0;
+}
+
+int dev_texts_score(const DevTexts *texts, BleuScore *bleu, ChrfScore *chrf, Error *err) {
+    const char *const *ref_sets[1] = {texts->refs};
+    const char *const *hyps = (const char *const *)texts->hyps;
+    const size_t n = (size_t)arrlen(texts->hyps);
+    if (bleu_corpus_score(hyps, n, ref_sets, 1, bleu) < 0 ||
+        (chrf && chrf_corpus_score(hyps, n, ref_sets, 1, chrf) < 0)) {
+        return error_out_of_memory(err, "scoring the dev translations", 0);
+    }
+    return 0;
+}
+
+void dev_texts_free(DevTexts *texts) {
+    for (ptrdiff_t i = 0; i < arrlen(texts->hyps); i++) free(texts->hyps[i]);
+    arrfree(texts->hyps);
+    arrfree(texts->refs);
+}
+
 // Greedy translations of the pairs in rows[0 .. count) whose index is below
 // valid_sentences: counts exact matches and keeps the decoded text for BLEU.
 static int translate_for_validation(Trainer *t, const int32_t *src, const uint32_t *rows,
                                     int count, int S, size_t first, Validation *v, long *exact,
-                                    char ***hyps, const char ***refs, Error *err) {
+                                    DevTexts *texts, Error *err) {
     const Dataset *d = t->valid;
     size_t wanted = (size_t)t->options.valid_sentences;
     int n = (int)(wanted > first ? wanted - first : 0);
@@ -56,20 +83,14 @@ static int translate_for_validation(Trainer *t, const int32_t *src, const uint32
     if (n <= 0) return 0;
     Hypothesis out[VALID_ROWS];
     if (greedy_translate(t->model, src, n, S, out, err) < 0) return -1;
-    int status = 0;
     for (int i = 0; i < n; i++) {
         const EncodedPair *p = &d->pairs[rows[i]];
         *exact += out[i].length == p->tgt_len &&
                   memcmp(out[i].tokens, d->ids + p->tgt_offset,
                          (size_t)p->tgt_len * sizeof(int32_t)) == 0;
         v->translated++;
-        if (t->valid_corpus && status == 0) {
-            char *text = tokenizer_decode(&t->tokenizers->target, out[i].tokens, (size_t)out[i].length);
-            if (!text) status = error_out_of_memory(err, "a dev translation", (size_t)out[i].length);
-            else arrput(*hyps, text);
-            arrput(*refs, t->valid_corpus->pairs[p->corpus_index].target);
-        }
     }
+    int status = t->valid_corpus ? dev_texts_add(texts, t, out, rows, n, err) : 0;
     for (int i = 0; i < n; i++) hypothesis_free(&out[i]);
     return status;
 }
@@ -88,8 +109,7 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     uint32_t rows[VALID_ROWS];
     double loss_sum = 0;
     long tokens = 0, exact = 0;
-    char **hyps = NULL;           // stb_ds arrays: decoded translations and their references
-    const char **refs = NULL;
+    DevTexts texts = {0};
     int status = src && tgt_in && tgt_out ? 0 : error_out_of_memory(err, "validation", 3 * ids * sizeof *src);
     for (size_t first = 0; first < n && status == 0; first += VALID_ROWS) {
         int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
@@ -101,43 +121,40 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
         if (status < 0) break;
         loss_sum += t->shards.nll * t->shards.loss_tokens;
         tokens += t->shards.loss_tokens;
-        status = translate_for_validation(t, src, rows, count, S, first, v, &exact, &hyps, &refs, err);
+        status = translate_for_validation(t, src, rows, count, S, first, v, &exact, &texts, err);
     }
     free(src);
     free(tgt_in);
     free(tgt_out);
     v->loss = tokens ? loss_sum / (double)tokens : 0.0;
     v->exact_match = v->translated ? (double)exact / v->translated : 0.0;
-    if (status == 0 && arrlen(hyps) > 0) {
-        const char *const *ref_sets[1] = {refs};
+    if (status == 0 && arrlen(texts.hyps) > 0) {
         BleuScore bleu;
         ChrfScore chrf;
-        if (bleu_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &bleu) < 0 ||
-            chrf_corpus_score((const char *const *)hyps, (size_t)arrlen(hyps), ref_sets, 1, &chrf) < 0) {
-            status = error_out_of_memory(err, "scoring the dev translations", 0);
-        } else {
-            v->bleu = bleu.score;
-            v->chrf = chrf.score;
-        }
+        status = dev_texts_score(&texts, &bleu, &chrf, err);
+        v->bleu = bleu.score;
+        v->chrf = chrf.score;
     }
-    for (ptrdiff_t i = 0; i < arrlen(hyps); i++) free(hyps[i]);
-    arrfree(hyps);
-    arrfree(refs);
+    dev_texts_free(&texts);
     return status;
 }
 
 // ---------------------------------------------------------------- saving
 
-// Saves the model (weights, config, tokenizers) as DIR/name.
+int trainer_save_model(const Trainer *t, const Model *m, const char *name, const char *decoding,
+                       Error *err) {
+    char path[TRAINER_PATH_BYTES];
+    if (trainer_path(t, name, path, err) < 0) return -1;
+    return model_save(m, &(ModelMetadata){t->tokenizers_json, t->options_text, decoding}, path, err);
+}
+
 static int save_model(Trainer *t, const char *name, Error *err) {
-    char path[PATH_BYTES];
-    if (path_in(path, t->options.out_dir, name, err) < 0) return -1;
-    return model_save(t->model, &(ModelMetadata){t->tokenizers_json, t->options_text, NULL}, path, err);
+    return trainer_save_model(t, t->model, name, NULL, err);
 }
 
 static int save_training_state(Trainer *t, Error *err) {
-    char state[PATH_BYTES];
-    if (path_in(state, t->options.out_dir, "training_state.safetensors", err) < 0) return -1;
+    char state[TRAINER_PATH_BYTES];
+    if (trainer_path(t, "training_state.safetensors", state, err) < 0) return -1;
     return checkpoint_save(state, t->model, &t->adam, t->tokenizers_json, &t->progress,
                            t->options_json, err);
 }
@@ -151,13 +168,13 @@ static int save_checkpoint(Trainer *t, Error *err) {
 // writing.  The next write of that file removes it, but a run may end
 // without writing it again (model.safetensors, when the best is not beaten),
 // so every run starts by removing those of all the files it writes.
-static int remove_temporaries_of_killed_runs(const char *dir, Error *err) {
+static int remove_temporaries_of_killed_runs(const Trainer *t, Error *err) {
     static const char *const files[] = {"model.safetensors", "last.safetensors",
                                         "training_state.safetensors", "train.log", "curves.svg",
                                         "averaged.safetensors"};
-    char path[PATH_BYTES];
+    char path[TRAINER_PATH_BYTES];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (path_in(path, dir, files[i], err) < 0) return -1;
+        if (trainer_path(t, files[i], path, err) < 0) return -1;
         remove_stale_temporaries(path);
     }
     return 0;
@@ -205,6 +222,13 @@ typedef struct {
     double session_start, elapsed_before;
     const char *stop_reason;
 } Run;
+
+static void run_free(Run *r) {
+    batcher_free(&r->batcher);
+    free(r->src);
+    free(r->tgt_in);
+    free(r->tgt_out);
+}
 
 // Plans the epoch's batches and makes room for the largest of them now, not
 // inside a step.
@@ -342,10 +366,7 @@ int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *vali
         if (k > 0) total += monotonic_seconds() - start, timed++;
     }
     gradients_zero(&t->gradients);
-    batcher_free(&r.batcher);
-    free(r.src);
-    free(r.tgt_in);
-    free(r.tgt_out);
+    run_free(&r);
     if (status < 0) return -1;
     *step_seconds = timed ? total / timed : 0;
     Validation v;
@@ -360,13 +381,13 @@ int trainer_run(Trainer *t, Error *err) {
     TrainingProgress *p = &t->progress;
     Run r = {0};
     r.stop_reason = "the step limit";
-    char log_path[PATH_BYTES];
-    if (path_in(log_path, o->out_dir, "train.log", err) < 0) return -1;
+    char log_path[TRAINER_PATH_BYTES];
+    if (trainer_path(t, "train.log", log_path, err) < 0) return -1;
     if (prepare(t, err) < 0) return -1;
     if (!t->options_text && t->options_json && !(t->options_text = cJSON_PrintUnformatted(t->options_json))) {
         return error_out_of_memory(err, "the options' saved form", 0);
     }
-    if (remove_temporaries_of_killed_runs(o->out_dir, err) < 0) return -1;
+    if (remove_temporaries_of_killed_runs(t, err) < 0) return -1;
     // A fresh run saves its state before the first step, so that the
     // directory holds a state to resume before it can hold a model: killed
     // at its first validation, between model.safetensors and the
@@ -406,10 +427,7 @@ int trainer_run(Trainer *t, Error *err) {
     if (training_log_close(&r.log, &log_error) < 0 && status == 0) {
         status = log_failed(&log_error, p->step, err);
     }
-    batcher_free(&r.batcher);
-    free(r.src);
-    free(r.tgt_in);
-    free(r.tgt_out);
+    run_free(&r);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (status < 0) return -1;

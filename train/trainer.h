@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "eval/bleu.h"
+#include "infer/search.h"
 #include "model/optimizer.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
@@ -51,6 +53,17 @@ typedef struct {
 // (a loss or weights become NaN or infinite, an unwritable directory);
 // nothing is saved after a failure, so the files on disk are the last good ones.
 int trainer_run(Trainer *t, Error *err);
+// DIR/name (DIR: options.out_dir) into out, of TRAINER_PATH_BYTES; -1 with
+// err when it does not fit.
+enum { TRAINER_PATH_BYTES = 4096 };
+int trainer_path(const Trainer *t, const char *name, char *out, Error *err);
+
+// Saves m (the trainer's model, or another: an average, the best reloaded)
+// as DIR/name, with the run's tokenizers and options and, unless NULL, how
+// to decode with it (model_file.h).
+int trainer_save_model(const Trainer *t, const Model *m, const char *name, const char *decoding,
+                       Error *err);
+
 // Times `steps` forward and backward passes on the first batches of the
 // first epoch, and one validation (dev loss, and translations for BLEU),
 // before training: what a time budget is planned from.  The weights and
@@ -70,5 +83,19 @@ typedef struct {
 } Validation;
 
 int trainer_validate(Trainer *t, Validation *v, Error *err);
+
+// Translations of dev pairs as text, beside their references, for BLEU and
+// chrF: what validation and the choice of a length penalty score.
+typedef struct {
+    char **hyps;               // stb_ds array of malloc'd translations
+    const char **refs;         // stb_ds array, into the dev corpus (valid_corpus)
+} DevTexts;
+
+// Adds out[0 .. n), the translations of the dev pairs rows[0 .. n).
+int dev_texts_add(DevTexts *texts, const Trainer *t, const Hypothesis *out, const uint32_t *rows, int n,
+                  Error *err);
+// Corpus BLEU, and chrF unless chrf is NULL; -1 with err when memory runs out.
+int dev_texts_score(const DevTexts *texts, BleuScore *bleu, ChrfScore *chrf, Error *err);
+void dev_texts_free(DevTexts *texts);
 
 #endif
