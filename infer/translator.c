@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/json_tree.h"
 #include "infer/alignment.h"
 #include "model/model_file.h"
 #include "model/safetensors.h"
@@ -18,7 +19,11 @@ static int read_decoding(Translator *t, Error *err) {
     t->length_penalty = TRANSLATOR_DEFAULT_LENGTH_PENALTY;
     const char *text = t->model.file ? safetensors_metadata(t->model.file, "decoding") : NULL;
     if (!text) return 0;
-    cJSON *j = cJSON_Parse(text);
+    // bounded like every JSON a model file holds: the header's count of
+    // values does not see inside this string
+    Error unparsed;
+    cJSON *j = json_parse_bounded(text, strlen(text), JSON_MAX_SETTINGS_VALUES, "metadata \"decoding\"",
+                                  &unparsed);
     const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(j, "length_penalty");
     double x = cJSON_IsNumber(alpha) ? alpha->valuedouble : -1;
     cJSON_Delete(j);

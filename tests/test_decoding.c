@@ -517,7 +517,13 @@ static void a_trained_model_carries_its_length_penalty(void **state) {
     cJSON_Delete(j);
     safetensors_free(&f);
     // the same network with a damaged entry
-    const char *bad[] = {"{\"length_penalty\": -1}", "{\"length_penalty\": \"1\"}", "[1]", "not json"};
+    // the last: more JSON values than any setting may hold, refused before cJSON builds them
+    enum { MANY = 20000 };
+    char *many = malloc(2 * MANY + 64);
+    int used = sprintf(many, "{\"length_penalty\": 1, \"x\": [");
+    for (int i = 0; i < MANY; i++) used += sprintf(many + used, i ? ",0" : "0");
+    sprintf(many + used, "]}");
+    const char *bad[] = {"{\"length_penalty\": -1}", "{\"length_penalty\": \"1\"}", "[1]", "not json", many};
     char *dir = make_temp_dir(), *copy = join(dir, "model.safetensors");
     char *tokenizers;
     Model m;
@@ -529,6 +535,7 @@ static void a_trained_model_carries_its_length_penalty(void **state) {
         if (translator_load(&other, copy, &err) == 0) fail_msg("\"decoding\": %s was accepted", bad[i]);
         expect_contains(err.message, "metadata \"decoding\" must be an object with a \"length_penalty\"");
     }
+    free(many);
     ModelMetadata none = {tokenizers, NULL, NULL};  // older files have none: the default
     assert_int_equal(model_save(&m, &none, copy, &err), 0);
     Translator plain;
