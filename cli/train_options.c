@@ -132,7 +132,6 @@ static bool chosen_by_the_recipe(const TrainOption *option) {
     return false;
 }
 
-
 static void *field(TrainOptions *o, const TrainOption *option) { return (char *)o + option->offset; }
 static const void *field_of(const TrainOptions *o, const TrainOption *option) {
     return (const char *)o + option->offset;
@@ -366,11 +365,14 @@ static const char intro[] =
 static const char recipe_help[] =
     "The recipe fills in what is not given, from the corpus size, and prints it "
     "before training: the toy preset under 10,000 pairs, small from there; "
-    "pre-LN; a batch small enough for 4 batches an epoch; the steps that fit "
+    "pre-LN; batches of 4,096 tokens (1,024 for toy), halved until an epoch has "
+    "4 of them; the steps that fit "
     "--time-budget (timed on a few real steps before training), or with no "
     "stopping rule enough epochs to see 200,000 pairs (10 to 1,000); a warm-up "
     "of 6% of the steps, then a cosine decay to --min-lr at the last step; 20 "
-    "validations; no patience, since the plan's end is where the model is best.";
+    "validations; no patience, since the plan's end is where the model is best; "
+    "then the mean of the last 5 checkpoints, and the length penalty chosen on "
+    "the dev pairs.";
 
 // Writes text from column `column`, breaking lines at spaces before
 // HELP_WIDTH and indenting the next ones by `indent`.
