@@ -126,7 +126,10 @@ CFLAGS += -ffp-contract=fast
 # azul never reads errno after a math call; without this a loop calling
 # sqrtf (AdamW's) stays scalar, since each call might have to set errno.
 CFLAGS += -fno-math-errno
-LDLIBS  = -lutf8proc -lcjson -lstb -ledit -lm
+# The server's threads share one model (azul serve): -pthread.
+CFLAGS += -pthread
+LDFLAGS += -pthread
+LDLIBS  = -lutf8proc -lcjson -lstb -ledit -lmicrohttpd -lm
 
 ifeq ($(NO_OMP),)
 OPENMP := $(call try_flag,-fopenmp)
@@ -154,12 +157,17 @@ endif
 
 # ---------------------------------------------------------------- sources
 
-LIB_SRC  := $(wildcard core/*.c tokenizer/*.c eval/*.c model/*.c infer/*.c train/*.c inspect/*.c cli/*.c)
+LIB_SRC  := $(wildcard core/*.c tokenizer/*.c eval/*.c model/*.c infer/*.c train/*.c inspect/*.c serve/*.c cli/*.c)
 MAIN_SRC := cli/azul.c
 LIB_SRC  := $(filter-out $(MAIN_SRC),$(LIB_SRC))
 TEST_SRC := $(wildcard tests/*.c)
+# The pages' code and looks, kept in files of their own and built into the
+# program as strings (tools/embed.sh): attention_view.js becomes
+# `const char attention_view_js[]`.
+EMBED_SRC := $(wildcard inspect/*.js inspect/*.css serve/*.js serve/*.css serve/*.html)
+EMBED_OBJ := $(EMBED_SRC:%=$(BUILD)/embedded/%.o)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(EMBED_OBJ)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -194,6 +202,13 @@ FORCE:
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/embedded/%.c: % tools/embed.sh
+	@mkdir -p $(@D)
+	@sh tools/embed.sh $< $(subst .,_,$(notdir $<)) > $@
+
+$(BUILD)/embedded/%.o: $(BUILD)/embedded/%.c $(FLAGS_STAMP)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 # azul's matmul against OpenBLAS (`make bench` only: azul links no BLAS).
 $(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o

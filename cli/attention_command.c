@@ -203,7 +203,12 @@ int attention_command(int argc, char **argv) {
                 die("--explain: no query token '%s' (the queries are: %s ...; or use #N)", explain_token,
                     attention_row_labels(&maps, kind)[0]);
             }
-            attention_explain(stdout, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, query);
+            Explanation e;
+            if (attention_explain_compute(&e, &maps, kind, layer, sel.head >= 0 ? sel.head : 0, query, &err) < 0) {
+                die("%s", err.message);
+            }
+            explanation_print(stdout, &e);
+            explanation_free(&e);
         }
     } else {
         render_maps(&maps, &sel, format, output, source);

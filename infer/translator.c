@@ -84,6 +84,7 @@ int translator_encode_source(Translator *t, const char *sentence, int32_t **ids,
 void translation_free(Translation *t) {
     free(t->text);
     free(t->alignment);
+    free(t->ids);
     memset(t, 0, sizeof *t);
 }
 
@@ -98,6 +99,9 @@ static int keep_translations(Translator *t, const SearchOptions *search, const i
         o->score = h->score;
         o->log_prob = h->log_prob;
         o->tokens = h->length + 1;
+        o->ids = malloc(((size_t)h->length + 1) * sizeof *o->ids);
+        if (!o->ids) return error_out_of_memory(err, "a translation", (size_t)h->length * sizeof *o->ids);
+        memcpy(o->ids, h->tokens, (size_t)h->length * sizeof *o->ids);
         if (search->alignment && h->attention) {
             int *source_word;
             int words = align_words(&t->tokenizers.source, src_ids, (int)arrlen(src_ids) - 1,

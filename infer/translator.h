@@ -30,6 +30,7 @@ typedef struct {
     double score, log_prob;
     char *alignment;        // Pharaoh pairs, when asked for (malloc'd)
     int tokens;             // target tokens, <eos> included
+    int32_t *ids;           // the tokens before <eos> (tokens - 1 of them; malloc'd)
 } Translation;
 
 int translator_load(Translator *t, const char *model_path, Error *err);

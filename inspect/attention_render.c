@@ -230,8 +230,7 @@ static int json_map(void *p, AttentionKind kind, int layer, int head) {
     return ok ? 0 : -1;
 }
 
-int render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
-                          const char *source, Error *err) {
+cJSON *attention_json(const AttentionMaps *maps, const AttentionSelection *sel, const char *source) {
     cJSON *root = cJSON_CreateObject();
     JsonContext c = {NULL, maps};
     bool ok = root && cJSON_AddStringToObject(root, "source", source) &&
@@ -239,9 +238,18 @@ int render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionS
               json_attach(root, "source_tokens", json_string_array(maps->source_tokens, (size_t)maps->S)) &&
               json_attach(root, "target_tokens", json_string_array(maps->target_outputs, (size_t)maps->T)) &&
               json_attach(root, "target_input_tokens", json_string_array(maps->target_inputs, (size_t)maps->T)) &&
+              cJSON_AddNumberToObject(root, "heads", maps->H) &&
               (c.list = cJSON_AddArrayToObject(root, "attention")) != NULL &&
               for_each_map(maps, sel, json_map, &c) == 0;
-    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    if (ok) return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
+int render_attention_json(FILE *out, const AttentionMaps *maps, const AttentionSelection *sel,
+                          const char *source, Error *err) {
+    cJSON *root = attention_json(maps, sel, source);
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (!text) return out_of_memory(maps, err);
     fputs(text, out);

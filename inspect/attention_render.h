@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/error.h"
 #include "inspect/attention_maps.h"
 
@@ -20,6 +22,12 @@ typedef struct {
 
 enum { HEAD_ALL = -1, HEAD_MEAN = -2, HEAD_ALL_AND_MEAN = -3 };
 enum { LAYER_ALL = -1, LAYER_LAST = -2 };
+
+// The JSON of render_attention_json as a tree: {"source", "translation",
+// "source_tokens", "target_tokens", "target_input_tokens", "heads",
+// "attention": [{"kind", "layer", "head", "rows", "cols", "weights"}]};
+// NULL when memory runs out.
+cJSON *attention_json(const AttentionMaps *maps, const AttentionSelection *sel, const char *source);
 
 // Each writes to out and returns 0, or -1 with err set when memory runs out
 // (out may then hold part of the rendering).  Write errors are out's own, for

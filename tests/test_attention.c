@@ -10,6 +10,7 @@
 #include <stb/stb_ds.h>
 
 #include "infer/translator.h"
+#include "inspect/attention_view.h"
 #include "tests/test.h"
 
 static cJSON *attention_json(const char *sentence, const char *extra) {
@@ -229,6 +230,14 @@ static void svg_is_well_formed_and_csv_complete(void **state) {
     free(err);
 }
 
+// The page puts the view's code inside <script> as it is: a "</" in it
+// could end the script early, so there must be none.
+static void the_view_code_can_sit_inside_a_script_element(void **state) {
+    (void)state;
+    assert_null(strstr(attention_view_js, "</"));
+    assert_non_null(strstr(attention_view_js, "function attentionView("));
+}
+
 static const char *find_chromium(void);
 
 static const struct CMUnitTest tests[] = {
@@ -237,6 +246,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(the_explanation_recomputes_its_weights),
     cmocka_unit_test(cross_attention_aligns_the_toy_sentences_word_by_word),
     cmocka_unit_test(svg_is_well_formed_and_csv_complete),
+    cmocka_unit_test(the_view_code_can_sit_inside_a_script_element),
 };
 TEST_GROUP(attention_tests, tests);
 

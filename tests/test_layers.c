@@ -109,7 +109,7 @@ static void an_include_from_a_folder_that_is_not_a_layer_is_reported(void **stat
     char *out;
     assert_int_equal(check_layers(root, &out), 1);
     expect_contains(out, "cli/azul.c:2: includes foo/bar.h (foo/ is not a layer): cli/ may include only "
-                         "core/, tokenizer/, eval/, model/, infer/, train/, inspect/, cli/\n");
+                         "core/, tokenizer/, eval/, model/, infer/, train/, inspect/, serve/, cli/\n");
     expect_contains(out, "cli/azul.c:3: includes tests/test.h (tests/ is not a layer): ");
     expect_absent(out, "cli/azul.c:1:");
     free(out);

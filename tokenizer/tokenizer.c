@@ -1,5 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ int tokenizer_learn(Tokenizer *t, const TokenizerConfig *config, const char *con
 
 // ---------------------------------------------------------------- encode
 
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+
 // piece[length] is written to and restored: the map wants a C string key.
 static void encode_piece(Tokenizer *t, char *piece, size_t length, int32_t **ids) {
     if (t->kind == TOKENIZER_WORD) {
@@ -154,9 +157,14 @@ int tokenizer_encode(Tokenizer *t, const char *text, size_t length, int32_t **id
 
     Piece *pieces = NULL;
     if (normal_length > 0) pretokenize(spaced, normal_length + 1, &pieces);
+    // Every stb_ds lookup writes to the map it reads (its header remembers the
+    // index found), and the cache grows: one thread at a time in the maps.
+    // Encoding a sentence takes microseconds, so a server's threads barely wait.
+    pthread_mutex_lock(&maps_lock);
     for (ptrdiff_t i = 0; i < arrlen(pieces); i++) {
         encode_piece(t, spaced + pieces[i].start, pieces[i].length, ids);
     }
+    pthread_mutex_unlock(&maps_lock);
     arrfree(pieces);
     free(spaced);
     return 0;

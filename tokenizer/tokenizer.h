@@ -72,6 +72,8 @@ size_t tokenizer_vocab_size(const Tokenizer *t);
 
 // Appends the ids of text's tokens (no <bos>/<eos>) to the stb_ds array *ids.
 // Fails on invalid UTF-8, giving the byte offset, or when memory runs out.
+// Safe to call from several threads at once (they take turns in the maps);
+// nothing else that changes a tokenizer is.
 int tokenizer_encode(Tokenizer *t, const char *text, size_t length, int32_t **ids, Error *err);
 
 // The text of a sequence of ids: a malloc'd, NUL-terminated, valid UTF-8

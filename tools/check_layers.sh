@@ -15,7 +15,8 @@ set -eu
 # The layers, top to bottom: each folder, then the folders it may include
 # besides itself.  This table is the only place the layering is written down.
 LAYERS='
-    cli:        core  tokenizer  eval  model  infer  train  inspect
+    cli:        core  tokenizer  eval  model  infer  train  inspect  serve
+    serve:      core  tokenizer  eval  model  infer  train  inspect
     train:      core  tokenizer  eval  model  infer
     inspect:    core  tokenizer  eval  model  infer
     infer:      core  tokenizer        model

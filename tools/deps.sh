@@ -5,18 +5,18 @@
 # arguments (e.g. `tools/deps.sh sentencepiece` for the benchmark).
 set -eu
 
-packages="gcc make libc6-dev libutf8proc-dev libstb-dev libcjson-dev libedit-dev libcmocka-dev $*"
+packages="gcc make libc6-dev libutf8proc-dev libstb-dev libcjson-dev libedit-dev libmicrohttpd-dev libcmocka-dev curl $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     # Not Debian-like: we cannot install anything, but we can tell whether the
     # headers are there, and stop with the list when they are not.
     cc=${CC:-cc}
-    for h in utf8proc.h stb/stb_ds.h cjson/cJSON.h histedit.h cmocka.h; do
+    for h in utf8proc.h stb/stb_ds.h cjson/cJSON.h histedit.h microhttpd.h cmocka.h; do
         if ! printf '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <%s>\n' "$h" |
             "$cc" -E -x c - >/dev/null 2>&1; then
             echo "azul: cannot find <$h>, and this system has no apt-get/dpkg." >&2
-            echo "azul: install a C11 compiler, make, and the development files of" >&2
-            echo "      utf8proc, stb, cJSON, libedit and cmocka (on Debian: $packages)" >&2
+            echo "azul: install a C11 compiler, make, curl, and the development files of" >&2
+            echo "      utf8proc, stb, cJSON, libedit, libmicrohttpd and cmocka (on Debian: $packages)" >&2
             exit 1
         fi
     done
