@@ -14,6 +14,7 @@ static const struct {
     {"train", train_command, "train a translation model on a corpus"},
     {"translate", translate_command, "translate sentences (a prompt on a terminal)"},
     {"attention", attention_command, "show what the model attends to, as text, CSV, JSON or SVG"},
+    {"serve", serve_command, "a playground in the browser: translations and attention, live"},
     {"average", average_command, "average checkpoints of a run into one model"},
     {"bleu", bleu_command, "score translations: BLEU and chrF, as sacreBLEU computes them"},
     {"tokenize", tokenize_command, "learn tokenizers from a corpus; show a text's tokens and ids"},

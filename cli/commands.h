@@ -11,5 +11,6 @@ int attention_command(int argc, char **argv);
 int gradcheck_command(int argc, char **argv);
 int bench_command(int argc, char **argv);
 int average_command(int argc, char **argv);
+int serve_command(int argc, char **argv);
 
 #endif

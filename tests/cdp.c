@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +27,8 @@ enum {
     SCREENSHOT_MS = 30000,
     CLOSE_MS = 5000,        // Browser.close ends the process well within this
     READ_CHUNK = 1 << 16,   // one pipe's worth
+    VIEWPORT_WIDTH = 1200,
+    VIEWPORT_HEIGHT = 900,
     MAX_CLOSED_FD = 1 << 16,
 };
 
@@ -115,15 +116,18 @@ static void keep_private(int fd) {
 }
 
 static int spawn_browser(Cdp *c, const char *chromium) {
-    char profile[PATH_MAX + 32];
+    // A missing browser would otherwise only show as an early end-of-file.
+    if (access(chromium, X_OK) != 0) return fail(c, "cannot run %s: %s", chromium, strerror(errno)), -1;
+    char profile[PATH_MAX + 32], window[64];
     snprintf(profile, sizeof profile, "--user-data-dir=%s/profile", c->dir);
-    // The flags of the --dump-dom check in test_attention.c, plus a window
-    // big enough for a useful screenshot and the pipe.
+    snprintf(window, sizeof window, "--window-size=%d,%d", VIEWPORT_WIDTH, VIEWPORT_HEIGHT);
+    // The flags of the --dump-dom check in test_attention.c, the pipe, and
+    // about:blank as the first tab instead of the heavier new-tab page.
     char *argv[] = {(char *)chromium, "--headless", "--disable-gpu", "--no-first-run",
                     "--no-default-browser-check", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--enable-logging=stderr", "--v=0", "--window-size=1200,900", profile,
-                    "--remote-debugging-pipe", geteuid() == 0 ? "--no-sandbox" : NULL, NULL};
+                    "--enable-logging=stderr", "--v=0", window, profile, "--remote-debugging-pipe",
+                    "about:blank", geteuid() == 0 ? "--no-sandbox" : NULL, NULL};
     int log = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (log < 0) return fail(c, "cannot create %s: %s", c->log_path, strerror(errno)), -1;
     int commands[2], replies[2];
@@ -277,7 +281,9 @@ static void note_event(Cdp *c, const cJSON *message) {
     if (strcmp(method, "Page.loadEventFired") == 0) {
         c->loaded = true;
     } else if (strcmp(method, "Runtime.exceptionThrown") == 0) {
-        record_console_error(c, "uncaught", exception_text(cJSON_GetObjectItemCaseSensitive(params, "exceptionDetails")));
+        const cJSON *details = cJSON_GetObjectItemCaseSensitive(params, "exceptionDetails");
+        const char *kind = string_at(details, "text");  // "Uncaught", "Uncaught (in promise)"
+        record_console_error(c, kind ? kind : "Uncaught", exception_text(details));
     } else if (strcmp(method, "Runtime.consoleAPICalled") == 0) {
         const char *type = string_at(params, "type");
         if (!type || (strcmp(type, "error") != 0 && strcmp(type, "assert") != 0)) return;
@@ -285,11 +291,11 @@ static void note_event(Cdp *c, const cJSON *message) {
         record_console_error(c, strcmp(type, "error") == 0 ? "console.error" : "console.assert", text);
     } else if (strcmp(method, "Log.entryAdded") == 0) {
         const cJSON *entry = cJSON_GetObjectItemCaseSensitive(params, "entry");
-        const char *level = string_at(entry, "level"), *url = string_at(entry, "url");
+        const char *level = string_at(entry, "level"), *source = string_at(entry, "source");
+        const char *message = string_at(entry, "text"), *url = string_at(entry, "url");
         if (!level || strcmp(level, "error") != 0) return;
-        snprintf(text, sizeof text, "%s%s%s", string_at(entry, "text") ? string_at(entry, "text") : "",
-                 url ? " " : "", url ? url : "");
-        record_console_error(c, "log", text);
+        snprintf(text, sizeof text, "%s%s%s", message ? message : "", url ? " " : "", url ? url : "");
+        record_console_error(c, source ? source : "log", text);  // "network: Failed to load…"
     } else if (strcmp(method, "Inspector.targetCrashed") == 0) {
         record_console_error(c, "crash", "the page's renderer crashed");
     }
@@ -356,7 +362,18 @@ static int open_page(Cdp *c) {
         if (!done) return -1;
         cJSON_Delete(done);
     }
-    return 0;
+    // New headless Chromium draws a pretend toolbar inside the window, so the
+    // page would get 87 pixels less than --window-size; emulation makes the
+    // viewport (and so every screenshot) exactly this size.
+    params = cJSON_CreateObject();
+    cJSON_AddNumberToObject(params, "width", VIEWPORT_WIDTH);
+    cJSON_AddNumberToObject(params, "height", VIEWPORT_HEIGHT);
+    cJSON_AddNumberToObject(params, "deviceScaleFactor", 1);
+    cJSON_AddBoolToObject(params, "mobile", 0);
+    cJSON *done = cdp_call(c, "Emulation.setDeviceMetricsOverride", params, remaining_ms(deadline));
+    bool emulated = done != NULL;
+    cJSON_Delete(done);
+    return emulated ? 0 : -1;
 }
 
 Cdp *cdp_open(const char *chromium, const char *work_dir, char *why, size_t n) {
@@ -369,7 +386,7 @@ Cdp *cdp_open(const char *chromium, const char *work_dir, char *why, size_t n) {
     }
     *c = (Cdp){.pid = -1, .to_browser = -1, .from_browser = -1, .inbox = inbox, .capacity = READ_CHUNK};
     if (make_browser_dir(c, work_dir) == 0 && spawn_browser(c, chromium) == 0 && open_page(c) == 0) return c;
-    if (c->pid > 0) snprintf(why, n, "%s (browser log: %s)", c->error, c->log_path);
+    if (c->pid > 0 && !strstr(c->error, c->log_path)) snprintf(why, n, "%s (browser log: %s)", c->error, c->log_path);
     else snprintf(why, n, "%s", c->error);
     cdp_close(c);
     return NULL;

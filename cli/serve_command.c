@@ -1,0 +1,89 @@
+// `azul serve`: the translation and attention playground in a browser
+// (serve/): one page and a small JSON API on a local HTTP server.
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/report.h"
+#include "serve/http_server.h"
+
+static const char cmd[] = "serve";
+
+static const char usage[] =
+    "usage: azul serve --model DIR|FILE [--host ADDRESS] [--port N] [--threads N]\n"
+    "\n"
+    "Serves a playground for the model at http://ADDRESS:N/: type a sentence and\n"
+    "see its translations, the alignment of its words, every attention map, and\n"
+    "(click a target word) the arithmetic of one query.  The same answers come\n"
+    "as JSON from POST /api/translate, /api/attention and /api/explain, and\n"
+    "GET /api/model.  Ctrl-C finishes the requests under way and stops.\n"
+    "\n"
+    "  --model DIR|FILE  the model (a run directory or a .safetensors file)\n"
+    "  --host ADDRESS    where to listen (default 127.0.0.1: this machine only;\n"
+    "                    0.0.0.0 opens it to the network)\n"
+    "  --port N          the port (default 8080; 0 picks a free one)\n"
+    "  --threads N       requests answered at once (default 4)\n";
+
+typedef struct {
+    const char *model, *host;
+    int port, threads;
+} ServeOptions;
+
+static ServeOptions parse_serve_options(int argc, char **argv) {
+    static const struct option options[] = {
+        {"model", required_argument, NULL, 'm'},   {"host", required_argument, NULL, 'a'},
+        {"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    ServeOptions o = {NULL, "127.0.0.1", 8080, 4};
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
+        switch (c) {
+        case 'm': o.model = optarg; break;
+        case 'a': o.host = optarg; break;
+        case 'p': o.port = (int)parse_integer_option(cmd, "--port", optarg, 0, 65535); break;
+        case 't': o.threads = (int)parse_integer_option(cmd, "--threads", optarg, 1, 64); break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default: die_bad_option(cmd, argv, c);
+        }
+    }
+    if (optind < argc) die_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!o.model) die_usage(cmd, "--model DIR|FILE is required");
+    return o;
+}
+
+int serve_command(int argc, char **argv) {
+    ServeOptions o = parse_serve_options(argc, argv);
+    Error err;
+    Translator translator;
+    if (translator_load(&translator, o.model, &err) < 0) die("%s", err.message);
+    Api api;
+    if (api_init(&api, &translator, &err) < 0) die("%s", err.message);
+    // Ctrl-C and SIGTERM are taken by sigwait below, in this thread: every
+    // thread the server starts inherits them blocked.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    HttpOptions http = {o.host, o.port, o.threads, stderr};
+    HttpServer *server = http_server_start(&http, &api, &err);
+    if (!server) die("%s", err.message);
+    const char *bracket = strchr(o.host, ':') ? "[" : "";  // an IPv6 address in a URL
+    printf("azul: serving %s at http://%s%s%s:%d/ (Ctrl-C stops)\n", o.model, bracket, o.host,
+           *bracket ? "]" : "", http_server_port(server));
+    fflush(stdout);
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    fprintf(stderr, "azul: %s: finishing the requests under way\n", received == SIGINT ? "interrupted" : "terminated");
+    http_server_stop(server, 10.0);
+    api_free(&api);
+    translator_free(&translator);
+    fprintf(stderr, "azul: stopped\n");
+    return 0;
+}

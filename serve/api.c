@@ -1,0 +1,204 @@
+// The routes of the playground's API and the replies they share: JSON bodies,
+// {"error"} replies, the request's fields read with their limits.
+#include "serve/api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/json_tree.h"
+#include "core/utf8.h"
+#include "model/model_file.h"
+#include "model/safetensors.h"
+#include "serve/api_requests.h"
+#include "serve/playground.h"
+
+// A request holds a few fields: anything near this many values is not one.
+enum { REQUEST_MAX_VALUES = 64 };
+
+static const char out_of_memory_body[] = "{\"error\":\"the server ran out of memory\"}";
+
+static void reply_out_of_memory(Reply *reply) {
+    reply_free(reply);
+    *reply = (Reply){500, "application/json", (char *)out_of_memory_body, sizeof out_of_memory_body - 1, true, NULL};
+}
+
+void reply_json(Reply *reply, int status, cJSON *json) {
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;  // cJSON allocates with malloc
+    cJSON_Delete(json);
+    if (!text) {
+        reply_out_of_memory(reply);
+        return;
+    }
+    reply_free(reply);
+    *reply = (Reply){status, "application/json", text, strlen(text), false, NULL};
+}
+
+void reply_error(Reply *reply, int status, const char *format, ...) {
+    char message[1200];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    // the message may quote the client's text: valid UTF-8 without controls
+    // in the reply whatever was sent (and whatever the cut above split)
+    char *shown = utf8_printable(message);
+    cJSON *json = shown ? cJSON_CreateObject() : NULL;
+    if (json && !cJSON_AddStringToObject(json, "error", shown)) {
+        cJSON_Delete(json);
+        json = NULL;
+    }
+    free(shown);
+    reply_json(reply, status, json);
+}
+
+void reply_free(Reply *reply) {
+    if (!reply->body_is_static) free(reply->body);
+    reply->body = NULL;
+}
+
+cJSON *request_parse(const char *body, size_t length, Reply *reply) {
+    Error err;
+    cJSON *json = json_parse_bounded(body, length, REQUEST_MAX_VALUES, "the request body", &err);
+    if (!json) {
+        reply_error(reply, 400, "%s", err.message);
+        return NULL;
+    }
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        reply_error(reply, 400, "the request body must be a JSON object");
+        return NULL;
+    }
+    return json;
+}
+
+bool request_string(const cJSON *request, const char *name, bool required, const char **value,
+                    Reply *reply) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(request, name);
+    if (!item && !required) return true;
+    if (!cJSON_IsString(item)) {
+        reply_error(reply, 400, "\"%s\" must be %s string", name, item ? "a" : "given, as a");
+        return false;
+    }
+    *value = item->valuestring;
+    return true;
+}
+
+bool request_int(const cJSON *request, const char *name, int low, int high, int *value, Reply *reply) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(request, name);
+    if (!item) return true;  // *value keeps its default
+    double x = cJSON_IsNumber(item) ? item->valuedouble : -1e300;
+    if (!(x >= low && x <= high && x == (double)(int)x)) {
+        reply_error(reply, 400, "\"%s\" must be a whole number from %d to %d", name, low, high);
+        return false;
+    }
+    *value = (int)x;
+    return true;
+}
+
+// ---------------------------------------------------------------- GET /api/model
+
+// The training options saved in the model file, parsed, or JSON null.
+static cJSON *saved_json(const Translator *t, const char *key) {
+    const char *text = t->model.file ? safetensors_metadata(t->model.file, key) : NULL;
+    Error ignored;
+    cJSON *json = text ? json_parse_bounded(text, strlen(text), JSON_MAX_SETTINGS_VALUES, key, &ignored) : NULL;
+    return json ? json : cJSON_CreateNull();
+}
+
+int api_init(Api *api, Translator *translator, Error *err) {
+    *api = (Api){translator, NULL};
+    const ModelConfig *c = &translator->model.config;
+    cJSON *json = cJSON_CreateObject();
+    bool ok = json && json_attach(json, "config", model_config_to_json(c)) &&
+              cJSON_AddNumberToObject(json, "source_vocab", c->src_vocab) &&
+              cJSON_AddNumberToObject(json, "target_vocab", c->tgt_vocab) &&
+              cJSON_AddNumberToObject(json, "parameters", (double)translator->model.n_params) &&
+              cJSON_AddNumberToObject(json, "length_penalty", translator->length_penalty) &&
+              json_attach(json, "training", saved_json(translator, "training"));
+    api->model_json = ok ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!api->model_json) return error_out_of_memory(err, "describing the model", 4096);
+    return 0;
+}
+
+void api_free(Api *api) {
+    free(api->model_json);
+    api->model_json = NULL;
+}
+
+// ---------------------------------------------------------------- routes
+
+typedef void (*Handler)(const Api *api, const char *body, size_t length, Reply *reply);
+
+static void answer_model(const Api *api, const char *body, size_t length, Reply *reply) {
+    (void)body;
+    (void)length;
+    *reply = (Reply){200, "application/json", api->model_json, strlen(api->model_json), true, NULL};
+}
+
+// The page and what it loads, each a string built into the program.
+static void answer_file(const char *text, const char *type, Reply *reply) {
+    *reply = (Reply){200, type, (char *)text, strlen(text), true, NULL};
+}
+static void answer_page(const Api *a, const char *b, size_t n, Reply *r) {
+    (void)a, (void)b, (void)n;
+    answer_file(playground_html, "text/html; charset=utf-8", r);
+}
+static void answer_page_js(const Api *a, const char *b, size_t n, Reply *r) {
+    (void)a, (void)b, (void)n;
+    answer_file(playground_js, "text/javascript; charset=utf-8", r);
+}
+static void answer_view_js(const Api *a, const char *b, size_t n, Reply *r) {
+    (void)a, (void)b, (void)n;
+    answer_file(attention_view_js, "text/javascript; charset=utf-8", r);
+}
+static void answer_page_css(const Api *a, const char *b, size_t n, Reply *r) {
+    (void)a, (void)b, (void)n;
+    answer_file(playground_css, "text/css; charset=utf-8", r);
+}
+static void answer_view_css(const Api *a, const char *b, size_t n, Reply *r) {
+    (void)a, (void)b, (void)n;
+    answer_file(attention_view_css, "text/css; charset=utf-8", r);
+}
+
+static const struct {
+    const char *method, *path;
+    Handler handler;
+} routes[] = {
+    {"GET", "/", answer_page},
+    {"GET", "/playground.js", answer_page_js},
+    {"GET", "/playground.css", answer_page_css},
+    {"GET", "/attention_view.js", answer_view_js},
+    {"GET", "/attention_view.css", answer_view_css},
+    {"GET", "/api/model", answer_model},
+    {"POST", "/api/translate", answer_translate},
+    {"POST", "/api/attention", answer_attention},
+    {"POST", "/api/explain", answer_explain},
+};
+
+void api_answer(const Api *api, const char *method, const char *path, const char *body,
+                size_t length, Reply *reply) {
+    *reply = (Reply){0};
+    const char *allow = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, path) != 0) continue;
+        bool head = strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0;
+        if (strcmp(routes[i].method, method) == 0 || head) {
+            routes[i].handler(api, body ? body : "", body ? length : 0, reply);
+            return;
+        }
+        allow = strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method;
+    }
+    if (allow) {
+        reply_error(reply, 405, "%s takes %s, not %s", path, allow, method);
+        reply->allow = allow;
+        return;
+    }
+    bool show = strlen(path) <= 200;  // the client's text: quoted only when short
+    reply_error(reply, 404, "no such path%s%s (the API is /api/model, /api/translate, /api/attention "
+                            "and /api/explain)", show ? ": " : "", show ? path : "");
+}

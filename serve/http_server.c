@@ -1,0 +1,208 @@
+#include "serve/http_server.h"
+
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "core/clock.h"
+
+// The page loads its own script and styles and talks to its own API; nothing
+// else may run, load or frame it.
+static const char content_security_policy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+struct HttpServer {
+    struct MHD_Daemon *daemon;
+    const Api *api;
+    FILE *log;
+    atomic_int in_flight;  // requests begun and not yet answered
+};
+
+// One request while its body arrives.
+typedef struct {
+    char *body;
+    size_t length;
+    bool too_large;
+    bool answered;  // a 413 went out before the body arrived
+    double started;
+} Request;
+
+static void log_request(HttpServer *s, struct MHD_Connection *c, const char *method, const char *url,
+                        int status, size_t bytes, double started) {
+    if (!s->log) return;
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char host[64] = "?";  // a numeric address: INET6_ADDRSTRLEN is 46
+    if (info && info->client_addr) {
+        socklen_t size = info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                    : sizeof(struct sockaddr_in);
+        getnameinfo(info->client_addr, size, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+    }
+    // the URL is the client's: at most 200 bytes of it, and no control characters
+    char shown[201];
+    size_t n = 0;
+    for (const char *p = url; *p && n < sizeof shown - 1; p++) shown[n++] = (unsigned char)*p < 0x20 || *p == 0x7F ? '?' : *p;
+    shown[n] = '\0';
+    fprintf(s->log, "%s \"%s %s\" %d %zu %.1f ms\n", host, method, shown, status, bytes,
+            (monotonic_seconds() - started) * 1e3);
+    fflush(s->log);
+}
+
+static enum MHD_Result send_reply(HttpServer *s, struct MHD_Connection *c, const char *method,
+                                  const char *url, Reply *reply, double started) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        reply->length, reply->body, reply->body_is_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        reply_free(reply);
+        return MHD_NO;  // MHD closes the connection
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    MHD_add_response_header(r, "Content-Security-Policy", content_security_policy);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (reply->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    enum MHD_Result queued = MHD_queue_response(c, (unsigned)reply->status, r);
+    MHD_destroy_response(r);
+    log_request(s, c, method, url, reply->status, reply->length, started);
+    return queued;
+}
+
+static enum MHD_Result too_large(HttpServer *s, struct MHD_Connection *c, const char *method,
+                                 const char *url, double started) {
+    static const char body[] = "{\"error\":\"the request body is over the limit of 65536 bytes\"}";
+    Reply reply = {413, "application/json", (char *)body, sizeof body - 1, true, NULL};
+    return send_reply(s, c, method, url, &reply, started);
+}
+
+// The first call for a request: its state, or an early 413 when its
+// Content-Length already says the body is too large.
+static enum MHD_Result begin(HttpServer *s, struct MHD_Connection *c, const char *method,
+                             const char *url, void **state) {
+    Request *request = calloc(1, sizeof *request);
+    if (!request) return MHD_NO;
+    request->started = monotonic_seconds();
+    *state = request;
+    atomic_fetch_add(&s->in_flight, 1);
+    const char *declared = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (declared && strtoull(declared, NULL, 10) > API_MAX_BODY) {
+        request->too_large = request->answered = true;
+        return too_large(s, c, method, url, request->started);
+    }
+    return MHD_YES;
+}
+
+// A piece of the body: kept while the whole stays within the limit.
+static void take_body(Request *request, const char *data, size_t size) {
+    if (request->too_large || request->length + size > API_MAX_BODY) {
+        request->too_large = true;
+        return;
+    }
+    char *grown = realloc(request->body, request->length + size + 1);
+    if (!grown) {
+        request->too_large = true;  // cannot hold it: refused like an overlong one
+        return;
+    }
+    memcpy(grown + request->length, data, size);
+    request->body = grown;
+    request->length += size;
+    request->body[request->length] = '\0';
+}
+
+static enum MHD_Result on_request(void *context, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **state) {
+    (void)version;
+    HttpServer *s = context;
+    if (!*state) return begin(s, c, method, url, state);
+    Request *request = *state;
+    if (*upload_size > 0) {
+        take_body(request, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (request->answered) return MHD_YES;
+    request->answered = true;
+    if (request->too_large) return too_large(s, c, method, url, request->started);
+    Reply reply;
+    api_answer(s->api, method, url, request->body, request->length, &reply);
+    return send_reply(s, c, method, url, &reply, request->started);
+}
+
+static void on_completed(void *context, struct MHD_Connection *c, void **state,
+                         enum MHD_RequestTerminationCode why) {
+    (void)c;
+    (void)why;
+    HttpServer *s = context;
+    Request *request = *state;
+    if (!request) return;
+    free(request->body);
+    free(request);
+    *state = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+// The address to listen on; 0, or -1 with err.
+static int resolve(const HttpOptions *o, struct sockaddr_storage *address, Error *err) {
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    int status = getaddrinfo(o->host, NULL, &hints, &found);
+    if (status != 0 || !found) {
+        return error_set(err, "--host %s: %s", o->host, status ? gai_strerror(status) : "no address");
+    }
+    memcpy(address, found->ai_addr, found->ai_addrlen);
+    freeaddrinfo(found);
+    if (address->ss_family == AF_INET) ((struct sockaddr_in *)address)->sin_port = htons((uint16_t)o->port);
+    else ((struct sockaddr_in6 *)address)->sin6_port = htons((uint16_t)o->port);
+    return 0;
+}
+
+HttpServer *http_server_start(const HttpOptions *o, const Api *api, Error *err) {
+    struct sockaddr_storage address;
+    if (resolve(o, &address, err) < 0) return NULL;
+    HttpServer *s = calloc(1, sizeof *s);
+    if (!s) {
+        error_out_of_memory(err, "starting the server", sizeof *s);
+        return NULL;
+    }
+    s->api = api;
+    s->log = o->log;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC;
+    if (address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+    if (!s->daemon) {
+        error_set(err, "cannot listen on %s port %d (in use, or not an address of this machine)", o->host,
+                  o->port);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int http_server_port(const HttpServer *s) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : -1;
+}
+
+void http_server_stop(HttpServer *s, double drain_seconds) {
+    MHD_socket listening = MHD_quiesce_daemon(s->daemon);  // no new connections from here
+    if (listening != MHD_INVALID_SOCKET) close(listening);
+    const double until = monotonic_seconds() + drain_seconds;
+    while (atomic_load(&s->in_flight) > 0 && monotonic_seconds() < until) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

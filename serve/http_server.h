@@ -1,0 +1,31 @@
+// The playground's HTTP server, on GNU libmicrohttpd: a fixed pool of
+// threads answers requests with serve/api.h, sharing one read-only model.
+// Request bodies over API_MAX_BODY get 413; every reply carries a
+// Content-Security-Policy that allows the page's own files only; one
+// access-log line per request.
+#ifndef AZUL_HTTP_SERVER_H
+#define AZUL_HTTP_SERVER_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+#include "serve/api.h"
+
+typedef struct {
+    const char *host;   // an address or a name; 127.0.0.1 unless told otherwise
+    int port;           // 0: any free port (http_server_port says which)
+    int threads;        // the pool's size
+    FILE *log;          // the access log (stderr), or NULL for none
+} HttpOptions;
+
+typedef struct HttpServer HttpServer;
+
+// Binds and starts answering; NULL with err (the address, the port in use).
+HttpServer *http_server_start(const HttpOptions *options, const Api *api, Error *err);
+int http_server_port(const HttpServer *server);
+
+// Stops taking connections, lets the requests being answered finish (for up
+// to drain_seconds), then stops and frees everything.
+void http_server_stop(HttpServer *server, double drain_seconds);
+
+#endif
