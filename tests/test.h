@@ -32,7 +32,7 @@ extern const TestGroup core_tests, utf8_tests, normalize_tests, pretokenize_test
     corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests,
     learning_tests, optimizer_tests, train_tests, bleu_vector_tests, bleu_rule_tests,
     decoding_tests, attention_tests, browser_tests, layer_tests, train_option_tests, matmul_tests,
-    hostile_file_tests, hostile_input_tests, data_parallel_tests, train_fault_tests, recipe_tests, average_tests;
+    hostile_file_tests, hostile_input_tests, data_parallel_tests, train_fault_tests, recipe_tests, average_tests, serve_tests;
 
 #ifndef AZUL_BIN
 #define AZUL_BIN "bin/azul"

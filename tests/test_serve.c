@@ -1,0 +1,515 @@
+// azul serve over real HTTP: the server runs as its own process on a free
+// loopback port, and curl (Debian's) asks it things.  Each endpoint's answer
+// is checked against what the other commands say; hostile requests get
+// their error codes; 200 requests at once are all answered; Ctrl-C drains.
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "tests/test.h"
+
+typedef struct {
+    pid_t pid;
+    char *dir;       // the server's stdout and stderr, and the requests' files
+    char url[128];   // http://127.0.0.1:PORT/
+} Server;
+
+static void sleep_ms(int ms) {
+    nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000L}, NULL);
+}
+
+// Starts `azul serve --port 0 EXTRA...` and waits for the line with its URL.
+static Server server_start(const char *const *extra) {
+    Server s = {0, make_temp_dir(), ""};
+    const char *args[16] = {"serve", "--model", toy_model_dir(), "--port", "0"};
+    size_t n = 5;
+    for (size_t i = 0; extra && extra[i] && n < 15; i++) args[n++] = extra[i];
+    char *out = join(s.dir, "stdout"), *err = join(s.dir, "stderr");
+    s.pid = spawn_azul_redirected(args, NULL, out, err, 0);
+    for (int waited = 0; waited < 20000 && !s.url[0]; waited += 20) {
+        char *text = slurp(out, NULL);
+        const char *at = text ? strstr(text, " at http://") : NULL;
+        if (at) sscanf(at + 4, "%127s", s.url);
+        free(text);
+        if (!s.url[0]) sleep_ms(20);
+    }
+    if (!s.url[0]) fail_msg("azul serve printed no URL; stderr:\n%s", slurp(err, NULL));
+    free(out);
+    free(err);
+    return s;
+}
+
+// Sends SIGINT and returns the exit status (-1: killed by a signal, or hung).
+static int server_stop(Server *s, char **stderr_text) {
+    kill(s->pid, SIGINT);
+    int status = 0;
+    pid_t done = 0;
+    for (int waited = 0; waited < 15000 && done == 0; waited += 20) {
+        done = waitpid(s->pid, &status, WNOHANG);
+        if (done == 0) sleep_ms(20);
+    }
+    if (done == 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &status, 0);
+        status = -1;
+    } else {
+        status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    char *err = join(s->dir, "stderr");
+    if (stderr_text) *stderr_text = slurp(err, NULL);
+    free(err);
+    remove_tree(s->dir);
+    free(s->dir);
+    return status;
+}
+
+typedef struct {
+    int status;
+    char *body;
+    char *headers;
+} Answer;
+
+// One request with curl: METHOD s->url + path, the body sent as is.
+static Answer http(const Server *s, const char *method, const char *path, const char *body, size_t length) {
+    static int count;
+    char name[64], command[2048];
+    snprintf(name, sizeof name, "request%d", count++);
+    char *request = body ? write_temp_file(s->dir, name, body, length) : NULL;
+    char *response = join(s->dir, "response"), *headers = join(s->dir, "headers");
+    snprintf(command, sizeof command,
+             "curl -s -m 60 -o '%s' -D '%s' -w '%%{http_code}' -X %s %s%s%s %s'%s%s'", response,
+             headers, method, request ? "-H 'Content-Type: application/json' --data-binary '@" : "",
+             request ? request : "", request ? "'" : "", "", s->url, path + 1);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    Answer a = {0, NULL, NULL};
+    if (fscanf(p, "%d", &a.status) != 1) a.status = -1;
+    pclose(p);
+    a.body = slurp(response, NULL);
+    a.headers = slurp(headers, NULL);
+    if (!a.body) a.body = strdup("");
+    if (!a.headers) a.headers = strdup("");
+    free(request);
+    free(response);
+    free(headers);
+    return a;
+}
+
+static Answer post(const Server *s, const char *path, const char *json) {
+    return http(s, "POST", path, json, strlen(json));
+}
+
+static void answer_free(Answer *a) {
+    free(a->body);
+    free(a->headers);
+}
+
+// The answer's JSON, which must parse, with the expected status.
+static cJSON *expect_json(const Answer *a, int status) {
+    if (a->status != status) fail_msg("expected HTTP %d, got %d: %s", status, a->status, a->body);
+    cJSON *json = cJSON_Parse(a->body);
+    if (!json) fail_msg("not JSON: %s", a->body);
+    return json;
+}
+
+static const char *string_of(const cJSON *o, const char *name) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, name);
+    assert_true(cJSON_IsString(item));
+    return item->valuestring;
+}
+
+// An error answer: the status, and {"error": "..."} containing the words.
+static void expect_error(const Answer *a, int status, const char *words) {
+    cJSON *json = expect_json(a, status);
+    expect_contains(string_of(json, "error"), words);
+    cJSON_Delete(json);
+}
+
+// ---------------------------------------------------------------- the endpoints
+
+// GET /api/model: the config and vocabularies of the model file, and how it
+// was trained; the page and its files come with their types and the policy.
+static void the_model_and_the_page_are_served(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    Answer a = http(&s, "GET", "/api/model", NULL, 0);
+    cJSON *m = expect_json(&a, 200);
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(m, "config");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(config, "d_model")->valueint, 64);  // the toy preset
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(m, "source_vocab")->valueint,
+                     cJSON_GetObjectItemCaseSensitive(config, "src_vocab")->valueint);
+    assert_true(cJSON_GetObjectItemCaseSensitive(m, "parameters")->valuedouble > 1e5);
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(m, "training")));
+    cJSON_Delete(m);
+    answer_free(&a);
+    const char *files[][2] = {{"/", "text/html"}, {"/playground.js", "text/javascript"},
+                              {"/attention_view.js", "text/javascript"}, {"/playground.css", "text/css"}};
+    for (size_t i = 0; i < 4; i++) {
+        a = http(&s, "GET", files[i][0], NULL, 0);
+        assert_int_equal(a.status, 200);
+        expect_contains(a.headers, files[i][1]);
+        expect_contains(a.headers, "Content-Security-Policy: default-src 'none'; script-src 'self'");
+        assert_true(strlen(a.body) > 500);
+        answer_free(&a);
+    }
+    char *err;
+    assert_int_equal(server_stop(&s, &err), 0);
+    expect_contains(err, "\"GET /api/model\" 200");  // the access log: one line per request
+    free(err);
+}
+
+// POST /api/translate: the seed sentence, its n-best list in score order,
+// its tokens, and a word alignment linking each word to its own.
+static void translate_answers_with_tokens_and_alignment(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    Answer a = post(&s, "/api/translate", "{\"text\": \"The ball is blue\", \"beam\": 4, \"n_best\": 3}");
+    cJSON *t = expect_json(&a, 200);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(t, "translations");
+    assert_int_equal(cJSON_GetArraySize(list), 3);
+    const cJSON *best = cJSON_GetArrayItem(list, 0);
+    assert_string_equal(string_of(best, "text"), "La bola es azul");
+    double previous = 1e9;
+    for (int k = 0; k < 3; k++) {
+        double score = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, k), "score")->valuedouble;
+        assert_true(score <= previous);
+        previous = score;
+    }
+    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(best, "tokens");
+    assert_int_equal(cJSON_GetArraySize(tokens), 4);
+    assert_string_equal(string_of(cJSON_GetArrayItem(tokens, 1), "piece"), "\xE2\x96\x81" "bola");
+    const cJSON *source = cJSON_GetObjectItemCaseSensitive(t, "source_tokens");
+    assert_int_equal(cJSON_GetArraySize(source), 5);  // four words and <eos>
+    const cJSON *alignment = cJSON_GetObjectItemCaseSensitive(best, "alignment");
+    assert_int_equal(cJSON_GetArraySize(alignment), 4);
+    for (int w = 0; w < 4; w++) {  // the toy model aligns this sentence word by word
+        const cJSON *pair = cJSON_GetArrayItem(alignment, w);
+        assert_int_equal(cJSON_GetArrayItem(pair, 0)->valueint, w);
+        assert_int_equal(cJSON_GetArrayItem(pair, 1)->valueint, w);
+    }
+    cJSON_Delete(t);
+    answer_free(&a);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// POST /api/attention answers exactly what `azul attention --format json`
+// prints for the same sentence; /api/explain's weights are those maps' own.
+static void attention_and_explain_match_the_attention_command(void **state) {
+    (void)state;
+    const char *sentence = "The black cat drank the milk";
+    char *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--model", toy_model_dir(), "--format", "json", sentence), 0);
+    Server s = server_start(NULL);
+    Answer a = post(&s, "/api/attention", "{\"text\": \"The black cat drank the milk\"}");
+    assert_int_equal(a.status, 200);
+    out[strcspn(out, "\n")] = '\0';
+    assert_string_equal(a.body, out);
+    cJSON *maps = cJSON_Parse(a.body);
+    answer_free(&a);
+    a = post(&s, "/api/explain", "{\"text\": \"The black cat drank the milk\", \"token\": \"gato\", \"layer\": 1, \"head\": 2}");
+    cJSON *e = expect_json(&a, 200);
+    assert_string_equal(string_of(e, "query"), "\xE2\x96\x81" "gato");
+    int row = cJSON_GetObjectItemCaseSensitive(e, "row")->valueint;
+    // the map of cross attention, layer 1, head 2, in the attention answer
+    const cJSON *map = NULL, *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(maps, "attention")) {
+        if (strcmp(string_of(m, "kind"), "cross") == 0 && cJSON_GetObjectItemCaseSensitive(m, "layer")->valueint == 1 &&
+            cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(m, "head")) &&
+            cJSON_GetObjectItemCaseSensitive(m, "head")->valueint == 2) {
+            map = m;
+        }
+    }
+    assert_non_null(map);
+    const cJSON *weights = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(map, "weights"), row), *key;
+    int j = 0;
+    double sum = 0;
+    cJSON_ArrayForEach(key, cJSON_GetObjectItemCaseSensitive(e, "keys")) {
+        double w = cJSON_GetObjectItemCaseSensitive(key, "weight")->valuedouble;
+        assert_true(fabs(w - cJSON_GetArrayItem(weights, j++)->valuedouble) < 1e-6);
+        sum += w;
+    }
+    assert_int_equal(j, cJSON_GetArraySize(weights));
+    assert_true(fabs(sum - 1) < 1e-5);
+    assert_true(cJSON_GetObjectItemCaseSensitive(e, "own_difference")->valuedouble < 1e-4);
+    cJSON_Delete(e);
+    cJSON_Delete(maps);
+    answer_free(&a);
+    free(out);
+    free(err);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// ---------------------------------------------------------------- hostile requests
+
+// Each bad request gets its code and an {"error"} naming what is wrong; the
+// server answers the next one as if nothing happened.
+static void bad_requests_get_clear_errors(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    Answer a;
+    const struct {
+        const char *path, *body;
+        int status;
+        const char *words;
+    } cases[] = {
+        {"/api/translate", "{\"text\": \"The ball", 400, "not valid JSON"},
+        {"/api/translate", "[1, 2]", 400, "must be a JSON object"},
+        {"/api/translate", "{}", 400, "\"text\" must be given"},
+        {"/api/translate", "{\"text\": 7}", 400, "\"text\" must be a string"},
+        {"/api/translate", "{\"text\": \"hi\", \"beam\": 0}", 400, "\"beam\" must be a whole number from 1 to 16"},
+        {"/api/translate", "{\"text\": \"hi\", \"beam\": 2.5}", 400, "\"beam\""},
+        {"/api/translate", "{\"text\": \"hi\", \"beam\": 2, \"n_best\": 3}", 400, "must not exceed"},
+        {"/api/translate", "{\"text\": \"   \"}", 400, "empty"},
+        {"/api/translate", "{\"text\": \"caf\xC3\"}", 400, "UTF-8"},
+        {"/api/attention", "{\"text\": \"\"}", 400, "empty"},
+        {"/api/explain", "{\"text\": \"The ball is blue\"}", 400, "\"token\" must be given"},
+        {"/api/explain", "{\"text\": \"The ball is blue\", \"token\": \"perro\"}", 400, "no query token"},
+        {"/api/explain", "{\"text\": \"The ball is blue\", \"token\": \"#1\", \"kind\": \"x\"}", 400, "\"kind\""},
+        {"/api/explain", "{\"text\": \"The ball is blue\", \"token\": \"#1\", \"layer\": 9}", 400, "\"layer\""},
+        {"/api/translate", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+         400, "more than the limit of 64 JSON values"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        a = post(&s, cases[i].path, cases[i].body);
+        expect_error(&a, cases[i].status, cases[i].words);
+        answer_free(&a);
+    }
+    // a sentence over the model's length limit
+    char *long_text = malloc(40000);
+    strcpy(long_text, "{\"text\": \"");
+    for (int i = 0; i < 3000; i++) strcat(long_text, "blue ");
+    strcat(long_text, "\"}");
+    a = post(&s, "/api/translate", long_text);
+    expect_error(&a, 400, "too long");
+    answer_free(&a);
+    free(long_text);
+    a = http(&s, "GET", "/etc/passwd", NULL, 0);
+    expect_error(&a, 404, "no such path");
+    answer_free(&a);
+    a = http(&s, "GET", "/api/translate", NULL, 0);
+    expect_error(&a, 405, "/api/translate takes POST");
+    expect_contains(a.headers, "Allow: POST");
+    answer_free(&a);
+    a = http(&s, "DELETE", "/api/model", NULL, 0);
+    expect_error(&a, 405, "takes GET");
+    answer_free(&a);
+    a = post(&s, "/api/translate", "{\"text\": \"The ball is blue\"}");
+    cJSON *t = expect_json(&a, 200);  // still answering
+    cJSON_Delete(t);
+    answer_free(&a);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// A body of 64 KiB is read; one byte more is refused with 413, whether its
+// length is declared up front or it arrives in chunks.
+static void bodies_over_64_KiB_are_refused(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    const size_t limit = 64 * 1024;
+    char *body = malloc(limit + 2);
+    // {"text": "The ball is blue", "pad": "xxx...x"} padded to exactly the limit
+    const char *head = "{\"text\": \"The ball is blue\", \"pad\": \"";
+    strcpy(body, head);
+    memset(body + strlen(head), 'x', limit - strlen(head) - 2);
+    strcpy(body + limit - 2, "\"}");
+    Answer a = http(&s, "POST", "/api/translate", body, limit);
+    cJSON *t = expect_json(&a, 200);
+    cJSON_Delete(t);
+    answer_free(&a);
+    body[limit - 2] = 'x';
+    strcpy(body + limit - 1, "\"}");
+    a = http(&s, "POST", "/api/translate", body, limit + 1);
+    expect_error(&a, 413, "over the limit of 65536 bytes");
+    answer_free(&a);
+    // chunked: no length declared, so the server counts as the body arrives
+    char *path = write_temp_file(s.dir, "big.json", body, limit + 1), command[1024];
+    snprintf(command, sizeof command,
+             "curl -s -m 60 -o /dev/null -w '%%{http_code}' -H 'Transfer-Encoding: chunked' "
+             "-H 'Content-Type: application/json' --data-binary '@%s' '%sapi/translate'", path, s.url);
+    FILE *p = popen(command, "r");
+    int status = 0;
+    assert_int_equal(fscanf(p, "%d", &status), 1);
+    pclose(p);
+    assert_int_equal(status, 413);
+    free(path);
+    free(body);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// A sentence made to break out of the page's markup comes back as the same
+// characters in a JSON string: the page inserts it only as text.
+static void markup_in_a_sentence_stays_text(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    const char *hostile = "</script><img src=x onerror=alert(1)>";
+    Answer a = post(&s, "/api/translate", "{\"text\": \"</script><img src=x onerror=alert(1)>\"}");
+    cJSON *t = expect_json(&a, 200);
+    assert_string_equal(string_of(t, "source"), hostile);
+    expect_contains(a.headers, "Content-Type: application/json");
+    expect_contains(a.headers, "X-Content-Type-Options: nosniff");
+    cJSON_Delete(t);
+    answer_free(&a);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// ---------------------------------------------------------------- load and shutdown
+
+// 200 requests at once (curl --parallel, 50 connections open together) over
+// four sentences: every one is answered with its own translation, and the
+// server is still up after.
+static void two_hundred_concurrent_requests_are_all_answered(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    const char *sentences[4][2] = {{"The ball is blue", "La bola es azul"},
+                                   {"The girl sees the truck", "La niña ve el camión"},
+                                   {"The black cat drank the milk", "El gato negro bebió la leche"},
+                                   {"The big dog eats a red apple", NULL}};
+    char *bodies[4];
+    for (int k = 0; k < 4; k++) {
+        char name[32], json[256];
+        snprintf(name, sizeof name, "body%d.json", k);
+        snprintf(json, sizeof json, "{\"text\": \"%s\", \"beam\": %d}", sentences[k][0], 1 + k % 2 * 3);
+        bodies[k] = write_temp_file(s.dir, name, json, strlen(json));
+    }
+    char *config_path = join(s.dir, "requests.curl");
+    FILE *config = fopen(config_path, "w");
+    assert_non_null(config);
+    for (int i = 0; i < 200; i++) {
+        fprintf(config, "url = \"%sapi/translate\"\ndata-binary = \"@%s\"\nheader = \"Content-Type: application/json\"\n"
+                        "output = \"%s/answer%d.json\"\n%s", s.url, bodies[i % 4], s.dir, i, i < 199 ? "next\n" : "");
+    }
+    fclose(config);
+    char command[1024];
+    snprintf(command, sizeof command, "curl -s -m 120 --parallel --parallel-max 50 -K '%s'", config_path);
+    assert_int_equal(system(command), 0);
+    char *expected[4] = {NULL};
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "answer%d.json", i);
+        char *path = join(s.dir, name), *text = slurp(path, NULL);
+        cJSON *t = text ? cJSON_Parse(text) : NULL;
+        if (!t) fail_msg("request %d: no JSON answer: %s", i, text ? text : "(nothing)");
+        const char *got = string_of(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "translations"), 0), "text");
+        // the same sentence with the same beam always translates the same
+        if (!expected[i % 4]) expected[i % 4] = strdup(got);
+        assert_string_equal(got, expected[i % 4]);
+        if (sentences[i % 4][1]) assert_string_equal(got, sentences[i % 4][1]);
+        cJSON_Delete(t);
+        free(text);
+        free(path);
+    }
+    Answer a = http(&s, "GET", "/api/model", NULL, 0);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    for (int k = 0; k < 4; k++) free(bodies[k]), free(expected[k]);
+    free(config_path);
+    char *err;
+    assert_int_equal(server_stop(&s, &err), 0);
+    int lines = 0;
+    for (const char *p = err; (p = strstr(p, "\"POST /api/translate\" 200")); p++) lines++;
+    assert_int_equal(lines, 200);
+    free(err);
+}
+
+// Ctrl-C while a request is still arriving: the server stops taking new
+// connections, answers that request in full, and exits 0.
+static void ctrl_c_finishes_the_request_under_way(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    // a body sent slowly (20 KiB/s for 40 KiB): two seconds in flight
+    char *body = malloc(41000);
+    strcpy(body, "{\"text\": \"The ball is blue\", \"pad\": \"");
+    size_t n = strlen(body);
+    memset(body + n, 'x', 40000);
+    strcpy(body + n + 40000, "\"}");
+    char *client = make_temp_dir();  // the server's directory goes when it stops
+    char *path = write_temp_file(client, "slow.json", body, strlen(body));
+    char *answer = join(client, "slow.answer"), command[2048];
+    snprintf(command, sizeof command,
+             "curl -s -m 60 --limit-rate 20k -o '%s' -w '%%{http_code}' -H 'Content-Type: application/json' "
+             "--data-binary '@%s' '%sapi/translate'", answer, path, s.url);
+    FILE *p = popen(command, "r");
+    sleep_ms(700);
+    char *err;
+    int exit_status = server_stop(&s, &err);  // SIGINT while the body arrives
+    int status = 0;
+    assert_int_equal(fscanf(p, "%d", &status), 1);
+    pclose(p);
+    assert_int_equal(exit_status, 0);
+    assert_int_equal(status, 200);
+    char *text = slurp(answer, NULL);
+    expect_contains(text, "La bola es azul");
+    expect_contains(err, "finishing the requests under way");
+    // the request was answered after the interruption, not before it
+    char *interrupted = strstr(err, "interrupted"), *logged = strstr(err, "\"POST /api/translate\" 200");
+    assert_non_null(logged);
+    assert_true(interrupted && interrupted < logged);
+    free(text);
+    free(err);
+    free(answer);
+    free(path);
+    free(body);
+    remove_tree(client);
+    free(client);
+}
+
+// ---------------------------------------------------------------- the command line
+
+// Loopback unless told otherwise; flags and models checked before serving.
+static void serve_checks_its_flags_and_model(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    expect_contains(s.url, "http://127.0.0.1:");
+    char *out, *err;
+    // the port is taken: a clear error, not a crash
+    const char *port = strrchr(s.url, ':') + 1;
+    char taken[16];
+    snprintf(taken, sizeof taken, "%d", atoi(port));
+    assert_int_equal(RUN(NULL, &out, &err, "serve", "--model", toy_model_dir(), "--port", taken), 1);
+    expect_contains(err, "cannot listen on 127.0.0.1 port");
+    free(out);
+    free(err);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    assert_int_equal(RUN(NULL, &out, &err, "serve", "--model", toy_model_dir(), "--port", "70000"), 2);
+    expect_contains(err, "--port");
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "serve", "--port", "0"), 2);
+    expect_contains(err, "--model DIR|FILE is required");
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "serve", "--model", "/nonexistent/model", "--port", "0"), 1);
+    expect_contains(err, "/nonexistent/model");
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "serve", "--model", toy_model_dir(), "--host", "no such host!", "--port", "0"), 1);
+    expect_contains(err, "--host no such host!");
+    free(out);
+    free(err);
+}
+
+static const char *curl_missing(void) {
+    return system("curl --version > /dev/null 2>&1") == 0 ? NULL : "no curl (apt-get install curl) for the HTTP tests";
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(the_model_and_the_page_are_served),
+    cmocka_unit_test(translate_answers_with_tokens_and_alignment),
+    cmocka_unit_test(attention_and_explain_match_the_attention_command),
+    cmocka_unit_test(bad_requests_get_clear_errors),
+    cmocka_unit_test(bodies_over_64_KiB_are_refused),
+    cmocka_unit_test(markup_in_a_sentence_stays_text),
+    cmocka_unit_test(two_hundred_concurrent_requests_are_all_answered),
+    cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
+    cmocka_unit_test(serve_checks_its_flags_and_model),
+};
+TEST_GROUP_UNLESS(serve_tests, tests, curl_missing);
