@@ -165,10 +165,22 @@ static void answer_view_css(const Api *a, const char *b, size_t n, Reply *r) {
     answer_file(attention_view_css, "text/css; charset=utf-8", r);
 }
 
+// The tab's icon: a blue square with an "a" (browsers ask for /favicon.ico
+// whatever the page says).
+static const char favicon_svg[] =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" "
+    "fill=\"#1f5fbf\"/><text x=\"8\" y=\"12.5\" font-size=\"12\" font-family=\"sans-serif\" fill=\"white\" "
+    "text-anchor=\"middle\">a</text></svg>";
+static void answer_favicon(const Api *a, const char *b, size_t n, Reply *r) {
+    (void)a, (void)b, (void)n;
+    answer_file(favicon_svg, "image/svg+xml", r);
+}
+
 static const struct {
     const char *method, *path;
     Handler handler;
 } routes[] = {
+    {"GET", "/favicon.ico", answer_favicon},
     {"GET", "/", answer_page},
     {"GET", "/playground.js", answer_page_js},
     {"GET", "/playground.css", answer_page_css},

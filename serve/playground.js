@@ -136,8 +136,11 @@ function showTokens(t, maps) {
     });
   };
   row('source', t.source_tokens);
-  // the rows of cross-attention: the translation as the attention tokenized it, and <eos>
-  const target = maps.target_tokens.map(piece => ({ piece, id: '', byte: /^<0x[0-9A-F]{2}>$/.test(piece) }));
+  // the rows of cross-attention: the translation as the attention tokenized
+  // it, and <eos>; with the ids the search wrote when they are the same tokens
+  const written = t.translations[0].tokens.concat([{ piece: '<eos>', id: 3, byte: false }]);
+  const same = written.length === maps.target_tokens.length && written.every((w, i) => w.piece === maps.target_tokens[i]);
+  const target = same ? written : maps.target_tokens.map(piece => ({ piece, id: '', byte: /^<0x[0-9A-F]{2}>$/.test(piece) }));
   row('target', target, (i, e) => {
     for (const c of box.querySelectorAll('.chosen')) c.classList.remove('chosen');
     e.classList.add('chosen');

@@ -220,3 +220,11 @@ pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, con
     }
     return pid;
 }
+
+const char *find_chromium(void) {
+    const char *candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        if (access(candidates[i], X_OK) == 0) return candidates[i];
+    }
+    return NULL;
+}

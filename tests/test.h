@@ -32,7 +32,8 @@ extern const TestGroup core_tests, utf8_tests, normalize_tests, pretokenize_test
     corpus_tests, real_corpus_tests, cli_tests, op_gradient_tests, model_tests, parity_tests,
     learning_tests, optimizer_tests, train_tests, bleu_vector_tests, bleu_rule_tests,
     decoding_tests, attention_tests, browser_tests, layer_tests, train_option_tests, matmul_tests,
-    hostile_file_tests, hostile_input_tests, data_parallel_tests, train_fault_tests, recipe_tests, average_tests, serve_tests;
+    hostile_file_tests, hostile_input_tests, data_parallel_tests, train_fault_tests, recipe_tests, average_tests, serve_tests,
+    playground_tests;
 
 #ifndef AZUL_BIN
 #define AZUL_BIN "bin/azul"
@@ -73,6 +74,9 @@ char *join(const char *dir, const char *name);
 // The whole of a file as a NUL-terminated string (malloc'd; *length its
 // bytes unless length is NULL), or NULL when it cannot be opened.
 char *slurp(const char *path, size_t *length);
+
+// Debian's Chromium (or another Chromium-like browser), or NULL.
+const char *find_chromium(void);
 
 // A fresh temporary directory for one test, removed by remove_tree.
 char *make_temp_dir(void);

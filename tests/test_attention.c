@@ -238,7 +238,6 @@ static void the_view_code_can_sit_inside_a_script_element(void **state) {
     assert_non_null(strstr(attention_view_js, "function attentionView("));
 }
 
-static const char *find_chromium(void);
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_exported_row_sums_to_one_and_the_future_is_empty),
@@ -249,14 +248,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(the_view_code_can_sit_inside_a_script_element),
 };
 TEST_GROUP(attention_tests, tests);
-
-static const char *find_chromium(void) {
-    const char *candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        if (access(candidates[i], X_OK) == 0) return candidates[i];
-    }
-    return NULL;
-}
 
 // The HTML page in headless Chromium: it loads without a script error, shows
 // one thumbnail per layer × head, and leaves a screenshot in build/test-output.

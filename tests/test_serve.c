@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tests/cdp.h"
 #include "tests/test.h"
 
 typedef struct {
@@ -501,6 +502,80 @@ static const char *curl_missing(void) {
     return system("curl --version > /dev/null 2>&1") == 0 ? NULL : "no curl (apt-get install curl) for the HTTP tests";
 }
 
+// ---------------------------------------------------------------- in a browser
+
+// Evaluates js (an expression, or a Promise) and fails the test unless its
+// JSON value is `expected`.
+static void expect_eval(Cdp *c, const char *js, const char *expected) {
+    char *got = cdp_eval(c, js, 20000);
+    if (!got) fail_msg("%s\nfailed: %s", js, cdp_error(c));
+    if (strcmp(got, expected) != 0) fail_msg("%s\ngave %s, expected %s", js, got, expected);
+    free(got);
+}
+
+// A Promise that resolves to `condition` once it holds, or to its last
+// value after 15 s (the page's own timers keep running meanwhile).
+static char *until(const char *condition) {
+    static char js[1024];
+    snprintf(js, sizeof js,
+             "new Promise(done => { const started = Date.now(); const check = () => {"
+             " let v; try { v = (%s); } catch (e) { v = false; }"
+             " if (v || Date.now() - started > 15000) done(v); else setTimeout(check, 50); }; check(); })",
+             condition);
+    return js;
+}
+
+static void type_into_the_box(Cdp *c, const char *text) {
+    expect_eval(c, "(() => { const t = document.getElementById('text'); t.focus(); t.select(); return true; })()", "true");
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "text", text);
+    cJSON *result = cdp_call(c, "Input.insertText", params, 10000);  // as typing it would
+    if (!result) fail_msg("typing: %s", cdp_error(c));
+    cJSON_Delete(result);
+}
+
+// Headless Chromium drives the playground as a learner would: types the
+// seed sentence, waits for its translation, finds the alignment links and
+// heat maps drawn, clicks "bola" for its explanation, and leaves a
+// screenshot; a sentence of markup stays text; no console error anywhere.
+static void the_playground_works_in_a_browser(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    char why[512];
+    Cdp *c = cdp_open(find_chromium(), s.dir, why, sizeof why);
+    if (!c) fail_msg("%s", why);
+    if (cdp_navigate(c, s.url, 20000) < 0) fail_msg("%s", cdp_error(c));
+    expect_eval(c, until("document.getElementById('model-info').textContent.includes('toy preset')"), "true");
+    type_into_the_box(c, "The ball is blue");
+    expect_eval(c, until("document.body.dataset.translation"), "\"La bola es azul\"");
+    // one link per aligned word pair, and every cross-attention map drawn
+    expect_eval(c, "document.querySelectorAll('#alignment-links line').length", "4");
+    expect_eval(c, "document.getElementById('attention').dataset.thumbnails", "\"8\"");
+    expect_eval(c, "document.querySelectorAll('#attention .attention-headview line').length > 4", "true");
+    expect_eval(c, "document.querySelectorAll('#nbest li').length", "4");
+    // "bola": its cross-attention, step by step, looking at "ball"
+    expect_eval(c, "(() => { const b = [...document.querySelectorAll('#tokens .token.clickable')]"
+                   ".find(t => t.firstChild.textContent === '\u2581bola'); b.click(); return true; })()", "true");
+    expect_eval(c, until("document.getElementById('explanation').dataset.query"), "\"\u2581bola\"");
+    expect_eval(c, "document.querySelectorAll('#explanation tr').length", "6");  // a header and 5 keys
+    expect_eval(c, "document.getElementById('explanation').textContent.includes('looks most at \"\u2581ball\"')", "true");
+    mkdir("build", 0755);
+    mkdir("build/test-output", 0755);
+    expect_eval(c, "(window.scrollTo(0, 0), true)", "true");
+    if (cdp_screenshot(c, "build/test-output/playground.png") < 0) fail_msg("%s", cdp_error(c));
+    // markup typed as a sentence is shown as its characters, never parsed
+    type_into_the_box(c, "</script><img src=x onerror=alert(1)>");
+    expect_eval(c, until("document.getElementById('source-words').textContent.includes('<img')"), "true");
+    expect_eval(c, "document.querySelectorAll('img').length", "0");
+    expect_eval(c, "document.body.dataset.errors || 0", "0");
+    if (cdp_console_errors(c)) fail_msg("console error: %s", cdp_first_console_error(c));
+    cdp_close(c);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat("build/test-output/playground.png", &st), 0);
+    printf("  screenshot: build/test-output/playground.png (%lld bytes)\n", (long long)st.st_size);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(the_model_and_the_page_are_served),
     cmocka_unit_test(translate_answers_with_tokens_and_alignment),
@@ -513,3 +588,13 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(serve_checks_its_flags_and_model),
 };
 TEST_GROUP_UNLESS(serve_tests, tests, curl_missing);
+
+static const char *browser_or_curl_missing(void) {
+    if (!find_chromium()) return "no Chromium (apt-get install chromium) for the playground check";
+    return curl_missing();
+}
+
+static const struct CMUnitTest browser[] = {
+    cmocka_unit_test(the_playground_works_in_a_browser),
+};
+TEST_GROUP_UNLESS(playground_tests, browser, browser_or_curl_missing);
