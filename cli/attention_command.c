@@ -19,12 +19,14 @@
 #include "inspect/attention_html.h"
 #include "inspect/attention_maps.h"
 #include "inspect/attention_explain.h"
+#include "inspect/attention_history.h"
 #include "inspect/attention_render.h"
 
 static const char usage[] =
     "usage: azul attention --model DIR|FILE [--target TEXT] [--kind encoder|decoder|cross|all]\n"
     "                      [--layer L|all] [--head H|mean|all] [--format text|csv|json|svg|html]\n"
     "                      [-o FILE] [--explain TOKEN] [--align] TEXT\n"
+    "       azul attention --format html --history DIR [-o FILE]\n"
     "\n"
     "Shows the attention weights of the model translating TEXT (greedily), or with\n"
     "--target, of it reading the given translation (teacher forcing).  Rows are the\n"
@@ -47,7 +49,29 @@ static const char usage[] =
     "                    key, the scaling, the softmax, each value row times its\n"
     "                    weight, and the sum\n"
     "  --align           word alignments from cross-attention: Pharaoh pairs and a\n"
-    "                    side-by-side line\n";
+    "                    side-by-side line\n"
+    "  --history DIR     the page for a run's attention history (azul train --watch):\n"
+    "                    drag a slider through training to see the attention of the\n"
+    "                    watched sentences form, with the dev loss and BLEU of each step\n";
+
+// The page of a run's attention history, to standard output or (-o) a file.
+static int render_history(const char *dir, const char *format, const char *output) {
+    if (strcmp(format, "html") != 0) die_usage("attention", "--history needs --format html");
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, ATTENTION_HISTORY_FILE) >= (int)sizeof path) {
+        die("--history %s: the path is too long", dir);
+    }
+    Error err;
+    cJSON *history = attention_history_load(path, &err);
+    if (!history) die("%s%s", err.message, access(path, F_OK) == 0 ? "" : " (train with --watch to make one)");
+    FILE *out = stdout;
+    AtomicOutput file;
+    if (output && !(out = atomic_output_open(&file, output, &err))) die("%s", err.message);
+    if (render_attention_history_html(out, history, &err) < 0) die("%s", err.message);
+    if (output && atomic_output_commit(&file, &err) < 0) die("%s", err.message);
+    cJSON_Delete(history);
+    return 0;
+}
 
 static int parse_kind(const char *text, unsigned *kinds) {
     if (strcmp(text, "all") == 0) *kinds = 7;
@@ -135,10 +159,10 @@ int attention_command(int argc, char **argv) {
         {"head", required_argument, 0, 'H'},   {"format", required_argument, 0, 'f'},
         {"output", required_argument, 0, 'o'}, {"explain", required_argument, 0, 'e'},
         {"align", no_argument, 0, 'a'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"history", required_argument, 0, 'y'}, {0, 0, 0, 0},
     };
     const char *model_path = NULL, *target = NULL, *format = "text", *output = NULL, *explain_token = NULL;
-    const char *kind_text = NULL, *layer_text = NULL, *head_text = NULL;
+    const char *kind_text = NULL, *layer_text = NULL, *head_text = NULL, *history = NULL;
     bool align = false;
     opterr = 0;
     int c;
@@ -153,10 +177,12 @@ int attention_command(int argc, char **argv) {
         case 'o': output = optarg; break;
         case 'e': explain_token = optarg; break;
         case 'a': align = true; break;
+        case 'y': history = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: die_bad_option("attention", argv, c);
         }
     }
+    if (history) return render_history(history, format, output);
     if (!model_path) die_usage("attention", "--model DIR|FILE is required");
     if (optind != argc - 1) die_usage("attention", "give exactly one TEXT to translate (in quotes)");
     const char *source = argv[optind];

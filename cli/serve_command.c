@@ -15,15 +15,19 @@
 static const char cmd[] = "serve";
 
 static const char usage[] =
-    "usage: azul serve --model DIR|FILE [--host ADDRESS] [--port N] [--threads N]\n"
+    "usage: azul serve --model DIR|FILE | --run DIR  [--host ADDRESS] [--port N] [--threads N]\n"
     "\n"
     "Serves a playground for the model at http://ADDRESS:N/: type a sentence and\n"
     "see its translations, the alignment of its words, every attention map, and\n"
     "(click a target word) the arithmetic of one query.  The same answers come\n"
     "as JSON from POST /api/translate, /api/attention and /api/explain, and\n"
-    "GET /api/model.  Ctrl-C finishes the requests under way and stops.\n"
+    "GET /api/model.  A run directory's attention history (azul train --watch)\n"
+    "gets a slider through training.  Ctrl-C finishes the requests under way\n"
+    "and stops.\n"
     "\n"
     "  --model DIR|FILE  the model (a run directory or a .safetensors file)\n"
+    "  --run DIR         a run that may still be training: its loss and BLEU curves\n"
+    "                    update live, and its newest model is served as it is written\n"
     "  --host ADDRESS    where to listen (default 127.0.0.1: this machine only;\n"
     "                    0.0.0.0 opens it to the network)\n"
     "  --port N          the port (default 8080; 0 picks a free one)\n"
@@ -31,6 +35,7 @@ static const char usage[] =
 
 typedef struct {
     const char *model, *host;
+    bool live;
     int port, threads;
 } ServeOptions;
 
@@ -38,13 +43,16 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},   {"host", required_argument, NULL, 'a'},
         {"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"run", required_argument, NULL, 'r'},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    ServeOptions o = {NULL, "127.0.0.1", 8080, 4};
+    ServeOptions o = {NULL, "127.0.0.1", false, 8080, 4};
+    const char *run = NULL;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
         switch (c) {
         case 'm': o.model = optarg; break;
+        case 'r': run = optarg; break;
         case 'a': o.host = optarg; break;
         case 'p': o.port = (int)parse_integer_option(cmd, "--port", optarg, 0, 65535); break;
         case 't': o.threads = (int)parse_integer_option(cmd, "--threads", optarg, 1, 64); break;
@@ -53,17 +61,17 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
         }
     }
     if (optind < argc) die_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!o.model) die_usage(cmd, "--model DIR|FILE is required");
+    if (o.model && run) die_usage(cmd, "give --model or --run, not both");
+    if (run) o = (ServeOptions){run, o.host, true, o.port, o.threads};
+    if (!o.model) die_usage(cmd, "--model DIR|FILE or --run DIR is required");
     return o;
 }
 
 int serve_command(int argc, char **argv) {
     ServeOptions o = parse_serve_options(argc, argv);
     Error err;
-    Translator translator;
-    if (translator_load(&translator, o.model, &err) < 0) die("%s", err.message);
     Api api;
-    if (api_init(&api, &translator, &err) < 0) die("%s", err.message);
+    if (api_open(&api, o.model, o.live, &err) < 0) die("%s", err.message);
     // Ctrl-C and SIGTERM are taken by sigwait below, in this thread: every
     // thread the server starts inherits them blocked.
     sigset_t stop_signals;
@@ -75,15 +83,15 @@ int serve_command(int argc, char **argv) {
     HttpServer *server = http_server_start(&http, &api, &err);
     if (!server) die("%s", err.message);
     const char *bracket = strchr(o.host, ':') ? "[" : "";  // an IPv6 address in a URL
-    printf("azul: serving %s at http://%s%s%s:%d/ (Ctrl-C stops)\n", o.model, bracket, o.host,
-           *bracket ? "]" : "", http_server_port(server));
+    printf("azul: serving %s%s at http://%s%s%s:%d/ (Ctrl-C stops)\n", o.model,
+           o.live ? " (live: its newest model, and its curves)" : "", bracket, o.host, *bracket ? "]" : "",
+           http_server_port(server));
     fflush(stdout);
     int received = 0;
     sigwait(&stop_signals, &received);
     fprintf(stderr, "azul: %s: finishing the requests under way\n", received == SIGINT ? "interrupted" : "terminated");
     http_server_stop(server, 10.0);
-    api_free(&api);
-    translator_free(&translator);
+    api_close(&api);
     fprintf(stderr, "azul: stopped\n");
     return 0;
 }

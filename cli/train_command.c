@@ -13,10 +13,26 @@
 #include "cli/report.h"
 #include "cli/train_options.h"
 #include "cli/train_recipe.h"
+#include "infer/translator.h"
+#include "inspect/attention_history.h"
 #include "model/rng.h"
 #include "model/threads.h"
 #include "train/batcher.h"
 #include "train/trainer.h"
+
+// The sentences whose attention each validation records (--watch).
+typedef struct {
+    char path[TRAINER_PATH_BYTES];  // DIR/attention_history.json
+    const char *sentences[TRAIN_MAX_WATCH];
+    int n;
+} Watch;
+_Static_assert((int)TRAIN_MAX_WATCH <= (int)ATTENTION_HISTORY_MAX_SENTENCES, "a history holds every watched sentence");
+
+static int record_attention(void *context, const Model *m, TokenizerPair *tokenizers, long step,
+                            const Validation *v, Error *err) {
+    const Watch *w = context;
+    return attention_history_record(w->path, m, tokenizers, w->sentences, w->n, step, v->loss, v->bleu, err);
+}
 
 // Everything one `azul train` holds, freed together at the end.
 typedef struct {
@@ -30,6 +46,7 @@ typedef struct {
     cJSON *stored_options;     // a resumed run's options; o's strings may point into them
     Corpus corpus, valid;
     Dataset train_data, valid_data;
+    Watch watch;
 } TrainRun;
 
 static const char cmd[] = "train";
@@ -203,6 +220,25 @@ static void set_up_trainer(TrainRun *r) {
     if (!trainer->options_json) die("out of memory saving the options for --resume");
 }
 
+// --watch's sentences, or the first dev sentence; each must be one the model
+// can read, or the run would stop at its first validation.
+static void set_up_watch(TrainRun *r) {
+    Watch *w = &r->watch;
+    const TextList *given = &r->o.watch;
+    for (int i = 0; i < given->n; i++) w->sentences[w->n++] = given->items[i];
+    if (w->n == 0 && arrlen(r->valid.pairs) > 0) w->sentences[w->n++] = r->valid.pairs[0].source;
+    if (w->n == 0) return;
+    Error err;
+    if (trainer_path(&r->trainer, ATTENTION_HISTORY_FILE, w->path, &err) < 0) die("%s", err.message);
+    for (int i = 0; i < given->n; i++) {
+        int32_t *ids = NULL;
+        int status = encode_source_sentence(&r->tokenizers.source, r->model.config.max_len, given->items[i], &ids, &err);
+        arrfree(ids);
+        if (status < 0) die_usage(cmd, "--watch \"%s\": %s", given->items[i], err.message);
+    }
+    r->trainer.options.after_validation = (ValidationHook){record_attention, w};
+}
+
 static void free_run(TrainRun *r) {
     cJSON_Delete(r->trainer.options_json);
     cJSON_Delete(r->stored_options);
@@ -315,6 +351,7 @@ int train_command(int argc, char **argv) {
         train_recipe_print(&r->o, &r->plan);
     }
     set_up_trainer(r);
+    set_up_watch(r);
 
     Error err;
     int status = trainer_run(&r->trainer, &err);

@@ -33,6 +33,9 @@ static const OptionChoice schedule_kinds[] = {
 const TrainOption train_option_table[] = {
     {"out", OPTION_STRING, AT(out), NO_RANGE, NULL, NOT_SAVED, SECTION_RUN, "DIR",
      "where the model, checkpoints and logs go (required)", NULL, NULL},
+    {"watch", OPTION_TEXTS, AT(watch), NO_RANGE, NULL, NOT_SAVED, SECTION_REPORTING, "SENTENCE",
+     "at each validation, keep this sentence's translation and attention in DIR/attention_history.json "
+     "(up to 8 times; default: the first dev sentence; a resumed run watches what it watched)", NULL, NULL},
     {"resume", OPTION_FLAG, AT(resume), NO_RANGE, NULL, NOT_SAVED, SECTION_RUN, NULL,
      "go on from the last checkpoint in DIR (see below)", NULL, NULL},
     {"threads", OPTION_INT, AT(threads), 1, 1024, NULL, NOT_SAVED, SECTION_RUN, "N",
@@ -146,6 +149,7 @@ static size_t field_size(OptionKind kind) {
     case OPTION_DURATION: return sizeof(double);
     case OPTION_STRING: return sizeof(const char *);
     case OPTION_SEED: return sizeof(uint64_t);
+    case OPTION_TEXTS: return sizeof(TextList);
     }
     return 0;
 }
@@ -221,6 +225,11 @@ static void format_value(const TrainOption *option, const TrainOptions *o, char 
         snprintf(text, size, "%s", *(const char *const *)p ? *(const char *const *)p : "(none)");
         break;
     case OPTION_SEED: snprintf(text, size, "%" PRIu64, *(const uint64_t *)p); break;
+    case OPTION_TEXTS: {
+        const TextList *list = p;
+        snprintf(text, size, "%s%s", list->n ? list->items[0] : "(none)", list->n > 1 ? ", ..." : "");
+        break;
+    }
     }
 }
 
@@ -293,6 +302,12 @@ void train_option_set(TrainOptions *o, const TrainOption *option, const char *te
         break;
     }
     case OPTION_STRING: *(const char **)p = text; break;
+    case OPTION_TEXTS: {
+        TextList *list = p;
+        if (list->n == TRAIN_MAX_WATCH) die_usage(COMMAND, "%s may be given at most %d times", flag, TRAIN_MAX_WATCH);
+        list->items[list->n++] = text;
+        break;
+    }
     case OPTION_SEED:
         if (parse_seed(text, p) < 0) {
             die_usage(COMMAND, "%s expects an integer from 0 to %" PRIu64 ", got '%s'", flag, UINT64_MAX,
@@ -495,6 +510,7 @@ static cJSON *saved_value(const TrainOptions *o, const TrainOption *option) {
         // a string: JSON numbers are doubles, exact only up to 2^53
         snprintf(text, sizeof text, "%" PRIu64, *(const uint64_t *)p);
         return cJSON_CreateString(text);
+    case OPTION_TEXTS: return NULL;  // never saved
     }
     return NULL;
 }
@@ -605,6 +621,7 @@ static int option_from_json(TrainOptions *o, const TrainOption *option, const cJ
         *(const char **)field(o, option) = item->valuestring;
         return 0;
     case OPTION_SEED: return seed_from_json(o, option, item, key, err);
+    case OPTION_TEXTS: return 0;  // never saved
     }
     return 0;
 }

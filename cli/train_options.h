@@ -15,8 +15,16 @@
 #include "model/optimizer.h"
 #include "tokenizer/tokenizer.h"
 
+// A flag that may be given several times (--watch).
+enum { TRAIN_MAX_WATCH = 8 };
+typedef struct {
+    const char *items[TRAIN_MAX_WATCH];
+    int n;
+} TextList;
+
 typedef struct {
     const char *corpus, *valid, *out, *preset;
+    TextList watch;            // sentences whose attention is recorded at each validation
     TokenizerConfig tokenizer;
     bool joint, pre_ln, post_ln, tie, untie, resume;
     int max_len, batch_tokens, average, patience, valid_sentences, threads;
@@ -38,6 +46,7 @@ typedef enum {
     OPTION_CHOICE,    // an enum, one of the row's named choices; saved by name
     OPTION_STRING,    // const char *
     OPTION_SEED,      // uint64_t; saved as a string of digits, exactly
+    OPTION_TEXTS,     // TextList: the flag repeated; never saved
 } OptionKind;
 
 typedef enum {

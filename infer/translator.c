@@ -69,16 +69,20 @@ void translator_free(Translator *t) {
     tokenizer_pair_free(&t->tokenizers);
 }
 
-int translator_encode_source(Translator *t, const char *sentence, int32_t **ids, Error *err) {
+int encode_source_sentence(Tokenizer *source, int max_len, const char *sentence, int32_t **ids,
+                           Error *err) {
     arrsetlen(*ids, 0);
-    if (tokenizer_encode(&t->tokenizers.source, sentence, strlen(sentence), ids, err) < 0) return -1;
+    if (tokenizer_encode(source, sentence, strlen(sentence), ids, err) < 0) return -1;
     if (arrlen(*ids) == 0) return error_set(err, "nothing to translate (empty after normalisation)");
-    if (arrlen(*ids) + 1 > t->model.config.max_len) {
-        return error_set(err, "too long: %td tokens, the model takes at most %d", arrlen(*ids) + 1,
-                         t->model.config.max_len);
+    if (arrlen(*ids) + 1 > max_len) {
+        return error_set(err, "too long: %td tokens, the model takes at most %d", arrlen(*ids) + 1, max_len);
     }
     arrput(*ids, TOKEN_EOS);
     return 0;
+}
+
+int translator_encode_source(Translator *t, const char *sentence, int32_t **ids, Error *err) {
+    return encode_source_sentence(&t->tokenizers.source, t->model.config.max_len, sentence, ids, err);
 }
 
 void translation_free(Translation *t) {

@@ -49,5 +49,9 @@ void translation_free(Translation *t);
 // The source ids a sentence becomes (with <eos>), as the model sees them;
 // -1 with err for invalid UTF-8, an empty sentence or one over max_len.
 int translator_encode_source(Translator *t, const char *sentence, int32_t **ids, Error *err);
+// The same for any model's source tokenizer and length limit (a model in
+// training has no Translator).
+int encode_source_sentence(Tokenizer *source, int max_len, const char *sentence, int32_t **ids,
+                           Error *err);
 
 #endif

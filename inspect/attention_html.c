@@ -43,6 +43,42 @@ static void put_json(FILE *out, const char *text) {
     }
 }
 
+static const char history_body[] =
+    "</style>\n</head>\n<body>\n"
+    "<script>\n"
+    "window.addEventListener('error', () => {\n"
+    "  document.body.dataset.errors = +(document.body.dataset.errors || 0) + 1;\n"
+    "});\n"
+    "</script>\n"
+    "<h1>How the attention was learned</h1>\n"
+    "<p>Drag the slider through training: at every validation the run translated the watched "
+    "sentence and kept every attention map of it.</p>\n"
+    "<div id=\"history\"></div>\n"
+    "<div id=\"view\"></div>\n"
+    "<script type=\"application/json\" id=\"history-data\">";
+
+static const char history_start[] =
+    "</script>\n<script>\n"
+    "const history = JSON.parse(document.getElementById('history-data').textContent);\n"
+    "const view = attentionView(document.getElementById('view'));\n"
+    "historySlider(document.getElementById('history'), history, maps => view.show(maps));\n"
+    "document.body.dataset.ready = '1';\n"
+    "</script>\n</body>\n</html>\n";
+
+int render_attention_history_html(FILE *out, const cJSON *history, Error *err) {
+    char *json = cJSON_PrintUnformatted(history);
+    if (!json) return error_out_of_memory(err, "rendering the attention history", 1 << 20);
+    fputs(page_head, out);
+    fputs(attention_view_css, out);
+    fputs(history_body, out);
+    put_json(out, json);
+    fputs("</script>\n<script>\n", out);
+    fputs(attention_view_js, out);
+    fputs(history_start, out);
+    cJSON_free(json);
+    return 0;
+}
+
 int render_attention_html(FILE *out, const AttentionMaps *maps, const char *source, Error *err) {
     const AttentionSelection every = {7u, LAYER_ALL, HEAD_ALL};
     cJSON *data = attention_json(maps, &every, source);

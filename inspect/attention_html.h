@@ -11,11 +11,18 @@
 
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/error.h"
 #include "inspect/attention_maps.h"
 
 // Writes the page to out; 0, or -1 with err set when memory runs out (out
 // then holds nothing of it).
 int render_attention_html(FILE *out, const AttentionMaps *maps, const char *source, Error *err);
+
+// The page of `azul attention --format html --history DIR`: the same views
+// with a training-step slider over an attention history
+// (inspect/attention_history.h), the dev loss and BLEU of each step beside it.
+int render_attention_history_html(FILE *out, const cJSON *history, Error *err);
 
 #endif

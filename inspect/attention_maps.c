@@ -35,9 +35,9 @@ static float *copy_of(const float *from, size_t n, bool *ok) {
 
 // Copies every attention of the forward pass in ws out through the model's
 // attention view, with the tokens that label it.
-static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, const int32_t *src,
-                     const int32_t *tgt, const int32_t *tgt_in, const int32_t *tgt_out, Error *err) {
-    const Model *m = &t->model;
+static int keep_maps(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const Workspace *ws,
+                     const int32_t *src, const int32_t *tgt, const int32_t *tgt_in, const int32_t *tgt_out,
+                     Error *err) {
     const ModelConfig *c = &m->config;
     const int S = ws->S, T = ws->T;
     bool ok = true;
@@ -48,7 +48,7 @@ static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, co
     maps->n_layers[ATTENTION_ENCODER] = c->n_encoder_layers;
     maps->n_layers[ATTENTION_DECODER] = c->n_decoder_layers;
     maps->n_layers[ATTENTION_CROSS] = c->n_decoder_layers;
-    maps->translation = printable_translation(&t->tokenizers.target, tgt, (size_t)(T - 1));
+    maps->translation = printable_translation(&tokenizers->target, tgt, (size_t)(T - 1));
     maps->source_ids = malloc((size_t)S * sizeof *maps->source_ids);
     maps->target_ids = malloc((size_t)T * sizeof *maps->target_ids);  // T - 1, at least 1
     if (maps->source_ids) memcpy(maps->source_ids, src, (size_t)S * sizeof *src);
@@ -58,10 +58,10 @@ static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, co
     maps->target_outputs = calloc((size_t)T, sizeof(char *));
     ok = maps->translation && maps->source_tokens && maps->target_inputs && maps->target_outputs &&
          maps->source_ids && maps->target_ids;
-    for (int i = 0; ok && i < S; i++) ok = (maps->source_tokens[i] = label(&t->tokenizers.source, src[i]));
+    for (int i = 0; ok && i < S; i++) ok = (maps->source_tokens[i] = label(&tokenizers->source, src[i]));
     for (int i = 0; ok && i < T; i++) {
-        maps->target_inputs[i] = label(&t->tokenizers.target, tgt_in[i]);
-        maps->target_outputs[i] = label(&t->tokenizers.target, tgt_out[i]);
+        maps->target_inputs[i] = label(&tokenizers->target, tgt_in[i]);
+        maps->target_outputs[i] = label(&tokenizers->target, tgt_out[i]);
         ok = maps->target_inputs[i] && maps->target_outputs[i];
     }
     for (int k = 0; ok && k < ATTENTION_KINDS; k++) {
@@ -90,14 +90,21 @@ static int keep_maps(AttentionMaps *maps, Translator *t, const Workspace *ws, co
 
 int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *source,
                            const char *target, Error *err) {
+    return attention_maps_of(maps, &t->model, &t->tokenizers, source, target, err);
+}
+
+int attention_maps_of(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const char *source,
+                      const char *target, Error *err) {
     memset(maps, 0, sizeof *maps);
-    Model *m = &t->model;
     int32_t *src = NULL, *tgt = NULL;
-    if (translator_encode_source(t, source, &src, err) < 0) return -1;
+    if (encode_source_sentence(&tokenizers->source, m->config.max_len, source, &src, err) < 0) {
+        arrfree(src);
+        return -1;
+    }
     const int S = (int)arrlen(src);
     if (target) {
         Error inner;
-        if (tokenizer_encode(&t->tokenizers.target, target, strlen(target), &tgt, &inner) < 0) {
+        if (tokenizer_encode(&tokenizers->target, target, strlen(target), &tgt, &inner) < 0) {
             arrfree(src);
             arrfree(tgt);
             return error_set(err, "--target: %s", inner.message);
@@ -129,7 +136,7 @@ int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *sourc
     workspace_init(&ws, WORKSPACE_INSPECTING);
     int status = tgt_in && tgt_out ? model_forward(m, &ws, src, tgt_in, tgt_out, 1, S, T, false, 0, err)
                                    : error_out_of_memory(err, "the target", (size_t)T * 8);
-    if (status == 0) status = keep_maps(maps, t, &ws, src, tgt, tgt_in, tgt_out, err);
+    if (status == 0) status = keep_maps(maps, m, tokenizers, &ws, src, tgt, tgt_in, tgt_out, err);
     if (status < 0) attention_maps_free(maps);
     workspace_free(&ws);
     free(tgt_in);

@@ -38,6 +38,9 @@ typedef struct {
 // on its own greedy translation, and keeps every attention map.
 int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *source,
                            const char *target, Error *err);
+// The same for any model and its tokenizers (a model in training).
+int attention_maps_of(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const char *source,
+                      const char *target, Error *err);
 void attention_maps_free(AttentionMaps *maps);
 
 // Whether query row i could see key column j (the decoder's future is masked).

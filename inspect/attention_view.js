@@ -167,3 +167,52 @@ function attentionView(box, onQuery) {
     },
   };
 }
+
+// A training-step slider over an attention history (azul train --watch):
+// a choice of watched sentence, the slider, and the step's dev loss and BLEU;
+// calls show(maps) with the chosen sentence's maps at the chosen step.
+// Returns {update(history)} to take a longer history (a run still training),
+// staying on the latest step when the slider was there.
+function historySlider(box, history, show) {
+  const state = { history, sentence: 0, step: history.steps.length - 1 };
+  box.classList.add('history-slider');
+  const sentenceLabel = htmlElement('label', { textContent: 'Watched sentence ' }, box);
+  const sentenceSelect = htmlElement('select', { className: 'history-sentence' }, sentenceLabel);
+  const slider = htmlElement('input', { type: 'range', className: 'history-step', min: 0, step: 1 }, box);
+  const caption = htmlElement('span', { className: 'history-caption' }, box);
+
+  function fillSentences() {
+    sentenceSelect.replaceChildren();
+    state.history.sentences.forEach((s, i) => htmlElement('option', { value: i, textContent: s }, sentenceSelect));
+    sentenceSelect.value = state.sentence;
+  }
+
+  function draw() {
+    const steps = state.history.steps;
+    slider.max = Math.max(steps.length - 1, 0);
+    slider.value = state.step;
+    if (!steps.length) {
+      caption.textContent = 'no validation yet';
+      return;
+    }
+    const s = steps[state.step], maps = s.maps[state.sentence];
+    caption.textContent = 'step ' + s.step + ': dev loss ' + s.dev_loss.toFixed(3) + ', BLEU ' +
+      s.bleu.toFixed(2) + ' \u2014 \u201c' + maps.translation + '\u201d';
+    box.dataset.step = s.step;
+    show(maps);
+  }
+
+  slider.addEventListener('input', () => { state.step = +slider.value; draw(); });
+  sentenceSelect.addEventListener('change', () => { state.sentence = +sentenceSelect.value; draw(); });
+  fillSentences();
+  draw();
+  return {
+    update(history) {
+      const atEnd = state.step >= state.history.steps.length - 1;
+      state.history = history;
+      if (atEnd || state.step >= history.steps.length) state.step = history.steps.length - 1;
+      fillSentences();
+      draw();
+    },
+  };
+}

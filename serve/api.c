@@ -11,8 +11,6 @@
 
 #include "core/json_tree.h"
 #include "core/utf8.h"
-#include "model/model_file.h"
-#include "model/safetensors.h"
 #include "serve/api_requests.h"
 #include "serve/playground.h"
 
@@ -99,46 +97,9 @@ bool request_int(const cJSON *request, const char *name, int low, int high, int 
     return true;
 }
 
-// ---------------------------------------------------------------- GET /api/model
-
-// The training options saved in the model file, parsed, or JSON null.
-static cJSON *saved_json(const Translator *t, const char *key) {
-    const char *text = t->model.file ? safetensors_metadata(t->model.file, key) : NULL;
-    Error ignored;
-    cJSON *json = text ? json_parse_bounded(text, strlen(text), JSON_MAX_SETTINGS_VALUES, key, &ignored) : NULL;
-    return json ? json : cJSON_CreateNull();
-}
-
-int api_init(Api *api, Translator *translator, Error *err) {
-    *api = (Api){translator, NULL};
-    const ModelConfig *c = &translator->model.config;
-    cJSON *json = cJSON_CreateObject();
-    bool ok = json && json_attach(json, "config", model_config_to_json(c)) &&
-              cJSON_AddNumberToObject(json, "source_vocab", c->src_vocab) &&
-              cJSON_AddNumberToObject(json, "target_vocab", c->tgt_vocab) &&
-              cJSON_AddNumberToObject(json, "parameters", (double)translator->model.n_params) &&
-              cJSON_AddNumberToObject(json, "length_penalty", translator->length_penalty) &&
-              json_attach(json, "training", saved_json(translator, "training"));
-    api->model_json = ok ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-    if (!api->model_json) return error_out_of_memory(err, "describing the model", 4096);
-    return 0;
-}
-
-void api_free(Api *api) {
-    free(api->model_json);
-    api->model_json = NULL;
-}
-
 // ---------------------------------------------------------------- routes
 
 typedef void (*Handler)(const Api *api, const char *body, size_t length, Reply *reply);
-
-static void answer_model(const Api *api, const char *body, size_t length, Reply *reply) {
-    (void)body;
-    (void)length;
-    *reply = (Reply){200, "application/json", api->model_json, strlen(api->model_json), true, NULL};
-}
 
 // The page and what it loads, each a string built into the program.
 static void answer_file(const char *text, const char *type, Reply *reply) {
@@ -187,20 +148,25 @@ static const struct {
     {"GET", "/attention_view.js", answer_view_js},
     {"GET", "/attention_view.css", answer_view_css},
     {"GET", "/api/model", answer_model},
+    {"GET", "/api/history", answer_history},
+    {"GET", "/api/curves", answer_curves},
     {"POST", "/api/translate", answer_translate},
     {"POST", "/api/attention", answer_attention},
     {"POST", "/api/explain", answer_explain},
 };
 
-void api_answer(const Api *api, const char *method, const char *path, const char *body,
-                size_t length, Reply *reply) {
+void api_answer(Api *api, const char *method, const char *path, const char *body, size_t length,
+                Reply *reply) {
     *reply = (Reply){0};
     const char *allow = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, path) != 0) continue;
         bool head = strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0;
         if (strcmp(routes[i].method, method) == 0 || head) {
+            if (api->live) api_reload_if_newer(api);
+            pthread_rwlock_rdlock(&api->lock);  // the model stays while the request uses it
             routes[i].handler(api, body ? body : "", body ? length : 0, reply);
+            pthread_rwlock_unlock(&api->lock);
             return;
         }
         allow = strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method;

@@ -3,7 +3,10 @@
 // them on the wire; the tests call them directly too.
 //
 //   GET  /                     the playground page (and its .js and .css)
-//   GET  /api/model            config, vocabulary sizes, how it was trained
+//   GET  /api/model            config, vocabulary sizes, how it was trained,
+//                              whether the run has an attention history
+//   GET  /api/history          the run's attention history (azul train --watch)
+//   GET  /api/curves           the run's loss and BLEU curves, from its train.log
 //   POST /api/translate        {"text", "beam"?, "n_best"?} → translations with
 //                              scores, tokens and word alignments
 //   POST /api/attention        {"text", "target"?} → what `azul attention
@@ -17,15 +20,26 @@
 #ifndef AZUL_API_H
 #define AZUL_API_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "infer/translator.h"
 
-// What every request shares, read-only once made.
+// What every request shares.  The model is read-only; on a run still
+// training (live) it is replaced when the run writes a newer one.
 typedef struct {
+    pthread_rwlock_t lock;  // held to read by each request, to write by a reload
     Translator *translator;
-    char *model_json;       // GET /api/model's answer, made once
+    char *model_json;       // GET /api/model's answer, made with each model
+    char *run_dir;          // the model's run directory, or NULL for a bare model file
+    bool live;              // --run: serve the newest model of the run as it trains
+    pthread_mutex_t reload; // one reload at a time
+    char *model_file;       // the file loaded, and when it was written
+    struct timespec model_written;
+    double last_check;      // when a live run was last looked at
+    int model_version;      // 1, 2, ... with each reload
 } Api;
 
 typedef struct {
@@ -41,15 +55,17 @@ typedef struct {
 // HTTP layer answers 413 beyond it).
 enum { API_MAX_BEAM = 16, API_MAX_BODY = 64 * 1024 };
 
-// Makes the answers that never change; -1 with err when memory runs out or
-// the model's metadata cannot be read.
-int api_init(Api *api, Translator *translator, Error *err);
-void api_free(Api *api);
+// Loads the model at path (a run directory or a model file); with live, path
+// is a run directory whose newest model (model.safetensors or
+// last.safetensors) is served, and replaced by a newer one when the run
+// writes it.  -1 with err.
+int api_open(Api *api, const char *path, bool live, Error *err);
+void api_close(Api *api);
 
 // Answers one request; safe to call from several threads at once.  path has
 // no query string.  Never fails: running out of memory is a 500 reply.
-void api_answer(const Api *api, const char *method, const char *path, const char *body,
-                size_t length, Reply *reply);
+void api_answer(Api *api, const char *method, const char *path, const char *body, size_t length,
+                Reply *reply);
 void reply_free(Reply *reply);
 
 #endif

@@ -9,6 +9,10 @@
 
 #include "serve/api.h"
 
+// A live run's newest model replaces the served one when the run has
+// written a newer one (looked at once a second at most).
+void api_reload_if_newer(Api *api);
+
 // The reply becomes json (deleted here) with status, or a 500 when json is
 // NULL or cannot be printed (memory ran out).
 void reply_json(Reply *reply, int status, cJSON *json);
@@ -26,6 +30,9 @@ bool request_string(const cJSON *request, const char *name, bool required, const
 // false with a 400 reply.
 bool request_int(const cJSON *request, const char *name, int low, int high, int *value, Reply *reply);
 
+void answer_model(const Api *api, const char *body, size_t length, Reply *reply);
+void answer_history(const Api *api, const char *body, size_t length, Reply *reply);
+void answer_curves(const Api *api, const char *body, size_t length, Reply *reply);
 void answer_translate(const Api *api, const char *body, size_t length, Reply *reply);
 void answer_attention(const Api *api, const char *body, size_t length, Reply *reply);
 void answer_explain(const Api *api, const char *body, size_t length, Reply *reply);

@@ -21,7 +21,7 @@ static const char content_security_policy[] =
 
 struct HttpServer {
     struct MHD_Daemon *daemon;
-    const Api *api;
+    Api *api;
     FILE *log;
     atomic_int in_flight;  // requests begun and not yet answered
 };
@@ -164,7 +164,7 @@ static int resolve(const HttpOptions *o, struct sockaddr_storage *address, Error
     return 0;
 }
 
-HttpServer *http_server_start(const HttpOptions *o, const Api *api, Error *err) {
+HttpServer *http_server_start(const HttpOptions *o, Api *api, Error *err) {
     struct sockaddr_storage address;
     if (resolve(o, &address, err) < 0) return NULL;
     HttpServer *s = calloc(1, sizeof *s);

@@ -21,7 +21,7 @@ typedef struct {
 typedef struct HttpServer HttpServer;
 
 // Binds and starts answering; NULL with err (the address, the port in use).
-HttpServer *http_server_start(const HttpOptions *options, const Api *api, Error *err);
+HttpServer *http_server_start(const HttpOptions *options, Api *api, Error *err);
 int http_server_port(const HttpServer *server);
 
 // Stops taking connections, lets the requests being answered finish (for up

@@ -11,7 +11,7 @@ window.addEventListener('unhandledrejection', () => {
 
 const $ = id => document.getElementById(id);
 const view = attentionView($('attention'), (kind, layer, head, row) => explain(kind, layer, head, row));
-const page = { text: '', target: '', asked: 0, timer: null };
+const page = { text: '', target: '', asked: 0, timer: null, model: null, slider: null, historySteps: -1 };
 
 function make(name, props, parent) {
   const e = document.createElement(name);
@@ -38,12 +38,90 @@ function setStatus(text, isError) {
 
 async function showModel() {
   const m = await api('/api/model');
+  const changed = page.model && page.model.model_version !== m.model_version;
+  page.model = m;
   const c = m.config, t = m.training || {};
   const parts = [c.d_model + '-wide', c.n_encoder_layers + '+' + c.n_decoder_layers + ' layers',
     c.n_heads + ' heads', m.source_vocab + '/' + m.target_vocab + ' tokens',
     (m.parameters / 1e6).toFixed(2) + 'M parameters'];
   if (t.preset) parts.unshift(t.preset + ' preset');
-  $('model-info').textContent = 'Model: ' + parts.join(', ') + '; length penalty ' + m.length_penalty;
+  $('model-info').textContent = 'Model: ' + parts.join(', ') + '; length penalty ' + m.length_penalty +
+    (m.live ? '; serving ' + m.model_file + ' of a live run (version ' + m.model_version + ')' : '');
+  if (changed && page.text) translate();  // the run wrote a newer model: its translation
+}
+
+// ---------------------------------------------------------------- the run
+
+// The attention history of the run's watched sentences, with its slider.
+async function showHistory() {
+  const history = await api('/api/history');
+  if (history.steps.length === page.historySteps) return;
+  page.historySteps = history.steps.length;
+  $('history-panel').hidden = false;
+  if (page.slider) {
+    page.slider.update(history);
+    return;
+  }
+  const historyView = attentionView($('history-view'));
+  page.slider = historySlider($('history'), history, maps => historyView.show(maps));
+}
+
+// The losses (left axis) and dev BLEU (right axis) against steps.
+function drawCurves(c) {
+  const svg = $('curves'), width = 720, height = 260, left = 50, right = 50, top = 15, bottom = 30;
+  svg.replaceChildren();
+  const all = c.train_loss.concat(c.valid_loss);
+  if (!all.length) return;
+  const maxStep = Math.max(...all.map(p => p[0]), ...c.bleu.map(p => p[0]), 1);
+  const maxLoss = Math.max(...all.map(p => p[1]), 1e-9), maxBleu = Math.max(...c.bleu.map(p => p[1]), 1);
+  const x = s => left + (width - left - right) * s / maxStep;
+  const y = (v, max) => top + (height - top - bottom) * (1 - v / max);
+  svgElement('line', { x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, stroke: '#999' }, svg);
+  svgElement('line', { x1: left, y1: top, x2: left, y2: height - bottom, stroke: '#999' }, svg);
+  const label = (text, attrs) => { svgElement('text', Object.assign({ 'font-size': 11, fill: '#555' }, attrs), svg).textContent = text; };
+  label('step ' + maxStep, { x: width - right, y: height - 10, 'text-anchor': 'end' });
+  label(maxLoss.toFixed(2), { x: left - 4, y: top + 4, 'text-anchor': 'end' });
+  label('BLEU ' + maxBleu.toFixed(1), { x: width - right + 4, y: top + 4 });
+  const series = [[c.train_loss, maxLoss, '#1f77b4', 'training loss'], [c.valid_loss, maxLoss, '#d62728', 'dev loss'],
+    [c.bleu, maxBleu, '#2ca02c', 'dev BLEU']];
+  series.forEach(([points, max, colour, name], k) => {
+    if (!points.length) return;
+    svgElement('polyline', { points: points.map(p => x(p[0]) + ',' + y(p[1], max)).join(' '), fill: 'none',
+      stroke: colour, 'stroke-width': 2, class: 'curve' }, svg);
+    label(name, { x: left + 10 + 110 * k, y: height - 10, fill: colour });
+  });
+  const last = c.valid_loss[c.valid_loss.length - 1], bleu = c.bleu[c.bleu.length - 1];
+  $('curves-caption').textContent = last ? 'At step ' + last[0] + ': dev loss ' + last[1].toFixed(3) +
+    (bleu ? ', dev BLEU ' + bleu[1].toFixed(2) : '') + '.' : '';
+  svg.dataset.points = all.length;
+}
+
+async function showCurves() {
+  drawCurves(await api('/api/curves'));
+  $('curves-panel').hidden = false;
+}
+
+// A run still training: its curves, history and newest model, every few seconds.
+async function follow() {
+  for (;;) {
+    await new Promise(done => setTimeout(done, 3000));
+    try {
+      await showModel();
+      await showCurves();
+      if (page.model.history) await showHistory();
+    } catch (e) {
+      setStatus(e.message, true);
+    }
+  }
+}
+
+async function start() {
+  await showModel();
+  if (page.model.history) await showHistory();
+  if (page.model.live) {
+    await showCurves();
+    follow();
+  }
 }
 
 // ---------------------------------------------------------------- translating
@@ -200,5 +278,5 @@ function showExplanation(e) {
 
 $('text').addEventListener('input', scheduleTranslation);
 $('beam').addEventListener('change', translate);
-showModel().catch(e => setStatus(e.message, true));
+start().catch(e => setStatus(e.message, true));
 if ($('text').value.trim()) translate();

@@ -207,6 +207,10 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
     if (training_log_validation(log, p, &v, improved, &log_error) < 0) {
         return log_failed(&log_error, p->step, err);
     }
+    const ValidationHook *hook = &t->options.after_validation;
+    if (hook->run && hook->run(hook->context, t->model, t->tokenizers, p->step, &v, &log_error) < 0) {
+        return log_failed(&log_error, p->step, err);
+    }
     if (save_checkpoint(t, err) < 0) return -1;
     if (t->options.average >= 2 && averaging_keep(t, err) < 0) return -1;
     return t->options.patience > 0 && p->evaluations_without_improvement >= t->options.patience;

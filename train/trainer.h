@@ -11,6 +11,17 @@
 #include "train/data_parallel.h"
 #include "train/dataset.h"
 
+struct Validation;
+
+// Called after each validation with the model as it is: what azul train
+// --watch records attention with (the train layer knows nothing of
+// inspecting).  A failure stops training as a log that cannot be written does.
+typedef struct {
+    int (*run)(void *context, const Model *m, TokenizerPair *tokenizers, long step,
+               const struct Validation *v, Error *err);
+    void *context;
+} ValidationHook;
+
 typedef struct {
     // what to train on and where to write
     const char *out_dir;
@@ -29,6 +40,7 @@ typedef struct {
     long log_every, valid_every;
     int valid_sentences;       // how many dev pairs to translate for exact match
     bool progress_bar;         // a live line on a terminal instead of log lines
+    ValidationHook after_validation;  // none when .run is NULL
 } TrainerOptions;
 
 typedef struct {
@@ -75,7 +87,7 @@ int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *vali
 // tokenizers' saved form).
 void trainer_free(Trainer *t);
 
-typedef struct {
+typedef struct Validation {
     double loss;               // mean per-token negative log-likelihood (no smoothing)
     double exact_match;        // fraction of translated dev pairs that match exactly
     double bleu, chrf;         // of the greedy translations, against the dev targets

@@ -24,6 +24,47 @@ static void format_duration(double seconds, char *out, size_t size) {
     else snprintf(out, size, "%lds", s);
 }
 
+void training_curves_add(TrainingCurves *c, const cJSON *line, double max_step) {
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(line, "step");
+    const cJSON *event = cJSON_GetObjectItemCaseSensitive(line, "event");
+    // the curves are drawn from the steps and validations, not from the
+    // validation of an average or the choice of a length penalty
+    if (!cJSON_IsNumber(step) || step->valuedouble > max_step || !cJSON_IsString(event) ||
+        (strcmp(event->valuestring, "train") != 0 && strcmp(event->valuestring, "valid") != 0)) {
+        return;
+    }
+    const double x = step->valuedouble;
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(line, "loss");
+    const cJSON *valid = cJSON_GetObjectItemCaseSensitive(line, "valid_loss");
+    const cJSON *exact = cJSON_GetObjectItemCaseSensitive(line, "exact_match");
+    const cJSON *bleu = cJSON_GetObjectItemCaseSensitive(line, "bleu");
+    if (cJSON_IsNumber(loss)) arrput(c->train_loss, ((CurvePoint){x, loss->valuedouble}));
+    if (cJSON_IsNumber(valid)) arrput(c->valid_loss, ((CurvePoint){x, valid->valuedouble}));
+    if (cJSON_IsNumber(exact)) arrput(c->exact_match, ((CurvePoint){x, 100 * exact->valuedouble}));
+    if (cJSON_IsNumber(bleu)) arrput(c->bleu, ((CurvePoint){x, bleu->valuedouble}));
+}
+
+int training_curves_read(TrainingCurves *c, const char *path, Error *err) {
+    memset(c, 0, sizeof *c);
+    size_t length;
+    char *text = read_whole_file(path, (size_t)1 << 30, &length, err);
+    if (!text) return -1;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = json_parse_bounded(line, strlen(line), JSON_MAX_SETTINGS_VALUES, "a line", NULL);
+        training_curves_add(c, j, INFINITY);
+        cJSON_Delete(j);
+    }
+    free(text);
+    return 0;
+}
+
+void training_curves_free(TrainingCurves *c) {
+    arrfree(c->train_loss);
+    arrfree(c->valid_loss);
+    arrfree(c->bleu);
+    arrfree(c->exact_match);
+}
+
 // Collects the curve points of an earlier session's log and returns the
 // lines to keep (malloc'd), or NULL with err set when the log is there but
 // cannot be read: a resumed run must not lose its history.
@@ -51,19 +92,7 @@ static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_
         cJSON *j = json_parse_bounded(line, strlen(line), JSON_MAX_SETTINGS_VALUES, "a line", NULL);
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step");
         if (cJSON_IsNumber(step) && step->valuedouble <= resume_step) {
-            // the curves are drawn from the steps and validations, not from the
-            // validation of an average or the choice of a length penalty
-            const cJSON *event = cJSON_GetObjectItemCaseSensitive(j, "event");
-            bool curve = cJSON_IsString(event) && (strcmp(event->valuestring, "train") == 0 ||
-                                                   strcmp(event->valuestring, "valid") == 0);
-            const cJSON *loss = curve ? cJSON_GetObjectItemCaseSensitive(j, "loss") : NULL;
-            const cJSON *valid = curve ? cJSON_GetObjectItemCaseSensitive(j, "valid_loss") : NULL;
-            const cJSON *exact = curve ? cJSON_GetObjectItemCaseSensitive(j, "exact_match") : NULL;
-            const cJSON *bleu = curve ? cJSON_GetObjectItemCaseSensitive(j, "bleu") : NULL;
-            if (cJSON_IsNumber(loss)) arrput(log->train_loss, ((CurvePoint){step->valuedouble, loss->valuedouble}));
-            if (cJSON_IsNumber(valid)) arrput(log->valid_loss, ((CurvePoint){step->valuedouble, valid->valuedouble}));
-            if (cJSON_IsNumber(exact)) arrput(log->exact_match, ((CurvePoint){step->valuedouble, 100 * exact->valuedouble}));
-            if (cJSON_IsNumber(bleu)) arrput(log->bleu, ((CurvePoint){step->valuedouble, bleu->valuedouble}));
+            training_curves_add(&log->curves, j, (double)resume_step);
             used += (size_t)sprintf(kept + used, "%s\n", line);
         }
         cJSON_Delete(j);
@@ -178,7 +207,7 @@ int training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, 
                         p->step, p->epoch + 1, mean, exp(mean), lr, speed, p->elapsed) < 0) {
             return -1;
         }
-        arrput(log->train_loss, ((CurvePoint){(double)p->step, mean}));
+        arrput(log->curves.train_loss, ((CurvePoint){(double)p->step, mean}));
         log->window_loss = log->window_tokens = 0;
         log->window_steps = 0;
         log->window_start = t;
@@ -203,14 +232,14 @@ int training_log_validation(TrainingLog *log, const TrainingProgress *p, const V
                     v->translated, improved ? "true" : "false", p->elapsed) < 0) {
         return -1;
     }
-    arrput(log->valid_loss, ((CurvePoint){(double)p->step, v->loss}));
-    arrput(log->exact_match, ((CurvePoint){(double)p->step, 100 * v->exact_match}));
-    arrput(log->bleu, ((CurvePoint){(double)p->step, v->bleu}));
+    arrput(log->curves.valid_loss, ((CurvePoint){(double)p->step, v->loss}));
+    arrput(log->curves.exact_match, ((CurvePoint){(double)p->step, 100 * v->exact_match}));
+    arrput(log->curves.bleu, ((CurvePoint){(double)p->step, v->bleu}));
     const CurveSeries series[] = {
-        {"training loss", "#1f77b4", log->train_loss, (size_t)arrlen(log->train_loss), false},
-        {"dev loss", "#d62728", log->valid_loss, (size_t)arrlen(log->valid_loss), false},
-        {"dev BLEU", "#2ca02c", log->bleu, (size_t)arrlen(log->bleu), true},
-        {"dev exact match %", "#9467bd", log->exact_match, (size_t)arrlen(log->exact_match), true},
+        {"training loss", "#1f77b4", log->curves.train_loss, (size_t)arrlen(log->curves.train_loss), false},
+        {"dev loss", "#d62728", log->curves.valid_loss, (size_t)arrlen(log->curves.valid_loss), false},
+        {"dev BLEU", "#2ca02c", log->curves.bleu, (size_t)arrlen(log->curves.bleu), true},
+        {"dev exact match %", "#9467bd", log->curves.exact_match, (size_t)arrlen(log->curves.exact_match), true},
     };
     Error ignored;  // a picture that cannot be drawn is no reason to stop training
     curves_write_svg(log->curves_path, "azul training: loss (left), dev BLEU and exact match (right)",
@@ -285,10 +314,7 @@ int training_log_close(TrainingLog *log, Error *err) {
     }
     free(log->path);
     free(log->curves_path);
-    arrfree(log->train_loss);
-    arrfree(log->valid_loss);
-    arrfree(log->exact_match);
-    arrfree(log->bleu);
+    training_curves_free(&log->curves);
     memset(log, 0, sizeof *log);
     return status;
 }

@@ -7,19 +7,35 @@
 
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "train/curves.h"
 #include "eval/bleu.h"
 #include "train/trainer.h"
+
+// The points of the curves a log holds (stb_ds arrays): what curves.svg
+// draws, and what `azul serve --run` sends to the page.
+typedef struct {
+    CurvePoint *train_loss;
+    CurvePoint *valid_loss;
+    CurvePoint *bleu;           // percent
+    CurvePoint *exact_match;    // percent
+} TrainingCurves;
+
+// Adds the points of one line of train.log: a "train" or "valid" event with
+// a step at most max_step; other lines add nothing.
+void training_curves_add(TrainingCurves *c, const cJSON *line, double max_step);
+// The curves of the log at path (a run still writing it: a line cut short is
+// skipped); -1 with err when it cannot be read.
+int training_curves_read(TrainingCurves *c, const char *path, Error *err);
+void training_curves_free(TrainingCurves *c);
 
 typedef struct {
     FILE *file;                 // train.log
     char *path;                 // its path, for the errors
     char *curves_path;
     const TrainerOptions *options;
-    CurvePoint *train_loss;     // stb_ds arrays, for the curves
-    CurvePoint *valid_loss;
-    CurvePoint *bleu;           // percent
-    CurvePoint *exact_match;    // percent
+    TrainingCurves curves;
     double window_loss, window_tokens, window_start;  // since the last report
     long window_steps;
     double last_draw;           // when the progress line was last redrawn
