@@ -485,7 +485,7 @@ static void serve_checks_its_flags_and_model(void **state) {
     free(out);
     free(err);
     assert_int_equal(RUN(NULL, &out, &err, "serve", "--port", "0"), 2);
-    expect_contains(err, "--model DIR|FILE is required");
+    expect_contains(err, "--model DIR|FILE or --run DIR is required");
     free(out);
     free(err);
     assert_int_equal(RUN(NULL, &out, &err, "serve", "--model", "/nonexistent/model", "--port", "0"), 1);

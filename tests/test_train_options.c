@@ -28,7 +28,7 @@ static const char *non_default_text(const TrainOption *option, char *text, size_
         const char *first = option->default_value ? option->default_value : option->choices[0].name;
         return strcmp(last->name, first) != 0 ? last->name : option->choices[0].name;
     }
-    case OPTION_STRING: snprintf(text, size, "given-%s", option->name); return text;
+    case OPTION_STRING: case OPTION_TEXTS: snprintf(text, size, "given-%s", option->name); return text;
     case OPTION_SEED: return "18446744073709551615";
     }
     return NULL;
