@@ -234,7 +234,10 @@ static void set_up_watch(TrainRun *r) {
         int32_t *ids = NULL;
         int status = encode_source_sentence(&r->tokenizers.source, r->model.config.max_len, given->items[i], &ids, &err);
         arrfree(ids);
-        if (status < 0) die_usage(cmd, "--watch \"%s\": %s", given->items[i], err.message);
+        if (status < 0) {
+            die_usage(cmd, "--watch \"%.60s%s\": %s", given->items[i], strlen(given->items[i]) > 60 ? "..." : "",
+                      err.message);
+        }
     }
     r->trainer.options.after_validation = (ValidationHook){record_attention, w};
 }

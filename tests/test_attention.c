@@ -10,10 +10,12 @@
 #include <stb/stb_ds.h>
 
 #include "infer/translator.h"
+#include "inspect/attention_history.h"
+#include "inspect/attention_render.h"
 #include "inspect/attention_view.h"
 #include "tests/test.h"
 
-static cJSON *attention_json(const char *sentence, const char *extra) {
+static cJSON *attention_command_json(const char *sentence, const char *extra) {
     char *out, *err;
     const char *args[10] = {"attention", "--model", toy_model_dir(), "--format", "json", sentence, NULL};
     if (extra) { args[6] = extra; args[7] = NULL; }
@@ -28,7 +30,7 @@ static cJSON *attention_json(const char *sentence, const char *extra) {
 
 static void every_exported_row_sums_to_one_and_the_future_is_empty(void **state) {
     (void)state;
-    cJSON *j = attention_json("The black cat drank the milk", NULL);
+    cJSON *j = attention_command_json("The black cat drank the milk", NULL);
     const cJSON *maps = cJSON_GetObjectItem(j, "attention"), *map;
     int n_maps = 0, kinds_seen[3] = {0};
     cJSON_ArrayForEach(map, maps) {
@@ -239,6 +241,136 @@ static void the_view_code_can_sit_inside_a_script_element(void **state) {
 }
 
 
+// ---------------------------------------------------------------- the history (--watch)
+
+static int history_steps(const cJSON *h) {
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(h, "steps"));
+}
+
+static double history_step(const cJSON *h, int i) {
+    const cJSON *entry = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(h, "steps"), i);
+    return cJSON_GetObjectItemCaseSensitive(entry, "step")->valuedouble;
+}
+
+// Each record adds a step with the model's maps of every watched sentence
+// (what `azul attention --format json` would say); recording a step again,
+// as a run resumed from an earlier checkpoint does, drops the steps from it
+// on; the sentences stay the ones the history started with.
+static void the_history_keeps_each_validation_and_a_resume_replays_later_ones(void **state) {
+    (void)state;
+    Translator t;
+    Error err;
+    assert_int_equal(translator_load(&t, toy_model_dir(), &err), 0);
+    char *dir = make_temp_dir(), *path = join(dir, ATTENTION_HISTORY_FILE);
+    const char *watched[] = {"The ball is blue", "The black cat drank the milk"};
+    for (long step = 10; step <= 30; step += 10) {
+        assert_int_equal(attention_history_record(path, &t.model, &t.tokenizers, watched, 2, step, 1.0 / (double)step,
+                                                  (double)step, &err), 0);
+    }
+    cJSON *h = attention_history_load(path, &err);
+    assert_non_null(h);
+    assert_int_equal(history_steps(h), 3);
+    const cJSON *last = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(h, "steps"), 2);
+    const cJSON *maps = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(last, "maps"), 1);
+    AttentionMaps a;
+    assert_int_equal(attention_maps_compute(&a, &t, watched[1], NULL, &err), 0);
+    const AttentionSelection every = {7u, LAYER_ALL, HEAD_ALL};
+    cJSON *expected = attention_json(&a, &every, watched[1]);
+    assert_true(cJSON_Compare(maps, expected, true));
+    cJSON_Delete(expected);
+    attention_maps_free(&a);
+    cJSON_Delete(h);
+    const char *other[] = {"The dog"};
+    assert_int_equal(attention_history_record(path, &t.model, &t.tokenizers, other, 1, 20, 0.5, 2, &err), 0);
+    h = attention_history_load(path, &err);
+    assert_int_equal(history_steps(h), 2);
+    assert_true(history_step(h, 0) == 10 && history_step(h, 1) == 20);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(h, "sentences"), 1)->valuestring,
+                        watched[1]);
+    cJSON_Delete(h);
+    // a file that is not a history is refused, naming it
+    write_temp_file(dir, "bad.json", "{\"format\": \"azul-attention-history\", \"steps\": 3}", 48);
+    char *bad = join(dir, "bad.json");
+    assert_null(attention_history_load(bad, &err));
+    expect_contains(err.message, "bad.json: not an attention history");
+    free(bad);
+    translator_free(&t);
+    remove_tree(dir);
+    free(dir);
+    free(path);
+}
+
+// The mean entropy of the rows of the last layer's cross-attention (all
+// heads) at history entry i: how spread out each target word's attention is.
+static double cross_entropy_at(const cJSON *h, int i) {
+    const cJSON *entry = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(h, "steps"), i), *m;
+    const cJSON *maps = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(entry, "maps"), 0);
+    double sum = 0;
+    int rows = 0;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(maps, "attention")) {
+        if (strcmp(cJSON_GetObjectItemCaseSensitive(m, "kind")->valuestring, "cross") != 0 ||
+            cJSON_GetObjectItemCaseSensitive(m, "layer")->valueint != 1) {
+            continue;
+        }
+        const cJSON *row, *w;
+        cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(m, "weights")) {
+            cJSON_ArrayForEach(w, row) if (w->valuedouble > 0) sum -= w->valuedouble * log(w->valuedouble);
+            rows++;
+        }
+    }
+    return sum / rows;
+}
+
+// A real run watching the seed sentence: a step per validation, and its
+// cross-attention goes from nearly uniform to sharp; the history page
+// carries it; a sentence the model cannot read is refused before training.
+static void watched_attention_sharpens_as_the_model_learns(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
+                         "data/toy-en-es/dev.tsv", "--out", dir, "--steps", "160", "--valid-every", "20",
+                         "--threads", "1", "--watch", "The ball is blue"), 0);
+    free(out);
+    free(err);
+    char *path = join(dir, ATTENTION_HISTORY_FILE);
+    Error e;
+    cJSON *h = attention_history_load(path, &e);
+    assert_non_null(h);
+    assert_int_equal(history_steps(h), 8);
+    double first = cross_entropy_at(h, 0), last = cross_entropy_at(h, 7);
+    printf("  cross-attention entropy: %.3f at step 20, %.3f at step 160 (uniform over 5 keys: %.3f)\n", first,
+           last, log(5.0));
+    assert_true(first > 1.2 && last < 0.8 * first);
+    cJSON_Delete(h);
+    char *page = join(dir, "history.html");
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--format", "html", "--history", dir, "-o", page), 0);
+    char *html = slurp(page, NULL);
+    expect_contains(html, "historySlider(");
+    expect_contains(html, "\"sentences\":[\"The ball is blue\"]");
+    free(html);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--format", "json", "--history", dir), 2);
+    expect_contains(err, "--history needs --format html");
+    free(out);
+    free(err);
+    char *too_long = calloc(4000, 1);
+    for (int i = 0; i < 700; i++) strcat(too_long, "blue ");
+    char *fresh = join(dir, "fresh");
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", fresh,
+                         "--steps", "1", "--watch", too_long), 2);
+    free(fresh);
+    expect_contains(err, "--watch");
+    expect_contains(err, "too long");
+    free(too_long);
+    free(out);
+    free(err);
+    free(page);
+    free(path);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_exported_row_sums_to_one_and_the_future_is_empty),
     cmocka_unit_test(padding_gets_no_attention),
@@ -246,6 +378,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(cross_attention_aligns_the_toy_sentences_word_by_word),
     cmocka_unit_test(svg_is_well_formed_and_csv_complete),
     cmocka_unit_test(the_view_code_can_sit_inside_a_script_element),
+    cmocka_unit_test(the_history_keeps_each_validation_and_a_resume_replays_later_ones),
+    cmocka_unit_test(watched_attention_sharpens_as_the_model_learns),
 };
 TEST_GROUP(attention_tests, tests);
 

@@ -28,12 +28,9 @@ static void sleep_ms(int ms) {
     nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000L}, NULL);
 }
 
-// Starts `azul serve --port 0 EXTRA...` and waits for the line with its URL.
-static Server server_start(const char *const *extra) {
+// Starts `azul ARGS...` (a serve command) and waits for the line with its URL.
+static Server server_start_args(const char *const *args) {
     Server s = {0, make_temp_dir(), ""};
-    const char *args[16] = {"serve", "--model", toy_model_dir(), "--port", "0"};
-    size_t n = 5;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++) args[n++] = extra[i];
     char *out = join(s.dir, "stdout"), *err = join(s.dir, "stderr");
     s.pid = spawn_azul_redirected(args, NULL, out, err, 0);
     for (int waited = 0; waited < 20000 && !s.url[0]; waited += 20) {
@@ -47,6 +44,14 @@ static Server server_start(const char *const *extra) {
     free(out);
     free(err);
     return s;
+}
+
+// Starts `azul serve --model TOY --port 0 EXTRA...`.
+static Server server_start(const char *const *extra) {
+    const char *args[16] = {"serve", "--model", toy_model_dir(), "--port", "0"};
+    size_t n = 5;
+    for (size_t i = 0; extra && extra[i] && n < 15; i++) args[n++] = extra[i];
+    return server_start_args(args);
 }
 
 // Sends SIGINT and returns the exit status (-1: killed by a signal, or hung).
@@ -390,7 +395,7 @@ static void two_hundred_concurrent_requests_are_all_answered(void **state) {
     }
     fclose(config);
     char command[1024];
-    snprintf(command, sizeof command, "curl -s -m 120 --parallel --parallel-max 50 -K '%s'", config_path);
+    snprintf(command, sizeof command, "curl -s --no-progress-meter -m 120 --parallel --parallel-max 50 -K '%s'", config_path);
     assert_int_equal(system(command), 0);
     char *expected[4] = {NULL};
     for (int i = 0; i < 200; i++) {
@@ -461,6 +466,64 @@ static void ctrl_c_finishes_the_request_under_way(void **state) {
     free(body);
     remove_tree(client);
     free(client);
+}
+
+// ---------------------------------------------------------------- a run as it trains
+
+static int array_size(const char *json, const char *name) {
+    cJSON *j = cJSON_Parse(json);
+    assert_non_null(j);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, name));
+    cJSON_Delete(j);
+    return n;
+}
+
+static int model_version(const Server *s) {
+    Answer a = http(s, "GET", "/api/model", NULL, 0);
+    cJSON *m = expect_json(&a, 200);
+    int version = cJSON_GetObjectItemCaseSensitive(m, "model_version")->valueint;
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "live")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "history")));
+    cJSON_Delete(m);
+    answer_free(&a);
+    return version;
+}
+
+// azul serve --run on a run that goes on training: its curves and its
+// attention history grow, and the newer model it writes is the one served.
+static void a_live_run_is_followed_as_it_trains(void **state) {
+    (void)state;
+    char *run = make_temp_dir(), *out, *err;
+    const char *train[] = {"train", "--corpus", "data/toy-en-es/train.tsv", "--valid", "data/toy-en-es/dev.tsv",
+                           "--out", run, "--steps", "40", "--valid-every", "20", "--threads", "1", NULL};
+    assert_int_equal(run_azul(train, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    Server s = server_start_args((const char *const[]){"serve", "--run", run, "--port", "0", NULL});
+    assert_int_equal(model_version(&s), 1);
+    Answer a = http(&s, "GET", "/api/curves", NULL, 0);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(array_size(a.body, "valid_loss"), 2);
+    answer_free(&a);
+    // the run goes on while the server serves it
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--out", run, "--resume", "--steps", "80", "--threads", "1"), 0);
+    free(out);
+    free(err);
+    sleep_ms(1100);  // the server looks at the run at most once a second
+    assert_true(model_version(&s) >= 2);
+    a = http(&s, "GET", "/api/curves", NULL, 0);
+    assert_int_equal(array_size(a.body, "valid_loss"), 4);
+    answer_free(&a);
+    a = http(&s, "GET", "/api/history", NULL, 0);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(array_size(a.body, "steps"), 4);
+    answer_free(&a);
+    a = post(&s, "/api/translate", "{\"text\": \"The ball is blue\"}");
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    remove_tree(run);
+    free(run);
 }
 
 // ---------------------------------------------------------------- the command line
@@ -534,6 +597,33 @@ static void type_into_the_box(Cdp *c, const char *text) {
     cJSON_Delete(result);
 }
 
+// The playground of a run (serve --run): its curves, and the history slider
+// dragged from the last validation to the first.
+static void drag_through_a_run(Cdp *c) {
+    char *run = make_temp_dir(), *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
+                         "data/toy-en-es/dev.tsv", "--out", run, "--steps", "60", "--valid-every", "20",
+                         "--log-every", "20", "--threads", "1"), 0);
+    free(out);
+    free(err);
+    Server s = server_start_args((const char *const[]){"serve", "--run", run, "--port", "0", NULL});
+    if (cdp_navigate(c, s.url, 20000) < 0) fail_msg("%s", cdp_error(c));
+    expect_eval(c, until("!document.getElementById('history-panel').hidden"), "true");
+    expect_eval(c, until("document.getElementById('curves').dataset.points"), "\"6\"");  // 3 train, 3 dev
+    expect_eval(c, "document.querySelector('#history .history-step').max", "\"2\"");
+    expect_eval(c, "document.getElementById('history').dataset.step", "\"60\"");
+    expect_eval(c, "(() => { const s = document.querySelector('#history .history-step'); s.value = 0;"
+                   " s.dispatchEvent(new Event('input')); return document.getElementById('history').dataset.step; })()",
+                "\"20\"");
+    expect_eval(c, "document.querySelector('#history .history-caption').textContent.startsWith('step 20: dev loss')",
+                "true");
+    expect_eval(c, "document.getElementById('history-view').dataset.thumbnails", "\"8\"");
+    if (cdp_console_errors(c)) fail_msg("console error: %s", cdp_first_console_error(c));
+    assert_int_equal(server_stop(&s, NULL), 0);
+    remove_tree(run);
+    free(run);
+}
+
 // Headless Chromium drives the playground as a learner would: types the
 // seed sentence, waits for its translation, finds the alignment links and
 // heat maps drawn, clicks "bola" for its explanation, and leaves a
@@ -569,8 +659,9 @@ static void the_playground_works_in_a_browser(void **state) {
     expect_eval(c, "document.querySelectorAll('img').length", "0");
     expect_eval(c, "document.body.dataset.errors || 0", "0");
     if (cdp_console_errors(c)) fail_msg("console error: %s", cdp_first_console_error(c));
-    cdp_close(c);
     assert_int_equal(server_stop(&s, NULL), 0);
+    drag_through_a_run(c);
+    cdp_close(c);
     struct stat st;
     assert_int_equal(stat("build/test-output/playground.png", &st), 0);
     printf("  screenshot: build/test-output/playground.png (%lld bytes)\n", (long long)st.st_size);
@@ -585,6 +676,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(markup_in_a_sentence_stays_text),
     cmocka_unit_test(two_hundred_concurrent_requests_are_all_answered),
     cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
+    cmocka_unit_test(a_live_run_is_followed_as_it_trains),
     cmocka_unit_test(serve_checks_its_flags_and_model),
 };
 TEST_GROUP_UNLESS(serve_tests, tests, curl_missing);
