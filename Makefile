@@ -225,7 +225,7 @@ $(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o
 # undefined behaviour, timeout or memory blow-up fails, and its input is left
 # in tests/fuzz/regressions/NAME/ to be fixed and committed.
 FUZZ_SECONDS ?= 60
-FUZZERS      := model_file tokenizer_json utf8_roundtrip corpus bleu translate
+FUZZERS      := model_file tokenizer_json utf8_roundtrip corpus bleu translate api
 FUZZ_BUILD   := build/fuzz
 FUZZ_MAKE     = $(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) BINDIR=$(FUZZ_BUILD)/bin NO_OMP=1 FUZZ=1
 

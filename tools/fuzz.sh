@@ -26,6 +26,7 @@ max_len() {
         corpus|bleu) echo 4096 ;;
         utf8_roundtrip) echo 1024 ;;
         translate) echo 256 ;;
+        api) echo 512 ;;
         *) echo 4096 ;;
     esac
 }
