@@ -53,6 +53,9 @@ demo: all
 	    $(BINDIR)/azul translate --model $(DEMO_DIR) $(DEMO_DIR)/samples.txt > $(DEMO_DIR)/samples.out; \
 	    paste $(DEMO_DIR)/samples.txt $(DEMO_DIR)/samples.out | sed 's/\t/  →  /'; \
 	fi
+	@echo
+	@echo "See its translations and attention in your browser (and drag through training):"
+	@echo "  $(BINDIR)/azul serve --model $(DEMO_DIR)     then open http://127.0.0.1:8080/"
 
 # The real-corpus recipe (see README): the time budget, and azul train's recipe.
 BUDGET ?= 30m
@@ -74,6 +77,7 @@ bench: deps
 	env -u OPENBLAS_CORETYPE $(BUILD)/bench_matmul
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
+	sh tools/bench_serve.sh 200
 	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
 
 # Each command once under valgrind's memcheck (tools/valgrind.sh), from a copy
