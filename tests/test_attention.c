@@ -289,8 +289,8 @@ static void the_history_keeps_each_validation_and_a_resume_replays_later_ones(vo
                         watched[1]);
     cJSON_Delete(h);
     // a file that is not a history is refused, naming it
-    write_temp_file(dir, "bad.json", "{\"format\": \"azul-attention-history\", \"steps\": 3}", 48);
-    char *bad = join(dir, "bad.json");
+    const char *not_history = "{\"format\": \"azul-attention-history\", \"steps\": 3}";
+    char *bad = write_temp_file(dir, "bad.json", not_history, strlen(not_history));
     assert_null(attention_history_load(bad, &err));
     expect_contains(err.message, "bad.json: not an attention history");
     free(bad);
