@@ -8,18 +8,21 @@
 #include "inspect/attention_render.h"
 #include "inspect/attention_view.h"
 
+// Both pages: the head with the views' styles, then the body counting
+// script errors where a test can read them (body data-errors).
 static const char page_head[] =
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
     "<title>azul attention</title>\n<style>\n"
     "body { font-family: sans-serif; margin: 24px; color: #222; }\n";
-
-static const char page_body[] =
+static const char body_start[] =
     "</style>\n</head>\n<body>\n"
     "<script>\n"
     "window.addEventListener('error', () => {\n"
     "  document.body.dataset.errors = +(document.body.dataset.errors || 0) + 1;\n"
     "});\n"
-    "</script>\n"
+    "</script>\n";
+
+static const char page_body[] =
     "<h1>What the model attends to</h1>\n"
     "<p id=\"sentence\"></p>\n"
     "<div id=\"view\"></div>\n"
@@ -44,12 +47,6 @@ static void put_json(FILE *out, const char *text) {
 }
 
 static const char history_body[] =
-    "</style>\n</head>\n<body>\n"
-    "<script>\n"
-    "window.addEventListener('error', () => {\n"
-    "  document.body.dataset.errors = +(document.body.dataset.errors || 0) + 1;\n"
-    "});\n"
-    "</script>\n"
     "<h1>How the attention was learned</h1>\n"
     "<p>Drag the slider through training: at every validation the run translated the watched "
     "sentence and kept every attention map of it.</p>\n"
@@ -70,6 +67,7 @@ int render_attention_history_html(FILE *out, const cJSON *history, Error *err) {
     if (!json) return error_out_of_memory(err, "rendering the attention history", 1 << 20);
     fputs(page_head, out);
     fputs(attention_view_css, out);
+    fputs(body_start, out);
     fputs(history_body, out);
     put_json(out, json);
     fputs("</script>\n<script>\n", out);
@@ -90,6 +88,7 @@ int render_attention_html(FILE *out, const AttentionMaps *maps, const char *sour
     }
     fputs(page_head, out);
     fputs(attention_view_css, out);
+    fputs(body_start, out);
     fputs(page_body, out);
     put_json(out, json);
     fputs("</script>\n<script>\n", out);
