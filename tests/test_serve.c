@@ -620,6 +620,21 @@ static void drag_through_a_run(Cdp *c) {
     expect_eval(c, "document.getElementById('history-view').dataset.thumbnails", "\"8\"");
     if (cdp_console_errors(c)) fail_msg("console error: %s", cdp_first_console_error(c));
     assert_int_equal(server_stop(&s, NULL), 0);
+    // the same slider on the page of `azul attention --format html --history`
+    char *page = join(run, "history.html"), url[4200];
+    assert_int_equal(RUN(NULL, &out, &err, "attention", "--format", "html", "--history", run, "-o", page), 0);
+    free(out);
+    free(err);
+    snprintf(url, sizeof url, "file://%s", page);
+    if (cdp_navigate(c, url, 20000) < 0) fail_msg("%s", cdp_error(c));
+    expect_eval(c, until("document.body.dataset.ready"), "\"1\"");
+    expect_eval(c, "(() => { const s = document.querySelector('#history .history-step'); s.value = 1;"
+                   " s.dispatchEvent(new Event('input')); return document.getElementById('history').dataset.step; })()",
+                "\"40\"");
+    expect_eval(c, "document.getElementById('view').dataset.thumbnails", "\"8\"");
+    expect_eval(c, "document.body.dataset.errors || 0", "0");
+    if (cdp_console_errors(c)) fail_msg("console error: %s", cdp_first_console_error(c));
+    free(page);
     remove_tree(run);
     free(run);
 }
