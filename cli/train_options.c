@@ -380,7 +380,7 @@ static const char intro[] =
 static const char recipe_help[] =
     "The recipe fills in what is not given, from the corpus size, and prints it "
     "before training: the toy preset under 10,000 pairs, small from there; "
-    "pre-LN; batches of 4,096 tokens (1,024 for toy), halved until an epoch has "
+    "pre-LN; batches of 2,048 tokens (1,024 for toy), halved until an epoch has "
     "4 of them; the steps that fit "
     "--time-budget (timed on a few real steps before training), or with no "
     "stopping rule enough epochs to see 200,000 pairs (10 to 1,000); a warm-up "

@@ -29,7 +29,7 @@ static void a_small_corpus_gets_batches_small_enough_for_several_an_epoch(void *
     Recipe r;
     recipe_choose(&r, 114964);
     assert_int_equal(recipe_batch_tokens(&r, 2000000), r.batch_tokens);  // plenty of batches
-    // 5,000 tokens: 4,096 would give one batch, 1,024 gives four
+    // 5,000 tokens: 2,048 would give two batches, 1,024 gives four
     assert_int_equal(recipe_batch_tokens(&r, 5000), 1024);
     assert_true(5000 / recipe_batch_tokens(&r, 5000) >= RECIPE_MIN_BATCHES_PER_EPOCH);
     assert_int_equal(recipe_batch_tokens(&r, 10), 256);  // never below 256

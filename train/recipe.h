@@ -42,7 +42,7 @@ enum { RECIPE_SMALL_FROM_PAIRS = 10000 };
 
 void recipe_choose(Recipe *r, size_t pairs);
 
-// The batch size: the recipe's largest (4,096 tokens for small, ...) unless
+// The batch size: the recipe's largest (2,048 tokens for small, ...) unless
 // the epoch would then have fewer than RECIPE_MIN_BATCHES_PER_EPOCH batches,
 // halving down to 256 tokens.  padded_tokens: the epoch's pairs × their
 // longer side, roughly what its batches hold.
