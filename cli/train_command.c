@@ -25,13 +25,21 @@ typedef struct {
     char path[TRAINER_PATH_BYTES];  // DIR/attention_history.json
     const char *sentences[TRAIN_MAX_WATCH];
     int n;
+    bool warned;                    // that the history is too large to keep
 } Watch;
 _Static_assert((int)TRAIN_MAX_WATCH <= (int)ATTENTION_HISTORY_MAX_SENTENCES, "a history holds every watched sentence");
 
 static int record_attention(void *context, const Model *m, TokenizerPair *tokenizers, long step,
                             const Validation *v, Error *err) {
-    const Watch *w = context;
-    return attention_history_record(w->path, m, tokenizers, w->sentences, w->n, step, v->loss, v->bleu, err);
+    Watch *w = context;
+    int status = attention_history_record(w->path, m, tokenizers, w->sentences, w->n, step, v->loss, v->bleu, err);
+    if (status == 1 && !w->warned) {
+        report_warning("the attention of the watched sentences is too large to keep for this model (over %d MiB): "
+                       "%s is not extended; watch fewer or shorter sentences", ATTENTION_HISTORY_MAX_BYTES >> 20,
+                       w->path);
+        w->warned = true;
+    }
+    return status < 0 ? -1 : 0;
 }
 
 // Everything one `azul train` holds, freed together at the end.
@@ -220,25 +228,34 @@ static void set_up_trainer(TrainRun *r) {
     if (!trainer->options_json) die("out of memory saving the options for --resume");
 }
 
+// Whether the model can read the sentence (its tokens fit max_len).
+static bool readable(TrainRun *r, const char *sentence, Error *err) {
+    int32_t *ids = NULL;
+    int status = encode_source_sentence(&r->tokenizers.source, r->model.config.max_len, sentence, &ids, err);
+    arrfree(ids);
+    return status == 0;
+}
+
 // --watch's sentences, or the first dev sentence; each must be one the model
 // can read, or the run would stop at its first validation.
 static void set_up_watch(TrainRun *r) {
     Watch *w = &r->watch;
     const TextList *given = &r->o.watch;
-    for (int i = 0; i < given->n; i++) w->sentences[w->n++] = given->items[i];
-    if (w->n == 0 && arrlen(r->valid.pairs) > 0) w->sentences[w->n++] = r->valid.pairs[0].source;
-    if (w->n == 0) return;
     Error err;
-    if (trainer_path(&r->trainer, ATTENTION_HISTORY_FILE, w->path, &err) < 0) die("%s", err.message);
     for (int i = 0; i < given->n; i++) {
-        int32_t *ids = NULL;
-        int status = encode_source_sentence(&r->tokenizers.source, r->model.config.max_len, given->items[i], &ids, &err);
-        arrfree(ids);
-        if (status < 0) {
+        if (!readable(r, given->items[i], &err)) {
             die_usage(cmd, "--watch \"%.60s%s\": %s", given->items[i], strlen(given->items[i]) > 60 ? "..." : "",
                       err.message);
         }
+        w->sentences[w->n++] = given->items[i];
     }
+    // by default the first dev sentence the model can read (the dataset
+    // leaves out pairs that are empty or too long; the corpus keeps them)
+    for (ptrdiff_t i = 0; given->n == 0 && w->n == 0 && i < arrlen(r->valid.pairs); i++) {
+        if (readable(r, r->valid.pairs[i].source, &err)) w->sentences[w->n++] = r->valid.pairs[i].source;
+    }
+    if (w->n == 0) return;
+    if (trainer_path(&r->trainer, ATTENTION_HISTORY_FILE, w->path, &err) < 0) die("%s", err.message);
     r->trainer.options.after_validation = (ValidationHook){record_attention, w};
 }
 

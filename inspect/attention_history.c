@@ -15,9 +15,14 @@ cJSON *attention_history_load(const char *path, Error *err) {
     size_t length;
     char *text = read_whole_file(path, ATTENTION_HISTORY_MAX_BYTES, &length, err);
     if (!text) return NULL;
+    cJSON *h = attention_history_parse(text, length, path, err);
+    free(text);
+    return h;
+}
+
+cJSON *attention_history_parse(const char *text, size_t length, const char *path, Error *err) {
     Error inner;
     cJSON *h = json_parse_bounded(text, length, ATTENTION_HISTORY_MAX_VALUES, "the history", &inner);
-    free(text);
     if (!h) {
         error_set(err, "%s: %s", path, inner.message);
         return NULL;
@@ -31,7 +36,9 @@ cJSON *attention_history_load(const char *path, Error *err) {
     cJSON_ArrayForEach(s, sentences) ok = ok && cJSON_IsString(s);
     cJSON_ArrayForEach(s, steps) {
         const cJSON *maps = cJSON_GetObjectItemCaseSensitive(s, "maps");
-        ok = ok && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "step")) && cJSON_IsArray(maps) &&
+        ok = ok && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "step")) &&
+             cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "dev_loss")) &&
+             cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "bleu")) && cJSON_IsArray(maps) &&
              cJSON_GetArraySize(maps) == cJSON_GetArraySize(sentences);
     }
     if (!ok) {
@@ -101,11 +108,12 @@ static int step_entry(cJSON *h, const Model *m, TokenizerPair *tokenizers, long 
     return 0;
 }
 
-// Every second step dropped (the last kept), when the history has grown past
-// half its limit.
+// Every second step dropped, the first and the last kept (the slider still
+// runs from the untrained model to the latest), when the history has grown
+// past half its limit.
 static void thin_out(cJSON *h) {
     cJSON *steps = cJSON_GetObjectItemCaseSensitive(h, "steps");
-    for (int i = cJSON_GetArraySize(steps) - 2; i >= 0; i -= 2) cJSON_DeleteItemFromArray(steps, i);
+    for (int i = cJSON_GetArraySize(steps) - 2; i >= 1; i -= 2) cJSON_DeleteItemFromArray(steps, i);
 }
 
 int attention_history_record(const char *path, const Model *m, TokenizerPair *tokenizers,
@@ -119,14 +127,16 @@ int attention_history_record(const char *path, const Model *m, TokenizerPair *to
     }
     char *text = cJSON_PrintUnformatted(h);
     while (text && strlen(text) > ATTENTION_HISTORY_MAX_BYTES / 2 &&
-           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(h, "steps")) > 1) {
+           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(h, "steps")) > 2) {
         cJSON_free(text);
         thin_out(h);
         text = cJSON_PrintUnformatted(h);
     }
     cJSON_Delete(h);
     if (!text) return error_out_of_memory(err, "the attention history", 1 << 20);
-    int status = atomic_write_file(path, text, strlen(text), err);
+    // never a file the loader would refuse: steps this large (long
+    // sentences, a large model) are not kept, and the file stays as it was
+    int status = strlen(text) > ATTENTION_HISTORY_MAX_BYTES ? 1 : atomic_write_file(path, text, strlen(text), err);
     cJSON_free(text);
     return status;
 }

@@ -32,12 +32,16 @@ enum {
 // Reads a history file; NULL with err (naming the file) when it is missing,
 // too large, not JSON or not a history.
 cJSON *attention_history_load(const char *path, Error *err);
+// The same for a history's text (path names it in errors).
+cJSON *attention_history_parse(const char *text, size_t length, const char *path, Error *err);
 
 // Appends step's maps of the sentences to the history at path (started
 // afresh when there is none; any steps from step on, left by a run that was
 // resumed from an earlier checkpoint, are dropped first) and rewrites it
 // atomically.  The sentences are the file's own when it has them: a
-// resumed run watches what it watched.  -1 with err.
+// resumed run watches what it watched.  0; 1 when the steps to keep would
+// pass ATTENTION_HISTORY_MAX_BYTES even with the first and the latest alone
+// (sentences too long for this model's maps: nothing is written); -1 with err.
 int attention_history_record(const char *path, const Model *m, TokenizerPair *tokenizers,
                              const char *const *sentences, int n_sentences, long step, double dev_loss,
                              double bleu, Error *err);

@@ -196,8 +196,9 @@ function historySlider(box, history, show) {
       return;
     }
     const s = steps[state.step], maps = s.maps[state.sentence];
-    caption.textContent = 'step ' + s.step + ': dev loss ' + s.dev_loss.toFixed(3) + ', BLEU ' +
-      s.bleu.toFixed(2) + ' \u2014 \u201c' + maps.translation + '\u201d';
+    const number = (x, digits) => (typeof x === 'number' ? x.toFixed(digits) : '?');
+    caption.textContent = 'step ' + s.step + ': dev loss ' + number(s.dev_loss, 3) + ', BLEU ' +
+      number(s.bleu, 2) + ' \u2014 \u201c' + maps.translation + '\u201d';
     box.dataset.step = s.step;
     show(maps);
   }

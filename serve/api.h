@@ -15,8 +15,11 @@
 //                              "target"?} → the numbers `--explain` prints
 //
 // Errors are {"error": "..."} with 400 (a bad request), 404 (no such path)
-// or 405 (a path that does not take that method).  No request names a file:
-// the paths are this fixed list.
+// or 405 (a path that does not take that method); the HTTP layer adds 403
+// (another site's request), 413 (a body over 64 KiB) and 415 (a body not
+// sent as JSON), and 500 means memory ran out.  A request HTTP itself
+// refuses (headers too large, no Host) gets libmicrohttpd's own page.  No
+// request names a file: the paths are this fixed list.
 #ifndef AZUL_API_H
 #define AZUL_API_H
 
@@ -40,7 +43,17 @@ typedef struct {
     struct timespec model_written;
     double last_check;      // when a live run was last looked at
     int model_version;      // 1, 2, ... with each reload
+    struct HistoryCache *history;  // the run's attention history as last read
 } Api;
+
+// The attention history as last read and checked, sent as it is while the
+// file stays the same (a page following a run asks every few seconds).
+typedef struct HistoryCache {
+    pthread_mutex_t lock;
+    char *text;
+    size_t length;
+    struct timespec written;
+} HistoryCache;
 
 typedef struct {
     int status;

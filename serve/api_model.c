@@ -90,21 +90,30 @@ int api_open(Api *api, const char *path, bool live, Error *err) {
     api->live = live;
     api->run_dir = dir ? strdup(path) : NULL;
     api->model_file = live ? newest_model(path, &api->model_written) : model_file_path(path);
-    if ((dir && !api->run_dir) || (!live && !api->model_file)) return error_out_of_memory(err, "a path", 4096);
+    api->history = calloc(1, sizeof *api->history);
+    if ((dir && !api->run_dir) || (!live && !api->model_file) || !api->history) {
+        free(api->run_dir);
+        free(api->model_file);
+        free(api->history);
+        return error_out_of_memory(err, "a path", 4096);
+    }
     if (!api->model_file) {
         free(api->run_dir);
+        free(api->history);
         return error_set(err, "%s has no model yet: a run writes model.safetensors at its first validation",
                          path);
     }
     if (load(api->model_file, &api->translator, &api->model_json, err) < 0) {
         free(api->run_dir);
         free(api->model_file);
+        free(api->history);
         return -1;
     }
     api->model_version = 1;
     api->last_check = monotonic_seconds();
     pthread_rwlock_init(&api->lock, NULL);
     pthread_mutex_init(&api->reload, NULL);
+    pthread_mutex_init(&api->history->lock, NULL);
     return 0;
 }
 
@@ -114,13 +123,17 @@ void api_close(Api *api) {
     free(api->model_json);
     free(api->run_dir);
     free(api->model_file);
+    free(api->history->text);
+    pthread_mutex_destroy(&api->history->lock);
+    free(api->history);
     pthread_rwlock_destroy(&api->lock);
     pthread_mutex_destroy(&api->reload);
     memset(api, 0, sizeof *api);
 }
 
 void api_reload_if_newer(Api *api) {
-    pthread_mutex_lock(&api->reload);
+    // one thread looks (and loads); the others go on with the model they have
+    if (pthread_mutex_trylock(&api->reload) != 0) return;
     double now = monotonic_seconds();
     struct timespec written = {0, 0};
     char *newest = NULL;

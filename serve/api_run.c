@@ -1,11 +1,14 @@
 // What the playground shows of the run behind the model, read afresh at
 // each request (a run may still be writing them):
-//   GET /api/history  DIR/attention_history.json, as it is
+//   GET /api/history  DIR/attention_history.json, as it is (once checked)
 //   GET /api/curves   {"train_loss": [[step, loss]], "valid_loss": [[step, loss]],
 //                      "bleu": [[step, BLEU]]} from DIR/train.log
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/atomic_file.h"
 
 #include <stb/stb_ds.h>
 
@@ -25,23 +28,53 @@ static bool run_file(const Api *api, const char *name, const char *what, char *p
     return true;
 }
 
+// The history file's text, checked, into the cache (when the file changed
+// since it was last read); false with the reply made when it cannot be.
+static bool cache_history(HistoryCache *cache, const char *path, Reply *reply) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        reply_error(reply, 404, "this run has no attention history yet (azul train records one at each "
+                                "validation, of its --watch sentences)");
+        return false;
+    }
+    if (cache->text && st.st_mtim.tv_sec == cache->written.tv_sec && st.st_mtim.tv_nsec == cache->written.tv_nsec &&
+        (size_t)st.st_size == cache->length) {
+        return true;
+    }
+    Error err;
+    size_t length;
+    char *text = read_whole_file(path, ATTENTION_HISTORY_MAX_BYTES, &length, &err);
+    cJSON *checked = text ? attention_history_parse(text, length, path, &err) : NULL;  // the page trusts its shape
+    if (!checked) {
+        free(text);
+        reply_error(reply, 500, "%s", err.message);
+        return false;
+    }
+    cJSON_Delete(checked);
+    free(cache->text);
+    cache->text = text;
+    cache->length = length;
+    cache->written = st.st_mtim;
+    return true;
+}
+
 void answer_history(const Api *api, const char *body, size_t length, Reply *reply) {
     (void)body;
     (void)length;
     char path[4096];
     if (!run_file(api, ATTENTION_HISTORY_FILE, "attention history", path, sizeof path, reply)) return;
-    if (access(path, F_OK) != 0) {
-        reply_error(reply, 404, "this run has no attention history yet (azul train records one at each "
-                                "validation, of its --watch sentences)");
-        return;
+    HistoryCache *cache = api->history;
+    pthread_mutex_lock(&cache->lock);
+    if (cache_history(cache, path, reply)) {
+        char *copy = malloc(cache->length + 1);  // the cache may change while this one is sent
+        if (copy) {
+            memcpy(copy, cache->text, cache->length + 1);
+            *reply = (Reply){200, "application/json", copy, cache->length, false, NULL};
+        } else {
+            reply_error(reply, 500, "the server ran out of memory");
+        }
     }
-    Error err;
-    cJSON *history = attention_history_load(path, &err);  // checked: the page trusts its shape
-    if (!history) {
-        reply_error(reply, 500, "%s", err.message);
-        return;
-    }
-    reply_json(reply, 200, history);
+    pthread_mutex_unlock(&cache->lock);
 }
 
 // [[step, value], ...]; NULL when memory runs out.

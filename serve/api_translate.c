@@ -12,18 +12,23 @@
 #include <stb/stb_ds.h>
 
 #include "core/json_tree.h"
+#include "core/utf8.h"
 #include "serve/api_requests.h"
 
 // [{"id", "piece", "byte"}] for n ids; NULL when memory runs out.
 static cJSON *tokens_json(const Tokenizer *t, const int32_t *ids, int n) {
     cJSON *list = cJSON_CreateArray();
     for (int i = 0; list && i < n; i++) {
-        char piece[64];
-        tokenizer_token_display(t, ids[i], piece, sizeof piece);
-        cJSON *token = cJSON_CreateObject();
+        // as the attention labels its tokens: a long piece cut by the display
+        // may end inside a character, which becomes U+FFFD
+        char shown[256];
+        tokenizer_token_display(t, ids[i], shown, sizeof shown);
+        char *piece = utf8_printable(shown);
+        cJSON *token = piece ? cJSON_CreateObject() : NULL;
         bool ok = token && cJSON_AddNumberToObject(token, "id", ids[i]) &&
                   cJSON_AddStringToObject(token, "piece", piece) &&
                   cJSON_AddBoolToObject(token, "byte", tokenizer_is_byte(t, ids[i]));
+        free(piece);
         if (!ok) cJSON_Delete(token);
         if (!ok || !json_append(list, token)) {
             cJSON_Delete(list);

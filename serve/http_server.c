@@ -1,10 +1,12 @@
 #include "serve/http_server.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "core/clock.h"
+#include "serve/api_requests.h"
 
 // The page loads its own script and styles and talks to its own API; nothing
 // else may run, load or frame it.
@@ -23,8 +26,20 @@ struct HttpServer {
     struct MHD_Daemon *daemon;
     Api *api;
     FILE *log;
+    bool loopback;         // listening on 127.0.0.1 or ::1 only
     atomic_int in_flight;  // requests begun and not yet answered
 };
+
+// Whether a Host header names this machine: localhost, 127.0.0.1 or [::1],
+// with or without a port.
+static bool local_host(const char *host) {
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; host && i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]);
+        if (strncasecmp(host, names[i], n) == 0 && (host[n] == '\0' || host[n] == ':')) return true;
+    }
+    return false;
+}
 
 // One request while its body arrives.
 typedef struct {
@@ -34,6 +49,14 @@ typedef struct {
     bool answered;  // a 413 went out before the body arrived
     double started;
 } Request;
+
+// The client's text for the log: at most size - 1 bytes, no control
+// characters (a terminal reading the log must not get escape sequences).
+static void shown_text(const char *text, char *shown, size_t size) {
+    size_t n = 0;
+    for (const char *p = text; *p && n < size - 1; p++) shown[n++] = (unsigned char)*p < 0x20 || *p == 0x7F ? '?' : *p;
+    shown[n] = '\0';
+}
 
 static void log_request(HttpServer *s, struct MHD_Connection *c, const char *method, const char *url,
                         int status, size_t bytes, double started) {
@@ -45,12 +68,10 @@ static void log_request(HttpServer *s, struct MHD_Connection *c, const char *met
                                                                     : sizeof(struct sockaddr_in);
         getnameinfo(info->client_addr, size, host, sizeof host, NULL, 0, NI_NUMERICHOST);
     }
-    // the URL is the client's: at most 200 bytes of it, and no control characters
-    char shown[201];
-    size_t n = 0;
-    for (const char *p = url; *p && n < sizeof shown - 1; p++) shown[n++] = (unsigned char)*p < 0x20 || *p == 0x7F ? '?' : *p;
-    shown[n] = '\0';
-    fprintf(s->log, "%s \"%s %s\" %d %zu %.1f ms\n", host, method, shown, status, bytes,
+    char shown_method[17], shown_url[201];
+    shown_text(method, shown_method, sizeof shown_method);
+    shown_text(url, shown_url, sizeof shown_url);
+    fprintf(s->log, "%s \"%s %s\" %d %zu %.1f ms\n", host, shown_method, shown_url, status, bytes,
             (monotonic_seconds() - started) * 1e3);
     fflush(s->log);
 }
@@ -116,6 +137,24 @@ static void take_body(Request *request, const char *data, size_t size) {
     request->body[request->length] = '\0';
 }
 
+// Requests another web site could make a browser send: a POST that is not
+// JSON (a form or text/plain needs no CORS preflight), or, on a loopback
+// address, a Host that is not this machine's (DNS rebinding).  The reply is
+// made for them.
+static bool refused(const HttpServer *s, struct MHD_Connection *c, const char *method, Reply *reply) {
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (strcmp(method, "POST") == 0 && (!type || strncasecmp(type, "application/json", 16) != 0)) {
+        reply_error(reply, 415, "a request body must be sent as Content-Type: application/json");
+        return true;
+    }
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (s->loopback && !local_host(host)) {
+        reply_error(reply, 403, "this server answers requests for 127.0.0.1 or localhost only");
+        return true;
+    }
+    return false;
+}
+
 static enum MHD_Result on_request(void *context, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **state) {
@@ -131,7 +170,8 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *c, const
     if (request->answered) return MHD_YES;
     request->answered = true;
     if (request->too_large) return too_large(s, c, method, url, request->started);
-    Reply reply;
+    Reply reply = {0};
+    if (refused(s, c, method, &reply)) return send_reply(s, c, method, url, &reply, request->started);
     api_answer(s->api, method, url, request->body, request->length, &reply);
     return send_reply(s, c, method, url, &reply, request->started);
 }
@@ -174,6 +214,9 @@ HttpServer *http_server_start(const HttpOptions *o, Api *api, Error *err) {
     }
     s->api = api;
     s->log = o->log;
+    s->loopback = address.ss_family == AF_INET
+                      ? ((struct sockaddr_in *)&address)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
+                      : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&address)->sin6_addr);
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC;
     if (address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
@@ -198,11 +241,11 @@ int http_server_port(const HttpServer *s) {
 
 void http_server_stop(HttpServer *s, double drain_seconds) {
     MHD_socket listening = MHD_quiesce_daemon(s->daemon);  // no new connections from here
-    if (listening != MHD_INVALID_SOCKET) close(listening);
     const double until = monotonic_seconds() + drain_seconds;
     while (atomic_load(&s->in_flight) > 0 && monotonic_seconds() < until) {
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
     MHD_stop_daemon(s->daemon);
+    if (listening != MHD_INVALID_SOCKET) close(listening);  // ours, but only once the threads are gone
     free(s);
 }

@@ -11,7 +11,7 @@ window.addEventListener('unhandledrejection', () => {
 
 const $ = id => document.getElementById(id);
 const view = attentionView($('attention'), (kind, layer, head, row) => explain(kind, layer, head, row));
-const page = { text: '', target: '', asked: 0, timer: null, model: null, slider: null, historySteps: -1 };
+const page = { text: '', target: '', asked: 0, timer: null, model: null, slider: null, historySteps: '' };
 
 function make(name, props, parent) {
   const e = document.createElement(name);
@@ -55,8 +55,10 @@ async function showModel() {
 // The attention history of the run's watched sentences, with its slider.
 async function showHistory() {
   const history = await api('/api/history');
-  if (history.steps.length === page.historySteps) return;
-  page.historySteps = history.steps.length;
+  const last = history.steps[history.steps.length - 1];
+  const key = history.steps.length + '@' + (last ? last.step : 0);  // a resume or a thinning changes it too
+  if (key === page.historySteps) return;
+  page.historySteps = key;
   $('history-panel').hidden = false;
   if (page.slider) {
     page.slider.update(history);
@@ -146,18 +148,28 @@ async function translate() {
     const t = await api('/api/translate', { text, beam, n_best: Math.min(beam, 4) });
     if (asked !== page.asked) return;  // a newer request is on its way
     const best = t.translations[0];
-    const maps = await api('/api/attention', { text, target: best.text });
-    if (asked !== page.asked) return;
     page.text = text;
     page.target = best.text;
     showTranslations(t);
     showAlignment(t);
-    showTokens(t, maps);
-    $('attention-panel').hidden = false;
-    view.show(maps);
     $('explain-panel').hidden = true;
-    setStatus('translated in ' + Math.round(performance.now() - started) + ' ms');
     document.body.dataset.translation = best.text;
+    // the maps of the translation shown (teacher-forced: beam search may
+    // have chosen another than the greedy one); the translation stays
+    // whether or not they come
+    let maps = null;
+    try {
+      maps = await api('/api/attention', { text, target: best.text });
+    } catch (e) {
+      if (asked === page.asked) setStatus('translated, but its attention: ' + e.message, true);
+    }
+    if (asked !== page.asked) return;
+    showTokens(t, maps);
+    $('attention-panel').hidden = !maps;
+    if (maps) {
+      view.show(maps);
+      setStatus('translated in ' + Math.round(performance.now() - started) + ' ms');
+    }
     document.body.dataset.ready = '1';
   } catch (e) {
     if (asked === page.asked) setStatus(e.message, true);
@@ -217,6 +229,10 @@ function showTokens(t, maps) {
   // the rows of cross-attention: the translation as the attention tokenized
   // it, and <eos>; with the ids the search wrote when they are the same tokens
   const written = t.translations[0].tokens.concat([{ piece: '<eos>', id: 3, byte: false }]);
+  if (!maps) {
+    row('target', written);  // nothing to explain without the maps
+    return;
+  }
   const same = written.length === maps.target_tokens.length && written.every((w, i) => w.piece === maps.target_tokens[i]);
   const target = same ? written : maps.target_tokens.map(piece => ({ piece, id: '', byte: /^<0x[0-9A-F]{2}>$/.test(piece) }));
   row('target', target, (i, e) => {

@@ -256,6 +256,16 @@ static void attention_and_explain_match_the_attention_command(void **state) {
 
 // ---------------------------------------------------------------- hostile requests
 
+// Runs a curl command that prints the status, and checks it.
+static void expect_status_of(const char *command, int expected) {
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    int status = 0;
+    if (fscanf(p, "%d", &status) != 1) status = -1;
+    pclose(p);
+    if (status != expected) fail_msg("%s\ngave HTTP %d, expected %d", command, status, expected);
+}
+
 // Each bad request gets its code and an {"error"} naming what is wrong; the
 // server answers the next one as if nothing happened.
 static void bad_requests_get_clear_errors(void **state) {
@@ -308,6 +318,18 @@ static void bad_requests_get_clear_errors(void **state) {
     a = http(&s, "DELETE", "/api/model", NULL, 0);
     expect_error(&a, 405, "takes GET");
     answer_free(&a);
+    // what another web site could make a browser send: a body that is not
+    // JSON (no CORS preflight), a Host that is not this machine (DNS rebinding)
+    char command[1024];
+    snprintf(command, sizeof command, "curl -s -o /dev/null -w '%%{http_code}' -H 'Content-Type: text/plain' "
+                                      "--data-binary '{\"text\": \"hi\"}' '%sapi/translate'", s.url);
+    expect_status_of(command, 415);
+    snprintf(command, sizeof command, "curl -s -o /dev/null -w '%%{http_code}' -H 'Host: rebound.example:80' "
+                                      "'%sapi/model'", s.url);
+    expect_status_of(command, 403);
+    snprintf(command, sizeof command, "curl -s -o /dev/null -w '%%{http_code}' -H 'Host: localhost' "
+                                      "'%sapi/model'", s.url);
+    expect_status_of(command, 200);
     a = post(&s, "/api/translate", "{\"text\": \"The ball is blue\"}");
     cJSON *t = expect_json(&a, 200);  // still answering
     cJSON_Delete(t);

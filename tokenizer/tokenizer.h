@@ -51,7 +51,7 @@ typedef struct {
     TextToId *id_of_text;    // ordinary tokens (not specials, not bytes) by text
     BpeMerge *merges;        // bpe: stb_ds array in the order they were learned
     PairToRank *merge_rank;  // bpe: (left << 32 | right) -> rank
-    PieceToIds *cache;       // encoded pieces, because words repeat; not thread-safe
+    PieceToIds *cache;       // encoded pieces, because words repeat (tokenizer_encode locks it)
 } Tokenizer;
 
 typedef struct {
