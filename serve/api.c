@@ -101,52 +101,29 @@ bool request_int(const cJSON *request, const char *name, int low, int high, int 
 
 typedef void (*Handler)(const Api *api, const char *body, size_t length, Reply *reply);
 
-// The page and what it loads, each a string built into the program.
-static void answer_file(const char *text, const char *type, Reply *reply) {
-    *reply = (Reply){200, type, (char *)text, strlen(text), true, NULL};
-}
-static void answer_page(const Api *a, const char *b, size_t n, Reply *r) {
-    (void)a, (void)b, (void)n;
-    answer_file(playground_html, "text/html; charset=utf-8", r);
-}
-static void answer_page_js(const Api *a, const char *b, size_t n, Reply *r) {
-    (void)a, (void)b, (void)n;
-    answer_file(playground_js, "text/javascript; charset=utf-8", r);
-}
-static void answer_view_js(const Api *a, const char *b, size_t n, Reply *r) {
-    (void)a, (void)b, (void)n;
-    answer_file(attention_view_js, "text/javascript; charset=utf-8", r);
-}
-static void answer_page_css(const Api *a, const char *b, size_t n, Reply *r) {
-    (void)a, (void)b, (void)n;
-    answer_file(playground_css, "text/css; charset=utf-8", r);
-}
-static void answer_view_css(const Api *a, const char *b, size_t n, Reply *r) {
-    (void)a, (void)b, (void)n;
-    answer_file(attention_view_css, "text/css; charset=utf-8", r);
-}
-
 // The tab's icon: a blue square with an "a" (browsers ask for /favicon.ico
 // whatever the page says).
 static const char favicon_svg[] =
     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" "
     "fill=\"#1f5fbf\"/><text x=\"8\" y=\"12.5\" font-size=\"12\" font-family=\"sans-serif\" fill=\"white\" "
     "text-anchor=\"middle\">a</text></svg>";
-static void answer_favicon(const Api *a, const char *b, size_t n, Reply *r) {
-    (void)a, (void)b, (void)n;
-    answer_file(favicon_svg, "image/svg+xml", r);
-}
+
+// The page and what it loads, each a string built into the program.
+static const struct {
+    const char *path, *text, *type;
+} files[] = {
+    {"/", playground_html, "text/html; charset=utf-8"},
+    {"/playground.js", playground_js, "text/javascript; charset=utf-8"},
+    {"/playground.css", playground_css, "text/css; charset=utf-8"},
+    {"/attention_view.js", attention_view_js, "text/javascript; charset=utf-8"},
+    {"/attention_view.css", attention_view_css, "text/css; charset=utf-8"},
+    {"/favicon.ico", favicon_svg, "image/svg+xml"},
+};
 
 static const struct {
     const char *method, *path;
     Handler handler;
 } routes[] = {
-    {"GET", "/favicon.ico", answer_favicon},
-    {"GET", "/", answer_page},
-    {"GET", "/playground.js", answer_page_js},
-    {"GET", "/playground.css", answer_page_css},
-    {"GET", "/attention_view.js", answer_view_js},
-    {"GET", "/attention_view.css", answer_view_css},
     {"GET", "/api/model", answer_model},
     {"GET", "/api/history", answer_history},
     {"GET", "/api/curves", answer_curves},
@@ -155,9 +132,25 @@ static const struct {
     {"POST", "/api/explain", answer_explain},
 };
 
+// A file of the page: true with the reply made, or 405 for another method.
+static bool answer_file(const char *method, const char *path, Reply *reply) {
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (strcmp(files[i].path, path) != 0) continue;
+        if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+            *reply = (Reply){200, files[i].type, (char *)files[i].text, strlen(files[i].text), true, NULL};
+        } else {
+            reply_error(reply, 405, "%s takes GET, HEAD, not %s", path, method);
+            reply->allow = "GET, HEAD";
+        }
+        return true;
+    }
+    return false;
+}
+
 void api_answer(Api *api, const char *method, const char *path, const char *body, size_t length,
                 Reply *reply) {
     *reply = (Reply){0};
+    if (answer_file(method, path, reply)) return;
     const char *allow = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, path) != 0) continue;
