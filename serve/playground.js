@@ -153,7 +153,6 @@ async function translate() {
     showTranslations(t);
     showAlignment(t);
     $('explain-panel').hidden = true;
-    document.body.dataset.translation = best.text;
     // the maps of the translation shown (teacher-forced: beam search may
     // have chosen another than the greedy one); the translation stays
     // whether or not they come
@@ -170,6 +169,9 @@ async function translate() {
       view.show(maps);
       setStatus('translated in ' + Math.round(performance.now() - started) + ' ms');
     }
+    // set last, once the maps are drawn too, so that whoever waits for it
+    // (the browser test) finds the whole translation on the page
+    document.body.dataset.translation = best.text;
     document.body.dataset.ready = '1';
   } catch (e) {
     if (asked === page.asked) setStatus(e.message, true);
