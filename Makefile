@@ -10,6 +10,7 @@
 #   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-regressions  replay the saved findings (tests/fuzz/regressions/) once each
 #   make valgrind   a short train, resume, translate, prompt and attention under memcheck
+#   make MPI=1      build bin/azul with Open MPI's mpicc, for `mpirun -np N bin/azul train ...`
 #   make deps       only install the missing Debian packages
 #   make clean      remove build products
 #
@@ -17,7 +18,9 @@
 # ARCH_FLAGS=-march=x86-64-v3 (say) targets other CPUs than this one (-march=native).
 
 CC      ?= cc
-BUILD   ?= build
+MPI     ?=
+# MPI=1 keeps its objects apart (build/mpi/), and links bin/azul from them.
+BUILD   ?= $(if $(MPI),build/mpi,build)
 BINDIR  ?= bin
 SANITIZE ?=
 
@@ -29,7 +32,7 @@ all: deps
 	@$(MAKE) --no-print-directory build
 
 deps:
-	@sh tools/deps.sh
+	@sh tools/deps.sh $(if $(MPI),openmpi-bin libopenmpi-dev)
 
 test: deps
 	@$(MAKE) --no-print-directory run-tests
@@ -135,6 +138,13 @@ CFLAGS += -pthread
 LDFLAGS += -pthread
 LDLIBS  = -lutf8proc -lcjson -lstb -ledit -lmicrohttpd -lm
 
+# Training over MPI (train/world.h): Open MPI's compiler wrapper adds its
+# headers and libraries; AZUL_MPI turns the collectives on.
+ifneq ($(MPI),)
+CC = mpicc
+CFLAGS += -DAZUL_MPI
+endif
+
 ifeq ($(NO_OMP),)
 OPENMP := $(call try_flag,-fopenmp)
 CFLAGS += $(OPENMP)
@@ -180,9 +190,16 @@ AZUL_TESTS := $(BINDIR)/azul-tests
 
 build: $(AZUL)
 
-$(AZUL): $(MAIN_OBJ) $(LIB_OBJ)
+# bin/azul is linked again when it was last linked from another build
+# (make MPI=1 after a plain make, or back), which its objects alone would not tell.
+LINK_STAMP := $(BINDIR)/.azul-linked-from
+$(LINK_STAMP): FORCE
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo '$(BUILD) $(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD) $(BUILD_FLAGS)' > $@
+
+$(AZUL): $(MAIN_OBJ) $(LIB_OBJ) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LDLIBS)
 
 # The tests make allocations fail on demand (tests/failing_alloc.c).
 WRAP_ALLOCATIONS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/utf8.h"
+#include "train/world.h"
 
 // Writes the formatted message made printable (utf8_put_printable): messages
 // quote what a user or a file gave (a token, a path, a flag's value), and an
@@ -28,9 +29,17 @@ static void print_message(const char *format, va_list args) {
     if (text != small) free(text);
 }
 
+// "azul: ", or "azul (rank 1 of 2): " in a job of several processes.
+static void print_prefix(void) {
+    const World *w = world();
+    if (w->size > 1) fprintf(stderr, "azul (rank %d of %d): ", w->rank, w->size);
+    else fprintf(stderr, "azul: ");
+}
+
 static void print_labelled(const char *label, const char *format, va_list args) {
     fflush(stdout);  // keep stdout and stderr in order when both go to a terminal
-    fprintf(stderr, "azul: %s: ", label);
+    print_prefix();
+    fprintf(stderr, "%s: ", label);
     print_message(format, args);
     fputc('\n', stderr);
 }
@@ -54,6 +63,7 @@ void die(const char *format, ...) {
     va_start(args, format);
     print_labelled("error", format, args);
     va_end(args);
+    world_abort(EXIT_FAILURE_AZUL);  // the other ranks would wait for this one forever
     exit(EXIT_FAILURE_AZUL);
 }
 
@@ -61,10 +71,12 @@ void die_usage(const char *command, const char *format, ...) {
     va_list args;
     va_start(args, format);
     fflush(stdout);
-    fprintf(stderr, "azul: error: ");
+    print_prefix();
+    fprintf(stderr, "error: ");
     print_message(format, args);
     fprintf(stderr, " (see 'azul %s --help')\n", command);
     va_end(args);
+    world_abort(EXIT_USAGE);
     exit(EXIT_USAGE);
 }
 

@@ -19,6 +19,7 @@
 #include "model/threads.h"
 #include "train/batcher.h"
 #include "train/trainer.h"
+#include "train/world.h"
 
 // The sentences whose attention each validation records (--watch).
 typedef struct {
@@ -108,6 +109,11 @@ static bool parse_options(TrainOptions *o, int argc, char **argv) {
     if (!o->corpus && !o->resume) die_usage(cmd, "--corpus FILE.tsv is required");
     train_options_complete(o);
     if (o->threads) omp_set_num_threads(o->threads);
+    // the ranks of an MPI job on one machine share its cores
+    else if (world()->local_size > 1) {
+        const int each = omp_get_max_threads() / world()->local_size;
+        omp_set_num_threads(each > 1 ? each : 1);
+    }
     return true;
 }
 
@@ -185,10 +191,16 @@ static void print_summary(const TrainRun *r) {
                r->model.config.max_len);
     }
     if (train_data->empty + valid_data->empty) printf("; %zu pairs empty after normalisation", train_data->empty + valid_data->empty);
-    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d threads\n",
+    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d threads",
            r->o.resume ? "(resumed)" : r->o.preset, r->model.config.d_model, r->model.config.n_heads,
            r->model.config.n_encoder_layers, r->model.config.n_decoder_layers, r->model.config.d_ff,
            r->model.config.src_vocab, r->model.config.tgt_vocab, r->model.n_params, omp_get_max_threads());
+    const World *w = world();
+    if (w->size > 1) {
+        printf(" in each of %d MPI ranks (%d on this machine); each rank takes its share of every batch of "
+               "--batch-tokens", w->size, w->local_size);
+    }
+    printf("\n");
     fflush(stdout);
 }
 
@@ -354,11 +366,33 @@ static void plan_run(TrainRun *r) {
     train_recipe_plan(o, &r->recipe, plan);
 }
 
+// The ranks of an MPI job (a world of one without MPI): all but rank 0 train
+// silently beside it, their standard output going nowhere (errors and
+// warnings still reach stderr, labelled with the rank).
+static void join_the_world(void) {
+    Error err;
+    if (world_start(&err) < 0) die("%s", err.message);
+    if (!world_is_root() && !freopen("/dev/null", "w", stdout)) die("cannot silence rank %d's output", world()->rank);
+}
+
+// Every rank checks --out before any rank writes in it: rank 0's first
+// state file would otherwise look like another run's to a slower rank.
+static void wait_for_every_rank(void) {
+    Error err;
+    int nothing = 0;
+    if (world_broadcast(&nothing, sizeof nothing, &err) < 0) die("%s", err.message);
+}
+
 int train_command(int argc, char **argv) {
     TrainRun run = {0};
     TrainRun *r = &run;
-    if (!parse_options(&r->o, argc, argv)) return 0;
+    join_the_world();
+    if (!parse_options(&r->o, argc, argv)) {
+        world_end();
+        return 0;
+    }
     prepare_run(r);
+    wait_for_every_rank();
     read_data(r);
     if (!r->o.resume) {
         train_recipe_model(&r->o, &r->recipe, corpus_size(&r->corpus));
@@ -375,9 +409,13 @@ int train_command(int argc, char **argv) {
 
     Error err;
     int status = trainer_run(&r->trainer, &err);
-    if (status < 0) report_error("%s", err.message);
-    if (status == 0) warn_about_an_early_end(&r->trainer, r->o.out);
+    if (status < 0) {
+        report_error("%s", err.message);
+        world_abort(EXIT_FAILURE_AZUL);  // a job's other ranks would wait for this one forever
+    }
+    if (status == 0 && world_is_root()) warn_about_an_early_end(&r->trainer, r->o.out);
     if (status == 130) printf("interrupted: checkpoint saved; continue with: azul train --out %s --resume\n", r->o.out);
     free_run(r);
+    world_end();
     return status < 0 ? EXIT_FAILURE_AZUL : status;
 }

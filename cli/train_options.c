@@ -39,7 +39,7 @@ const TrainOption train_option_table[] = {
     {"resume", OPTION_FLAG, AT(resume), NO_RANGE, NULL, NOT_SAVED, SECTION_RUN, NULL,
      "go on from the last checkpoint in DIR (see below)", NULL, NULL},
     {"threads", OPTION_INT, AT(threads), 1, 1024, NULL, NOT_SAVED, SECTION_RUN, "N",
-     "threads to use, not saved for --resume (default: all cores); a model of d_model ≤ 128 "
+     "threads to use, not saved for --resume (default: all cores, shared among the MPI ranks on a machine); a model of d_model ≤ 128 "
      "gives each thread a shard of every batch, so its results change in the last bits with "
      "the number of threads", NULL, NULL},
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/special_tokens.h"
 #include "model/threads.h"
 
 // Below this width a model's products are too small to share between threads
@@ -58,12 +59,51 @@ int data_parallel_reserve(DataParallel *dp, const Model *m, int B, int S, int T,
     return 0;
 }
 
+static int real_tokens(const int32_t *ids, int n) {
+    int count = 0;
+    for (int i = 0; i < n; i++) count += ids[i] != TOKEN_PAD;
+    return count;
+}
+
+void data_parallel_split_rows(const int32_t *src, const int32_t *tgt_out, int B, int S, int T, int parts,
+                              int part, int *first, int *rows) {
+    // boundary k: the first row at which the rows before hold k/parts of
+    // the tokens, but no earlier than row k and no later than row B - (parts - k),
+    // so that no part goes empty while there are rows to give
+    long total = 0;
+    for (int b = 0; b < B; b++) total += real_tokens(src + (size_t)b * S, S) + real_tokens(tgt_out + (size_t)b * T, T);
+    int bounds[2];
+    for (int side = 0; side < 2; side++) {
+        const int k = part + side;
+        int row = 0;
+        long before = 0;
+        while (row < B && before * parts < total * k) {
+            before += real_tokens(src + (size_t)row * S, S) + real_tokens(tgt_out + (size_t)row * T, T);
+            row++;
+        }
+        if (B >= parts) {
+            if (row < k) row = k;
+            if (row > B - (parts - k)) row = B - (parts - k);
+        }
+        bounds[side] = k == parts ? B : row;
+    }
+    *first = bounds[0];
+    *rows = bounds[1] - bounds[0];
+}
+
 int data_parallel_forward(DataParallel *dp, const Model *m, const int32_t *src,
                           const int32_t *tgt_in, const int32_t *tgt_out, int B, int S, int T,
                           bool training, uint64_t dropout_seed, Error *err) {
     const int n = dp->n_shards;
+    if (B == 0) {  // another rank has all the rows
+        for (int k = 0; k < n; k++) dp->shards[k].B = 0;
+        dp->loss = dp->nll = 0.0;
+        dp->loss_tokens = 0;
+        return 0;
+    }
     if (n == 1) {
         Workspace *ws = &dp->shards[0];
+        ws->first_row = dp->row_offset;
         if (model_forward(m, ws, src, tgt_in, tgt_out, B, S, T, training, dropout_seed, err) < 0) {
             return -1;
         }
@@ -78,7 +118,7 @@ int data_parallel_forward(DataParallel *dp, const Model *m, const int32_t *src,
     for (int k = 0; k < n; k++) {
         Workspace *ws = &dp->shards[k];
         const int b0 = first_row(dp, B, k), rows = first_row(dp, B, k + 1) - b0;
-        ws->first_row = b0;
+        ws->first_row = dp->row_offset + b0;
         ws->B = 0;  // a shard without rows has nothing for the backward
         ws->loss = ws->nll = 0.0;
         ws->loss_tokens = 0;
@@ -116,7 +156,7 @@ int data_parallel_forward(DataParallel *dp, const Model *m, const int32_t *src,
 void data_parallel_backward(DataParallel *dp, const Model *m, Gradients *g) {
     const int n = dp->n_shards;
     if (n == 1) {
-        model_backward(m, &dp->shards[0], g);
+        if (dp->shards[0].B > 0) model_backward_shard(m, &dp->shards[0], g, dp->loss_tokens);
         return;
     }
     #pragma omp parallel num_threads(n)

@@ -17,6 +17,11 @@
 // (model_backward_shard), so the summed gradients are the batch's gradients,
 // up to the order of additions.  With one shard this is exactly model_forward
 // and model_backward.
+//
+// The same holds one level up, between the processes of an MPI job
+// (train/world.h): each rank takes consecutive rows of the global batch
+// (data_parallel_split_rows), splits them among its threads, and divides by
+// the global batch's token count once the ranks have summed their losses.
 #ifndef AZUL_DATA_PARALLEL_H
 #define AZUL_DATA_PARALLEL_H
 
@@ -26,7 +31,12 @@ typedef struct {
     int n_shards;
     Workspace *shards;           // [n_shards] WORKSPACE_TRAINING
     Gradients *shard_gradients;  // [n_shards - 1]: those of shards 1…; shard 0 adds to the caller's
-    // the last forward's whole batch, as model_forward reports one batch's
+    // where the forward's row 0 sits in the global batch (rows of other ranks
+    // come before it): its dropout masks are those rows' masks; 0 alone
+    int row_offset;
+    // the last forward's whole batch, as model_forward reports one batch's;
+    // the trainer of several ranks replaces them by the global batch's sums
+    // before data_parallel_backward, whose divisor loss_tokens is
     double loss, nll;
     int loss_tokens;
 } DataParallel;
@@ -41,7 +51,14 @@ void data_parallel_free(DataParallel *dp);
 // Makes room for batches up to (B, S, T) now (see workspace_reserve).
 int data_parallel_reserve(DataParallel *dp, const Model *m, int B, int S, int T, Error *err);
 
-// model_forward on the batch, one shard per thread; dp->loss, nll and
+// The rows [*first, *first + *rows) of a batch of B that part `part` of
+// `parts` takes: consecutive rows holding as nearly as possible 1/parts of
+// the batch's real (not padding) source and target tokens.  Every part gets
+// at least one row while there are rows enough.
+void data_parallel_split_rows(const int32_t *src, const int32_t *tgt_out, int B, int S, int T, int parts,
+                              int part, int *first, int *rows);
+
+// model_forward on the batch (B may be 0: nothing to do), one shard per thread; dp->loss, nll and
 // loss_tokens are the whole batch's.  A shard's activations stay in its
 // workspace for data_parallel_backward.
 int data_parallel_forward(DataParallel *dp, const Model *m, const int32_t *src,

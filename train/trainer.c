@@ -23,6 +23,7 @@
 #include "train/batcher.h"
 #include "train/length_penalty.h"
 #include "train/training_log.h"
+#include "train/world.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -116,6 +117,7 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
         for (int i = 0; i < count; i++) rows[i] = (uint32_t)(first + (size_t)i);
         int S, T;
         batch_fill_pairs(d, rows, count, src, tgt_in, tgt_out, &S, &T);
+        t->shards.row_offset = 0;
         status = data_parallel_forward(&t->shards, m, src, tgt_in, tgt_out, count, S, T, false, 0,
                                        err);
         if (status < 0) break;
@@ -225,6 +227,8 @@ typedef struct {
     TrainingLog log;
     double session_start, elapsed_before;
     const char *stop_reason;
+    double sum_seconds;                // spent summing gradients over the ranks
+    long steps;                        // this session's steps
 } Run;
 
 static void run_free(Run *r) {
@@ -253,6 +257,41 @@ static int plan_epoch(Trainer *t, Run *r, Error *err) {
                                  r->batcher.max_tgt, err);
 }
 
+// The forward pass of a global batch (B, S)/(B, T): this rank's rows of
+// it, then the ranks' losses summed, so that dp->loss, nll and loss_tokens
+// are the global batch's on every rank.  0, or -1 with err.
+static int batch_forward(Trainer *t, const int32_t *src, const int32_t *tgt_in, const int32_t *tgt_out,
+                         int B, int S, int T, uint64_t dropout_seed, Error *err) {
+    DataParallel *dp = &t->shards;
+    const World *w = world();
+    int first = 0, rows = B;
+    if (w->size > 1) data_parallel_split_rows(src, tgt_out, B, S, T, w->size, w->rank, &first, &rows);
+    dp->row_offset = first;
+    if (data_parallel_forward(dp, t->model, src + (size_t)first * S, tgt_in + (size_t)first * T,
+                              tgt_out + (size_t)first * T, rows, S, T, true, dropout_seed, err) < 0) {
+        return -1;
+    }
+    if (w->size == 1) return 0;
+    double sums[3] = {dp->loss * dp->loss_tokens, dp->nll * dp->loss_tokens, dp->loss_tokens};
+    if (world_sum_doubles(sums, 3, err) < 0) return -1;
+    dp->loss_tokens = (int)sums[2];
+    dp->loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
+    dp->nll = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
+    return 0;
+}
+
+// The gradients of the last batch_forward's global mean loss, added to g
+// and summed over the ranks (the one all-reduce of a step, on the one
+// contiguous array); *sum_seconds grows by the time the sum took.
+static int batch_backward(Trainer *t, Gradients *g, double *sum_seconds, Error *err) {
+    data_parallel_backward(&t->shards, t->model, g);
+    if (world()->size == 1) return 0;
+    const double started = monotonic_seconds();
+    if (world_sum_floats(g->grads, g->n, err) < 0) return -1;
+    *sum_seconds += monotonic_seconds() - started;
+    return 0;
+}
+
 // One optimiser step on the epoch's next batch.
 static int train_step(Trainer *t, Run *r, Error *err) {
     const TrainerOptions *o = &t->options;
@@ -262,23 +301,21 @@ static int train_step(Trainer *t, Run *r, Error *err) {
     int B = batcher_fill(&r->batcher, t->train, (size_t)p->batch, r->src, r->tgt_in, r->tgt_out, &S, &T);
     long step = p->step + 1;
     uint64_t dropout_seed = rng_mix(o->seed ^ (uint64_t)step * 0x9E3779B97F4A7C15ull);
-    if (data_parallel_forward(dp, t->model, r->src, r->tgt_in, r->tgt_out, B, S, T, true,
-                              dropout_seed, err) < 0) {
-        return -1;
-    }
+    if (batch_forward(t, r->src, r->tgt_in, r->tgt_out, B, S, T, dropout_seed, err) < 0) return -1;
     if (!isfinite(dp->loss)) {
         return error_set(err, "the loss became %s at step %ld (try a lower --lr or more --warmup); "
                               "the best model so far was left as it was",
                          isnan(dp->loss) ? "NaN" : "infinite", step);
     }
     // The gradients are zero here: built so, and cleared by every adamw_step.
-    data_parallel_backward(dp, t->model, &t->gradients);
+    if (batch_backward(t, &t->gradients, &r->sum_seconds, err) < 0) return -1;
     float lr = schedule_lr(&o->schedule, step);
     // The loss above is finite, but it sees only the weights this batch uses.
     // A NaN or an infinity that reached any weight (a gradient that
     // overflowed, an update too large for a float) would spread through every
     // later step and into the next checkpoint, which the loaders then refuse:
-    // it stops the run here, before anything is saved.
+    // it stops the run here, before anything is saved.  (Every rank holds the
+    // same gradients, so every rank stops here alike.)
     bool weights_finite;
     double norm = adamw_step(t->model, &t->gradients, &t->adam, &o->adam, lr, step, o->clip_norm,
                              &weights_finite);
@@ -291,12 +328,37 @@ static int train_step(Trainer *t, Run *r, Error *err) {
     p->batch++;  // this batch is done: a resume starts after it
     p->tokens += dp->loss_tokens;
     p->elapsed = r->elapsed_before + (monotonic_seconds() - r->session_start);
+    r->steps++;
+    if (!world_is_root()) return 0;  // rank 0 alone reports
     Error log_error;
     if (training_log_step(&r->log, p, dp->loss, dp->loss_tokens, lr, (long)batcher_count(&r->batcher),
                           &log_error) < 0) {
         return log_failed(&log_error, step, err);
     }
     return 0;
+}
+
+// What the ranks must agree on before the next step, since each decides
+// alone whether to take it: an interrupt that reached any of them stops
+// them all, and rank 0's clock is the one the time budget is measured on.
+// Nothing to do for one rank.
+static int agree_before_a_step(Trainer *t, Error *err) {
+    const World *w = world();
+    if (w->size == 1) return 0;
+    double votes[2] = {interrupted ? 1.0 : 0.0, w->rank == 0 ? t->progress.elapsed : 0.0};
+    if (world_sum_doubles(votes, 2, err) < 0) return -1;
+    if (votes[0] > 0) interrupted = 1;
+    t->progress.elapsed = votes[1];
+    return 0;
+}
+
+// Rank 0 validates and saves; the others learn its verdict (1: stop early).
+// A failure on rank 0 ends the whole job from the command line.
+static int validate_on_rank_0(Trainer *t, TrainingLog *log, Error *err) {
+    int verdict = world_is_root() ? validate_and_save(t, log, err) : 0;
+    if (verdict < 0) return -1;
+    if (world_broadcast(&verdict, sizeof verdict, err) < 0) return -1;
+    return verdict;
 }
 
 // The stopping rule that holds before the next step, or NULL.
@@ -320,10 +382,11 @@ static int train_epochs(Trainer *t, Run *r, Error *err) {
         }
         if (plan_epoch(t, r, err) < 0) return -1;
         while (p->batch < (long)batcher_count(&r->batcher)) {
+            if (agree_before_a_step(t, err) < 0) return -1;
             if ((r->stop_reason = limit_reached(t))) return 0;
             if (train_step(t, r, err) < 0) return -1;
             if (o->valid_every > 0 && p->step % o->valid_every == 0) {
-                int v = validate_and_save(t, &r->log, err);
+                int v = validate_on_rank_0(t, &r->log, err);
                 if (v < 0) return -1;
                 if (v == 1) {
                     r->stop_reason = "early stopping (no improvement)";
@@ -364,41 +427,115 @@ int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *vali
         int S, T;
         int B = batcher_fill(&r.batcher, t->train, (size_t)(k % batches), r.src, r.tgt_in, r.tgt_out, &S, &T);
         double start = monotonic_seconds();
-        status = data_parallel_forward(&t->shards, t->model, r.src, r.tgt_in, r.tgt_out, B, S, T, true,
-                                       1, err);
-        if (status == 0) data_parallel_backward(&t->shards, t->model, &t->gradients);
+        status = batch_forward(t, r.src, r.tgt_in, r.tgt_out, B, S, T, 1, err);
+        if (status == 0) status = batch_backward(t, &t->gradients, &r.sum_seconds, err);
         if (k > 0) total += monotonic_seconds() - start, timed++;
     }
     gradients_zero(&t->gradients);
     run_free(&r);
     if (status < 0) return -1;
-    *step_seconds = timed ? total / timed : 0;
-    Validation v;
-    double start = monotonic_seconds();
-    if (trainer_validate(t, &v, err) < 0) return -1;
-    *validation_seconds = monotonic_seconds() - start;
+    // rank 0 validates alone (validate_on_rank_0), and its timings plan every rank's run
+    double timings[2] = {timed ? total / timed : 0, 0};
+    if (world_is_root()) {
+        Validation v;
+        double start = monotonic_seconds();
+        if (trainer_validate(t, &v, err) < 0) return -1;
+        timings[1] = monotonic_seconds() - start;
+    }
+    if (world_broadcast(timings, sizeof timings, err) < 0) return -1;
+    *step_seconds = timings[0];
+    *validation_seconds = timings[1];
     return 0;
 }
 
-int trainer_run(Trainer *t, Error *err) {
-    TrainerOptions *o = &t->options;
-    TrainingProgress *p = &t->progress;
-    Run r = {0};
-    r.stop_reason = "the step limit";
+// Every rank starts from rank 0's weights, moments and progress, whatever
+// it built or loaded itself: ranks that drew other initial weights (another
+// seed) or read another checkpoint would each train a model of their own.
+// First the shapes, so that a rank started with another corpus or options
+// stops with a clear error instead of receiving bytes of another size.
+static int start_from_rank_0(Trainer *t, Error *err) {
+    const World *w = world();
+    if (w->size == 1) return 0;
+    const double mine[4] = {(double)t->model->n_params, (double)dataset_size(t->train),
+                            (double)t->options.batch_tokens, (double)t->options.seed};
+    double root[4];
+    memcpy(root, mine, sizeof root);
+    if (world_broadcast(root, sizeof root, err) < 0) return -1;
+    if (memcmp(root, mine, sizeof root) != 0) {
+        return error_set(err, "rank %d has a model of %.0f parameters, %.0f training pairs, batches of %.0f tokens "
+                              "and seed %.0f, rank 0 %.0f, %.0f, %.0f and %.0f: every rank must be started with "
+                              "the same corpus, options and --out", w->rank, mine[0], mine[1], mine[2], mine[3],
+                         root[0], root[1], root[2], root[3]);
+    }
+    if (world_broadcast(t->model->params, t->model->n_params * sizeof(float), err) < 0 ||
+        world_broadcast(t->adam.m, t->adam.n * sizeof(float), err) < 0 ||
+        world_broadcast(t->adam.v, t->adam.n * sizeof(float), err) < 0) {
+        return -1;
+    }
+    return world_broadcast(&t->progress, sizeof t->progress, err);
+}
+
+// Rank 0's files before the first step: the temporaries of killed runs
+// removed, a fresh run's state, the log opened.
+static int open_the_run(Trainer *t, Run *r, Error *err) {
     char log_path[TRAINER_PATH_BYTES];
     if (trainer_path(t, "train.log", log_path, err) < 0) return -1;
-    if (prepare(t, err) < 0) return -1;
-    if (!t->options_text && t->options_json && !(t->options_text = cJSON_PrintUnformatted(t->options_json))) {
-        return error_out_of_memory(err, "the options' saved form", 0);
-    }
     if (remove_temporaries_of_killed_runs(t, err) < 0) return -1;
     // A fresh run saves its state before the first step, so that the
     // directory holds a state to resume before it can hold a model: killed
     // at its first validation, between model.safetensors and the
     // checkpoint, it would otherwise be refused both by a fresh start (it
     // holds a model) and by --resume (it holds no state).
-    if (p->step == 0 && save_training_state(t, err) < 0) return -1;
-    if (training_log_open(&r.log, log_path, o, p->step, err) < 0) return -1;
+    if (t->progress.step == 0 && save_training_state(t, err) < 0) return -1;
+    return training_log_open(&r->log, log_path, &t->options, t->progress.step, err);
+}
+
+// After the last step, on rank 0: the last validation (or, interrupted, the
+// checkpoint), the checkpoints' average and the length penalty.
+static int finish_the_run(Trainer *t, Run *r, Error *err) {
+    const TrainerOptions *o = &t->options;
+    const TrainingProgress *p = &t->progress;
+    bool just_validated = o->valid_every > 0 && p->step % o->valid_every == 0 && p->step > 0 && !interrupted;
+    if (!just_validated) {
+        int v = interrupted ? save_checkpoint(t, err) : validate_and_save(t, &r->log, err);
+        if (v < 0) return -1;
+    }
+    if (interrupted) return 0;
+    if (o->average >= 2 && averaging_finish(t, &r->log, err) < 0) return -1;
+    return length_penalty_choose(t, &r->log, err);
+}
+
+// What the run says as it ends, and the log closed.
+static int close_the_run(Trainer *t, Run *r, int status, Error *err) {
+    const TrainingProgress *p = &t->progress;
+    training_log_finish(&r->log, p, status < 0 ? NULL : interrupted ? "an interrupt" : r->stop_reason);
+    if (status == 0) {
+        struct rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        training_log_summary(&r->log, p, t->options.out_dir, (double)usage.ru_maxrss / 1024.0);
+        if (world()->size > 1) {
+            training_log_world(&r->log, p, p->elapsed - r->elapsed_before, r->steps, world()->size,
+                               omp_get_max_threads(), r->sum_seconds);
+        }
+    }
+    Error log_error;
+    if (training_log_close(&r->log, &log_error) < 0 && status == 0) {
+        status = log_failed(&log_error, p->step, err);
+    }
+    return status;
+}
+
+int trainer_run(Trainer *t, Error *err) {
+    Run r = {0};
+    r.stop_reason = "the step limit";
+    if (prepare(t, err) < 0) return -1;
+    if (!t->options_text && t->options_json && !(t->options_text = cJSON_PrintUnformatted(t->options_json))) {
+        return error_out_of_memory(err, "the options' saved form", 0);
+    }
+    if (start_from_rank_0(t, err) < 0) return -1;
+    // Rank 0 alone writes files and reports; the others train beside it.
+    const bool root = world_is_root();
+    if (root && open_the_run(t, &r, err) < 0) return -1;
 
     struct sigaction action = {0}, old_int, old_term;
     action.sa_handler = on_signal;
@@ -408,29 +545,10 @@ int trainer_run(Trainer *t, Error *err) {
     sigaction(SIGTERM, &action, &old_term);
 
     r.session_start = monotonic_seconds();
-    r.elapsed_before = p->elapsed;
+    r.elapsed_before = t->progress.elapsed;
     int status = train_epochs(t, &r, err);
-    if (status == 0) {
-        bool just_validated = o->valid_every > 0 && p->step % o->valid_every == 0 && p->step > 0 && !interrupted;
-        if (!just_validated) {
-            int v = interrupted ? save_checkpoint(t, err) : validate_and_save(t, &r.log, err);
-            if (v < 0) status = -1;
-        }
-        if (status == 0 && !interrupted && o->average >= 2 && averaging_finish(t, &r.log, err) < 0) {
-            status = -1;
-        }
-        if (status == 0 && !interrupted && length_penalty_choose(t, &r.log, err) < 0) status = -1;
-    }
-    training_log_finish(&r.log, p, status < 0 ? NULL : interrupted ? "an interrupt" : r.stop_reason);
-    if (status == 0) {
-        struct rusage usage;
-        getrusage(RUSAGE_SELF, &usage);
-        training_log_summary(&r.log, p, o->out_dir, (double)usage.ru_maxrss / 1024.0);
-    }
-    Error log_error;
-    if (training_log_close(&r.log, &log_error) < 0 && status == 0) {
-        status = log_failed(&log_error, p->step, err);
-    }
+    if (status == 0 && root && finish_the_run(t, &r, err) < 0) status = -1;
+    if (root) status = close_the_run(t, &r, status, err);
     run_free(&r);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

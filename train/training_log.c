@@ -304,6 +304,16 @@ void training_log_summary(TrainingLog *log, const TrainingProgress *p, const cha
            out_dir, out_dir, out_dir, out_dir);
 }
 
+void training_log_world(TrainingLog *log, const TrainingProgress *p, double session_seconds, long session_steps,
+                        int ranks, int threads, double sum_seconds) {
+    (void)log;
+    if (session_steps <= 0) return;
+    const double per_step = session_seconds / (double)session_steps;
+    printf("%d ranks x %d threads: %.0f target tokens/s per rank; the gradients' all-reduce took %.2f ms a step "
+           "(%.1f%% of the step's %.1f ms)\n", ranks, threads, p->tokens / fmax(p->elapsed, 1e-9) / ranks,
+           1e3 * sum_seconds / (double)session_steps, 100.0 * sum_seconds / fmax(session_seconds, 1e-9), 1e3 * per_step);
+}
+
 int training_log_close(TrainingLog *log, Error *err) {
     int status = 0;
     if (log->file) {
