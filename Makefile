@@ -208,7 +208,7 @@ $(AZUL_TESTS): $(TEST_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_ALLOCATIONS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # The tests run the real program for end-to-end checks; tell them where it is.
-$(BUILD)/tests/%.o: CFLAGS += -DAZUL_BIN='"$(AZUL)"'
+$(BUILD)/tests/%.o: CFLAGS += -DAZUL_BIN='"$(AZUL)"' -DAZUL_MPI_BIN='"$(MPI_AZUL)"'
 
 # Objects are rebuilt when the flags change (NO_OMP=1 after a plain make, say).
 # (:= takes the global flags now, before any target-specific additions.)
@@ -279,5 +279,16 @@ $(BUILD)/make_seeds: $(BUILD)/tests/fuzz/make_seeds.o $(LIB_OBJ)
 FUZZ_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/fuzz/*.c))
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
 
-run-tests: layers function-length $(AZUL) $(AZUL_TESTS)
+# tests/test_mpi.c compares `mpirun -np 2` of the MPI flavour with one
+# process of this build: with Open MPI installed (CI installs it), the flavour
+# is built apart, unsanitized, into build/mpi/bin/; without it the test says
+# it is skipped, and why.
+MPI_AZUL := build/mpi/bin/azul
+mpi-for-tests:
+	@if command -v mpicc >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory MPI=1 BUILD=build/mpi BINDIR=$(patsubst %/,%,$(dir $(MPI_AZUL))) SANITIZE= build; \
+	fi
+.PHONY: mpi-for-tests
+
+run-tests: layers function-length $(AZUL) $(AZUL_TESTS) mpi-for-tests
 	@$(AZUL_TESTS)

@@ -44,7 +44,8 @@ static void buffer_read(Buffer *b, int fd, int *open_flag) {
     b->data[b->length] = '\0';
 }
 
-int run_azul(const char *const *args, const char *stdin_text, char **out, char **err) {
+int run_program(const char *program, const char *const *args, const char *stdin_text, char **out,
+                char **err) {
     signal(SIGPIPE, SIG_IGN);  // the program may exit before reading all of stdin
     int in_pipe[2], out_pipe[2], err_pipe[2];
     assert_int_equal(pipe(in_pipe), 0);
@@ -59,10 +60,10 @@ int run_azul(const char *const *args, const char *stdin_text, char **out, char *
         close(in_pipe[1]); close(out_pipe[0]); close(err_pipe[0]);
         const char *argv[64];
         size_t n = 0;
-        argv[n++] = AZUL_BIN;
+        argv[n++] = program;
         for (; args[n - 1] && n < 63; n++) argv[n] = args[n - 1];
         argv[n] = NULL;
-        execv(AZUL_BIN, (char *const *)argv);
+        execvp(program, (char *const *)argv);
         _exit(127);
     }
     close(in_pipe[0]); close(out_pipe[1]); close(err_pipe[1]);
@@ -94,6 +95,30 @@ int run_azul(const char *const *args, const char *stdin_text, char **out, char *
     if (out) *out = o.data; else free(o.data);
     if (err) *err = e.data; else free(e.data);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int run_azul(const char *const *args, const char *stdin_text, char **out, char **err) {
+    return run_program(AZUL_BIN, args, stdin_text, out, err);
+}
+
+// The losses logged in DIR/train.log, by step (index 0 unused).
+double *logged_losses(const char *dir, int steps) {
+    char *path = join(dir, "train.log");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    double *loss = calloc((size_t)steps + 1, sizeof *loss);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *event = cJSON_GetObjectItem(j, "event"), *step = cJSON_GetObjectItem(j, "step");
+        if (cJSON_IsString(event) && strcmp(event->valuestring, "train") == 0 && step->valueint <= steps) {
+            loss[step->valueint] = cJSON_GetObjectItem(j, "loss")->valuedouble;
+        }
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    free(path);
+    return loss;
 }
 
 void expect_contains(const char *text, const char *needle) {
@@ -196,8 +221,8 @@ long expect_json_whole_or_none(cJSON *(*build)(const void *context), const void 
     return n;
 }
 
-pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
-                            const char *stderr_path, long fsize_limit) {
+pid_t spawn_program_redirected(const char *program, const char *const *args, const char *stdin_path,
+                              const char *stdout_path, const char *stderr_path, long fsize_limit) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -213,12 +238,17 @@ pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, con
             struct rlimit limit = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
             if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
         }
-        const char *argv[64] = {AZUL_BIN};
+        const char *argv[64] = {program};
         for (size_t i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
-        execv(AZUL_BIN, (char *const *)argv);
+        execvp(program, (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
+                            const char *stderr_path, long fsize_limit) {
+    return spawn_program_redirected(AZUL_BIN, args, stdin_path, stdout_path, stderr_path, fsize_limit);
 }
 
 const char *find_chromium(void) {

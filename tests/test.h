@@ -33,7 +33,7 @@ extern const TestGroup core_tests, utf8_tests, normalize_tests, pretokenize_test
     learning_tests, optimizer_tests, train_tests, bleu_vector_tests, bleu_rule_tests,
     decoding_tests, attention_tests, browser_tests, layer_tests, train_option_tests, matmul_tests,
     hostile_file_tests, hostile_input_tests, data_parallel_tests, train_fault_tests, recipe_tests, average_tests, serve_tests,
-    playground_tests;
+    playground_tests, mpi_tests;
 
 #ifndef AZUL_BIN
 #define AZUL_BIN "bin/azul"
@@ -48,6 +48,9 @@ const char *shared_corpora_dir(void);
 // stdin text; captures stdout and stderr (malloc'd, NUL-terminated) and
 // returns the exit status, or -1 when the program died from a signal.
 int run_azul(const char *const *args, const char *stdin_text, char **out, char **err);
+// The same for any program (found on PATH when its name has no slash).
+int run_program(const char *program, const char *const *args, const char *stdin_text, char **out,
+                char **err);
 
 // Starts bin/azul in the background and returns its pid: stdin from
 // stdin_path (NULL: /dev/null), stdout and stderr to the two paths (the same
@@ -56,10 +59,16 @@ int run_azul(const char *const *args, const char *stdin_text, char **out, char *
 // EFBIG, as on a full disk).
 pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, const char *stdout_path,
                             const char *stderr_path, long fsize_limit);
+pid_t spawn_program_redirected(const char *program, const char *const *args, const char *stdin_path,
+                              const char *stdout_path, const char *stderr_path, long fsize_limit);
 
 // run_azul with the arguments written out: RUN(stdin, &out, &err, "train", "--help").
 #define RUN(stdin_text, out, err, ...) \
     run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)
+
+// The losses logged in DIR/train.log, by step (index 0 unused; a step that
+// was not logged is 0), malloc'd.
+double *logged_losses(const char *dir, int steps);
 
 // Fails the test, showing the text, unless it contains needle.
 void expect_contains(const char *text, const char *needle);

@@ -25,7 +25,7 @@ int main(void) {
                                  &tokenizer_tests, &corpus_tests,   &real_corpus_tests,
                                  &cli_tests,      &op_gradient_tests, &matmul_tests, &model_tests, &parity_tests, &optimizer_tests, &learning_tests, &train_tests, &train_fault_tests, &train_option_tests, &recipe_tests, &average_tests,
                                  &bleu_vector_tests, &bleu_rule_tests, &decoding_tests,
-                                 &attention_tests, &browser_tests, &serve_tests, &playground_tests, &layer_tests, &hostile_file_tests,
+                                 &attention_tests, &browser_tests, &serve_tests, &playground_tests, &mpi_tests, &layer_tests, &hostile_file_tests,
                                  &hostile_input_tests, &data_parallel_tests};
     const int ci = running_under_ci();
     size_t passed = 0, failed = 0, skipped = 0;

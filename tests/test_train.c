@@ -18,26 +18,6 @@
 #include "train/curves.h"
 #include "train/training_log.h"
 
-// The losses logged in DIR/train.log, by step (index 0 unused).
-static double *logged_losses(const char *dir, int steps) {
-    char *path = join(dir, "train.log");
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    double *loss = calloc((size_t)steps + 1, sizeof *loss);
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *event = cJSON_GetObjectItem(j, "event"), *step = cJSON_GetObjectItem(j, "step");
-        if (cJSON_IsString(event) && strcmp(event->valuestring, "train") == 0 && step->valueint <= steps) {
-            loss[step->valueint] = cJSON_GetObjectItem(j, "loss")->valuedouble;
-        }
-        cJSON_Delete(j);
-    }
-    fclose(f);
-    free(path);
-    return loss;
-}
-
 static void toy_training_translates_every_training_pair(void **state) {
     (void)state;
     char *dir = make_temp_dir();

@@ -17,11 +17,6 @@ int data_parallel_shards_for(const ModelConfig *c, int threads) {
     return threads > 1 && c->d_model <= WIDEST_MODEL_TO_SPLIT ? threads : 1;
 }
 
-// Shard k's rows of a batch of B: [first_row(B, k), first_row(B, k + 1)).
-static int first_row(const DataParallel *dp, int B, int k) {
-    return (int)((long)B * k / dp->n_shards);
-}
-
 int data_parallel_init(DataParallel *dp, const Model *m, int n_shards, Error *err) {
     memset(dp, 0, sizeof *dp);
     dp->n_shards = n_shards < 1 ? 1 : n_shards;
@@ -61,8 +56,13 @@ int data_parallel_reserve(DataParallel *dp, const Model *m, int B, int S, int T,
 
 static int real_tokens(const int32_t *ids, int n) {
     int count = 0;
-    for (int i = 0; i < n; i++) count += ids[i] != TOKEN_PAD;
+    for (int i = 0; ids && i < n; i++) count += ids[i] != TOKEN_PAD;
     return count;
+}
+
+// Row b's real source and target tokens (tgt_out may be NULL: source only).
+static int row_tokens(const int32_t *src, const int32_t *tgt_out, int S, int T, int b) {
+    return real_tokens(src + (size_t)b * S, S) + (tgt_out ? real_tokens(tgt_out + (size_t)b * T, T) : 0);
 }
 
 void data_parallel_split_rows(const int32_t *src, const int32_t *tgt_out, int B, int S, int T, int parts,
@@ -71,14 +71,14 @@ void data_parallel_split_rows(const int32_t *src, const int32_t *tgt_out, int B,
     // the tokens, but no earlier than row k and no later than row B - (parts - k),
     // so that no part goes empty while there are rows to give
     long total = 0;
-    for (int b = 0; b < B; b++) total += real_tokens(src + (size_t)b * S, S) + real_tokens(tgt_out + (size_t)b * T, T);
+    for (int b = 0; b < B; b++) total += row_tokens(src, tgt_out, S, T, b);
     int bounds[2];
     for (int side = 0; side < 2; side++) {
         const int k = part + side;
         int row = 0;
         long before = 0;
         while (row < B && before * parts < total * k) {
-            before += real_tokens(src + (size_t)row * S, S) + real_tokens(tgt_out + (size_t)row * T, T);
+            before += row_tokens(src, tgt_out, S, T, row);
             row++;
         }
         if (B >= parts) {
@@ -117,7 +117,10 @@ int data_parallel_forward(DataParallel *dp, const Model *m, const int32_t *src,
     #pragma omp parallel for num_threads(n) schedule(static, 1)
     for (int k = 0; k < n; k++) {
         Workspace *ws = &dp->shards[k];
-        const int b0 = first_row(dp, B, k), rows = first_row(dp, B, k + 1) - b0;
+        // the same split as between ranks: one process of n threads and n
+        // ranks of one thread add the same gradients in the same order
+        int b0, rows;
+        data_parallel_split_rows(src, tgt_out, B, S, T, n, k, &b0, &rows);
         ws->first_row = dp->row_offset + b0;
         ws->B = 0;  // a shard without rows has nothing for the backward
         ws->loss = ws->nll = 0.0;

@@ -11,8 +11,9 @@
 // workspace for the whole batch then keeps memory lower, so the trainer
 // splits only small models (data_parallel_shards_for).
 //
-// Shard k holds rows [B·k/n, B·(k+1)/n) of the batch, padded to the whole
-// batch's lengths: its dropout masks are the whole batch's (Workspace
+// Shard k holds consecutive rows of the batch carrying about 1/n of its real
+// tokens (data_parallel_split_rows, the rule the ranks of an MPI job split
+// by too), padded to the whole batch's lengths: its dropout masks are the whole batch's (Workspace
 // first_row), its loss gradient is divided by the whole batch's token count
 // (model_backward_shard), so the summed gradients are the batch's gradients,
 // up to the order of additions.  With one shard this is exactly model_forward
@@ -48,7 +49,8 @@ int data_parallel_shards_for(const ModelConfig *c, int threads);
 int data_parallel_init(DataParallel *dp, const Model *m, int n_shards, Error *err);
 void data_parallel_free(DataParallel *dp);
 
-// Makes room for batches up to (B, S, T) now (see workspace_reserve).
+// Makes room for batches up to (B, S, T) now (see workspace_reserve): a
+// shard of ceil(B/n) rows; one that the token balance gives more grows then.
 int data_parallel_reserve(DataParallel *dp, const Model *m, int B, int S, int T, Error *err);
 
 // The rows [*first, *first + *rows) of a batch of B that part `part` of

@@ -304,14 +304,22 @@ void training_log_summary(TrainingLog *log, const TrainingProgress *p, const cha
            out_dir, out_dir, out_dir, out_dir);
 }
 
-void training_log_world(TrainingLog *log, const TrainingProgress *p, double session_seconds, long session_steps,
-                        int ranks, int threads, double sum_seconds) {
-    (void)log;
-    if (session_steps <= 0) return;
-    const double per_step = session_seconds / (double)session_steps;
-    printf("%d ranks x %d threads: %.0f target tokens/s per rank; the gradients' all-reduce took %.2f ms a step "
-           "(%.1f%% of the step's %.1f ms)\n", ranks, threads, p->tokens / fmax(p->elapsed, 1e-9) / ranks,
-           1e3 * sum_seconds / (double)session_steps, 100.0 * sum_seconds / fmax(session_seconds, 1e-9), 1e3 * per_step);
+int training_log_world(TrainingLog *log, const TrainingProgress *p, double session_seconds, long session_steps,
+                       int ranks, int threads, double sum_seconds, Error *err) {
+    if (session_steps <= 0) return 0;
+    const double step_ms = 1e3 * session_seconds / (double)session_steps;
+    const double sum_ms = 1e3 * sum_seconds / (double)session_steps;
+    const double per_rank = p->tokens / fmax(p->elapsed, 1e-9) / ranks;
+    if (ranks > 1) {
+        printf("%d ranks x %d thread%s: %.0f target tokens/s per rank; the gradients' all-reduce took %.2f ms a "
+               "step (%.1f%% of the step's %.1f ms)\n", ranks, threads, threads == 1 ? "" : "s", per_rank, sum_ms,
+               100.0 * sum_ms / fmax(step_ms, 1e-9), step_ms);
+        fflush(stdout);
+    }
+    return append_line(log, true, err,
+                       "{\"event\": \"world\", \"step\": %ld, \"ranks\": %d, \"threads\": %d, "
+                       "\"tokens_per_s_per_rank\": %.1f, \"allreduce_ms_per_step\": %.4f, \"step_ms\": %.4f}\n",
+                       p->step, ranks, threads, per_rank, sum_ms, step_ms);
 }
 
 int training_log_close(TrainingLog *log, Error *err) {

@@ -66,10 +66,11 @@ int training_log_average(TrainingLog *log, const TrainingProgress *p, const Vali
 void training_log_finish(TrainingLog *log, const TrainingProgress *p, const char *stop_reason);
 void training_log_summary(TrainingLog *log, const TrainingProgress *p, const char *out_dir,
                           double peak_mib);
-// In a job of several ranks: the throughput per rank, and the time the
-// gradients' all-reduce took of this session's steps.
-void training_log_world(TrainingLog *log, const TrainingProgress *p, double session_seconds, long session_steps,
-                        int ranks, int threads, double sum_seconds);
+// The throughput per rank, and the time the gradients' all-reduce took of
+// this session's steps: logged (a "world" event) by every run, so that one
+// process and a job of several compare; printed in a job of several ranks.
+int training_log_world(TrainingLog *log, const TrainingProgress *p, double session_seconds, long session_steps,
+                       int ranks, int threads, double sum_seconds, Error *err);
 // Syncs and closes the log, and frees what it holds; fails (err may be
 // NULL) when its last lines cannot be written.
 int training_log_close(TrainingLog *log, Error *err);
