@@ -81,6 +81,9 @@ bench: deps
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	sh tools/bench_serve.sh 200
+	@sh tools/deps.sh openmpi-bin libopenmpi-dev
+	@$(MAKE) --no-print-directory MPI=1 BUILD=build/mpi BINDIR=build/mpi/bin SANITIZE= build
+	sh tools/bench_mpi.sh ../shared/corpora/spa-eng 3
 	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
 
 # Each command once under valgrind's memcheck (tools/valgrind.sh), from a copy
