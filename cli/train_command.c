@@ -201,6 +201,14 @@ static void print_summary(const TrainRun *r) {
                "--batch-tokens", w->size, w->local_size);
     }
     printf("\n");
+    // mpirun binds each rank to one core unless told otherwise (Open MPI does
+    // for up to two ranks), and OpenMP then sees only that core
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (w->mpi && !r->o.threads && (long)omp_get_max_threads() * w->local_size < cores) {
+        printf("note: %d rank%s on this machine use%s %d of its %ld cores; mpirun --bind-to none lets each rank's "
+               "threads use them all\n", w->local_size, w->local_size == 1 ? "" : "s", w->local_size == 1 ? "s" : "",
+               omp_get_max_threads() * w->local_size, cores);
+    }
     fflush(stdout);
 }
 
