@@ -191,11 +191,10 @@ static void print_summary(const TrainRun *r) {
                r->model.config.max_len);
     }
     if (train_data->empty + valid_data->empty) printf("; %zu pairs empty after normalisation", train_data->empty + valid_data->empty);
-    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d thread%s",
+    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d threads",
            r->o.resume ? "(resumed)" : r->o.preset, r->model.config.d_model, r->model.config.n_heads,
            r->model.config.n_encoder_layers, r->model.config.n_decoder_layers, r->model.config.d_ff,
-           r->model.config.src_vocab, r->model.config.tgt_vocab, r->model.n_params, omp_get_max_threads(),
-           omp_get_max_threads() == 1 ? "" : "s");
+           r->model.config.src_vocab, r->model.config.tgt_vocab, r->model.n_params, omp_get_max_threads());
     const World *w = world();
     if (w->size > 1) {
         printf(" in each of %d MPI ranks (%d on this machine); each rank takes its share of every batch of "

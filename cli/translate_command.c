@@ -59,7 +59,6 @@ typedef struct {
     size_t line;
     int batch;
     size_t sentences, tokens;
-    size_t untranslated;  // lines warned about and answered with an empty line
 } Session;
 
 // One line out per line in, whatever bytes the model decoded to: see
@@ -92,10 +91,7 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         bool has = j < k && which[j] == i;
-        if (has && why[j]) {
-            report_warning("%s:%zu: %s", s->where, first_line + i, why[j]);
-            s->untranslated++;
-        }
+        if (has && why[j]) report_warning("%s:%zu: %s", s->where, first_line + i, why[j]);
         for (int r = 0; r < (s->n_best_format ? K : 1); r++) {
             Translation empty = {0};
             const Translation *t = has && !why[j] ? &translated[j * (size_t)K + (size_t)r] : &empty;
@@ -136,7 +132,6 @@ static void run_stream(Session *s, int fd) {
         s->line++;
         if (too_long) {
             report_warning("%s; left untranslated", err.message);
-            s->untranslated++;
         }
         arrput(lines, line);
         if (arrlen(lines) == (ptrdiff_t)s->batch * READ_AHEAD_BATCHES || !line_reader_ready(&reader)) {
@@ -375,12 +370,6 @@ int translate_command(int argc, char **argv) {
     } else {
         s.where = "<stdin>";
         run_stream(&s, STDIN_FILENO);
-    }
-    // Some lines left untranslated is a warning each (their places kept);
-    // none translated at all is the command failing.
-    if (s.untranslated > 0 && s.sentences == 0) {
-        finish_standard_output();
-        die("%s: none of its %zu non-blank lines could be translated (see the warnings above)", s.where, s.untranslated);
     }
     if (verbose) {
         double took = monotonic_seconds() - start;
