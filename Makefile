@@ -283,9 +283,9 @@ FUZZ_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/fuzz/*.c))
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
 
 # tests/test_mpi.c compares `mpirun -np 2` of the MPI flavour with one
-# process of the same program: with Open MPI installed (CI installs it), the flavour
-# is built apart, unsanitized, into build/mpi/bin/; without it the test says
-# it is skipped, and why.
+# process of the same program: with Open MPI installed (CI installs it), the
+# flavour is built apart, unsanitized, into build/mpi/bin/; without it the
+# test says it is skipped, and why.
 MPI_AZUL := build/mpi/bin/azul
 mpi-for-tests:
 	@if command -v mpicc >/dev/null 2>&1; then \

@@ -65,9 +65,10 @@ static const char *const TRAINING[] = {
 
 // argv for `mpirun -np RANKS build/mpi/bin/azul TRAINING... --threads 1
 // --out DIR EXTRA...` into args; returns the program.  Ranks 0 is the one
-// process it is compared with: the same program, alone, with --threads 2, whose two shards
-// are split by the same rule as two ranks' (data_parallel_split_rows) and
-// summed in the same order, so that the curves differ by MPI alone.  (One
+// process it is compared with: the same program, alone, with --threads 2,
+// whose two shards are split by the same rule as two ranks'
+// (data_parallel_split_rows) and summed in the same order, so that the
+// curves differ by MPI alone.  (One
 // process of one thread adds the same gradients in another order; its
 // weights drift from these by rounding — most visibly the attention's key
 // biases, whose gradient is zero in exact arithmetic, so that AdamW's
