@@ -176,7 +176,14 @@ endif
 
 LIB_SRC  := $(wildcard core/*.c tokenizer/*.c eval/*.c model/*.c infer/*.c train/*.c inspect/*.c serve/*.c cli/*.c)
 MAIN_SRC := cli/azul.c
-LIB_SRC  := $(filter-out $(MAIN_SRC),$(LIB_SRC))
+# The matmul's inner loops are built once per instruction set, each object
+# with its own -m flags, and the program picks one at start-up from what the
+# CPU reports (model/cpu_kernel.h): the x86 paths on x86-64 only.
+KERNEL_SRC := model/matmul_kernels.c
+LIB_SRC  := $(filter-out $(MAIN_SRC) $(KERNEL_SRC),$(LIB_SRC))
+TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+KERNEL_PATHS := generic $(if $(filter x86_64%,$(TARGET_MACHINE)),avx2 avx512)
+KERNEL_OBJ := $(KERNEL_PATHS:%=$(BUILD)/model/matmul_kernels_%.o)
 TEST_SRC := $(wildcard tests/*.c)
 # The pages' code and looks, kept in files of their own and built into the
 # program as strings (tools/embed.sh): attention_view.js becomes
@@ -184,7 +191,7 @@ TEST_SRC := $(wildcard tests/*.c)
 EMBED_SRC := $(wildcard inspect/*.js inspect/*.css serve/*.js serve/*.css serve/*.html)
 EMBED_OBJ := $(EMBED_SRC:%=$(BUILD)/embedded/%.o)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(EMBED_OBJ)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(KERNEL_OBJ) $(EMBED_OBJ)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -227,6 +234,13 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/model/matmul_kernels_generic.o: KERNEL_FLAGS = -DMATMUL_GENERIC
+$(BUILD)/model/matmul_kernels_avx2.o: KERNEL_FLAGS = -DMATMUL_AVX2 -mavx2 -mfma
+$(BUILD)/model/matmul_kernels_avx512.o: KERNEL_FLAGS = -DMATMUL_AVX512 -mavx512f -mavx2 -mfma
+$(KERNEL_OBJ): $(BUILD)/model/matmul_kernels_%.o: $(KERNEL_SRC) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KERNEL_FLAGS) -MMD -MP -c -o $@ $<
+
 $(BUILD)/embedded/%.c: % tools/embed.sh
 	@mkdir -p $(@D)
 	@sh tools/embed.sh $< $(subst .,_,$(notdir $<)) > $@
@@ -235,7 +249,7 @@ $(BUILD)/embedded/%.o: $(BUILD)/embedded/%.c $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # azul's matmul against OpenBLAS (`make bench` only: azul links no BLAS).
-$(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o
+$(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o $(BUILD)/model/cpu_kernel.o $(BUILD)/core/error.o $(KERNEL_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lopenblas
 
 # ---------------------------------------------------------------- fuzzing

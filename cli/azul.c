@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "core/error.h"
+#include "model/cpu_kernel.h"
 
 static const struct {
     const char *name;
@@ -40,6 +41,12 @@ int main(int argc, char **argv) {
         strcmp(argv[1], "help") == 0) {
         print_usage(stdout);
         return 0;
+    }
+    // The matmul's instruction-set path, once, from the CPU (or AZUL_KERNEL).
+    Error err;
+    if (kernel_path_choose_from_environment(&err) != 0) {
+        report_error("%s", err.message);
+        return EXIT_USAGE;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);

@@ -14,6 +14,7 @@
 #include "cli/report.h"
 #include "cli/options.h"
 #include "infer/next_token.h"
+#include "model/cpu_kernel.h"
 #include "model/decoder_cache.h"
 #include "model/optimizer.h"
 #include "model/rng.h"
@@ -238,8 +239,9 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
         cJSON_Delete(j);
         return;
     }
-    printf("bench %s: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads",
-           work, o->preset, m->n_params, o->B, o->S, o->T, o->V, omp_get_max_threads());
+    printf("bench %s: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads, %s kernels",
+           work, o->preset, m->n_params, o->B, o->S, o->T, o->V, omp_get_max_threads(),
+           kernel_path_name(kernel_path_current()));
     if (!o->decode && t->shards > 1) printf(", %d shards", t->shards);
     printf("\n");
     printf("%s: median %.1f ms (min %.1f, max %.1f) over %d runs\n", o->decode ? "decoding" : "step",

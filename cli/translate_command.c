@@ -21,6 +21,7 @@
 #include "inspect/attention_maps.h"
 #include "inspect/attention_render.h"
 #include "infer/translator.h"
+#include "model/cpu_kernel.h"
 #include "core/utf8.h"
 
 static const char usage[] =
@@ -375,9 +376,10 @@ int translate_command(int argc, char **argv) {
         double took = monotonic_seconds() - start;
         struct rusage usage;
         getrusage(RUSAGE_SELF, &usage);
-        fprintf(stderr, "azul: translated %zu sentences (%zu target tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s (beam %d); peak memory %.1f MiB\n",
+        fprintf(stderr, "azul: translated %zu sentences (%zu target tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s (beam %d, %s kernels); peak memory %.1f MiB\n",
                 s.sentences, s.tokens, took, (double)s.sentences / fmax(took, 1e-9),
-                (double)s.tokens / fmax(took, 1e-9), s.search.beam, (double)usage.ru_maxrss / 1024.0);
+                (double)s.tokens / fmax(took, 1e-9), s.search.beam,
+                kernel_path_name(kernel_path_current()), (double)usage.ru_maxrss / 1024.0);
     }
     translator_free(&s.translator);
     finish_standard_output();

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/cpu_kernel.h"
 #include "tests/test.h"
 
 static int running_under_ci(void) {
@@ -27,6 +28,14 @@ int main(void) {
                                  &bleu_vector_tests, &bleu_rule_tests, &decoding_tests,
                                  &attention_tests, &browser_tests, &serve_tests, &playground_tests, &mpi_tests, &layer_tests, &hostile_file_tests,
                                  &hostile_input_tests, &data_parallel_tests};
+    // AZUL_KERNEL runs the suite on one matmul path (CI runs the numeric
+    // groups once per path its machine has); a path this CPU lacks fails.
+    Error err;
+    if (kernel_path_choose_from_environment(&err) != 0) {
+        printf("[  FAILED  ] %s\n\n0 passed, 1 failed, 0 skipped\n", err.message);
+        return 1;
+    }
+    printf("matmul kernels: %s\n", kernel_path_name(kernel_path_current()));
     const int ci = running_under_ci();
     size_t passed = 0, failed = 0, skipped = 0;
     const char *only = getenv("AZUL_TEST_GROUP");

@@ -1,11 +1,14 @@
 // The blocked matmul against a plain double-precision product, on shapes that
-// cross every block edge of model/matmul.c (row tiles of 6, column tiles of
-// 32, K blocks of 256, the few-rows path, the column split for small M), and
-// its promise that the thread count does not change a single bit.
+// cross every block edge of model/matmul_kernels.c (row tiles of 4 and 6,
+// column tiles of 8, 16 and 32, K blocks of 256, the few-rows path, the column
+// split for small M), and its promise that the thread count does not change a
+// single bit — on every instruction-set path this CPU can run, and on the
+// reference kernel.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/cpu_kernel.h"
 #include "model/ops.h"
 #include "model/threads.h"
 #include "tests/test.h"
@@ -67,8 +70,7 @@ static void reference_product(double *want, double *magnitude, const float *star
     }
 }
 
-static void products_match_double_precision(void **state) {
-    (void)state;
+static void products_of_this_path_match_double_precision(void) {
     unsigned seed = 7;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const Shape *s = &shapes[i];
@@ -111,8 +113,7 @@ static void products_match_double_precision(void **state) {
 
 // Every output element is summed by one thread in a fixed order, so 1, 2 and
 // 3 threads give identical bits (3 splits the tiles unevenly).
-static void thread_count_changes_no_bit(void **state) {
-    (void)state;
+static void this_path_is_independent_of_the_thread_count(void) {
     const int saved = omp_get_max_threads();
     unsigned seed = 11;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
@@ -149,9 +150,56 @@ static void thread_count_changes_no_bit(void **state) {
     }
 }
 
+// Runs check once on each path this CPU has, then restores the path the
+// suite runs on; says which path a failure came from.
+static void on_every_path(void (*check)(void), const char *what) {
+    const KernelPath saved = kernel_path_current();
+    int ran = 0;
+    for (int p = 0; p < KERNEL_PATH_COUNT; p++) {
+        if (!kernel_path_available((KernelPath)p)) continue;
+        Error err;
+        assert_int_equal(kernel_path_force((KernelPath)p, &err), 0);
+        print_message("    %s: %s kernels\n", what, kernel_path_name((KernelPath)p));
+        check();
+        ran++;
+    }
+    assert_int_equal(kernel_path_force(saved, NULL), 0);
+    assert_true(ran >= 2);  // the reference and generic paths run everywhere
+}
+
+static void products_match_double_precision(void **state) {
+    (void)state;
+    on_every_path(products_of_this_path_match_double_precision, "double precision");
+}
+
+static void thread_count_changes_no_bit(void **state) {
+    (void)state;
+    on_every_path(this_path_is_independent_of_the_thread_count, "thread counts");
+}
+
+// The paths this CPU lacks are refused with a message that names the path
+// and what the CPU can run; the best path is one that is available.
+static void a_path_the_cpu_lacks_is_refused(void **state) {
+    (void)state;
+    assert_true(kernel_path_available(kernel_path_best()));
+    assert_true(kernel_path_available(KERNEL_REFERENCE) && kernel_path_available(KERNEL_GENERIC));
+    const KernelPath saved = kernel_path_current();
+    for (int p = 0; p < KERNEL_PATH_COUNT; p++) {
+        if (kernel_path_available((KernelPath)p)) continue;
+        Error err = {{0}};
+        assert_int_equal(kernel_path_force((KernelPath)p, &err), -1);
+        assert_non_null(strstr(err.message, kernel_path_name((KernelPath)p)));
+        assert_non_null(strstr(err.message, "generic"));
+        assert_int_equal(kernel_path_current(), saved);
+    }
+    Error err = {{0}};
+    assert_int_equal(kernel_path_force(KERNEL_PATH_COUNT, &err), -1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(products_match_double_precision),
     cmocka_unit_test(thread_count_changes_no_bit),
+    cmocka_unit_test(a_path_the_cpu_lacks_is_refused),
 };
 
 TEST_GROUP(matmul_tests, tests);
