@@ -77,7 +77,8 @@ bench: deps
 	@sh tools/deps.sh libopenblas0-pthread libopenblas-dev
 	@sh tools/deps.sh python3-torch
 	@$(MAKE) --no-print-directory build $(BUILD)/bench_matmul
-	env -u OPENBLAS_CORETYPE $(BUILD)/bench_matmul
+	sh tools/bench_matmul.sh $(BUILD)/bench_matmul
+	sh tools/bench_busy_core.sh $(BINDIR)/azul 3
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
 	sh tools/bench_serve.sh 200

@@ -130,7 +130,8 @@ int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesi
             greedy_free(&g, out, B, true);
             return -1;
         }
-        #pragma omp parallel for schedule(static)
+        // (a few rows are not worth a parallel region: see PARALLEL_MIN_FLOATS)
+        #pragma omp parallel for schedule(static) if ((size_t)g.cache.rows * V >= PARALLEL_MIN_FLOATS)
         for (int r = 0; r < g.cache.rows; r++) {
             const int b = g.sentence[r];
             g.done[b] = greedy_choose(&g, m, r, logits + (size_t)r * V, &out[b]);

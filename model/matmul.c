@@ -135,6 +135,19 @@ static void gemm_reference(const Gemm *g, const float *bias) {
 
 static inline int min_int(int x, int y) { return x < y ? x : y; }
 
+// The threads a product of M × K × N multiply-adds is worth.  Starting a
+// parallel region and joining it costs microseconds on an idle machine, and
+// far more on a busy one, where the partner thread may have to wait for a
+// core: a decoding step is dozens of small products, and sharing each of
+// them cost more than it saved.  From some 20 µs of work per thread on
+// (2¹⁸ multiply-adds), sharing pays.  The thread count changes no result.
+enum { MIN_MACS_PER_THREAD = 1 << 18 };
+static int threads_worth(long long M, long long K, long long N) {
+    const long long worth = M * K * N / MIN_MACS_PER_THREAD;
+    const int threads = threads_for_a_region();
+    return worth < 1 ? 1 : worth < threads ? (int)worth : threads;
+}
+
 // The threads split the rows, in whole tiles, and each packs its own blocks:
 // one parallel region per product, no barrier inside it.  With few rows
 // (decoding a batch) every thread would pack all of B for a handful of rows,
@@ -142,7 +155,7 @@ static inline int min_int(int x, int y) { return x < y ? x : y; }
 enum { ROWS_PER_THREAD_TO_SPLIT_ROWS = 64 };
 static void gemm(const Gemm *g, const float *bias) {
     const MatmulPath *path = current_path();
-    const int threads = threads_for_a_region();
+    const int threads = threads_worth(g->M, g->K, g->Ncols);
     ThreadBuffers *buffers = path ? thread_buffers() : NULL;
     float *init = buffers ? start_row_of_size(buffers, (size_t)g->Ncols + MATMUL_MAX_TILE_COLS) : NULL;
     if (!init || !panels_for_threads(buffers, threads)) {
@@ -184,7 +197,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
     const Gemm g = {out, (size_t)OC, inp, (size_t)C, 1, weight, 1, (size_t)C, C, N, OC, false};
     const MatmulPath *path = current_path();
     if (N <= FEW_ROWS && path) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) num_threads(threads_worth(N, C, OC))
         for (int o0 = 0; o0 < OC; o0 += FEW_ROWS_COLUMN_BLOCK) {
             path->few_rows(out, inp, weight, bias, N, C, OC, o0, min_int(o0 + FEW_ROWS_COLUMN_BLOCK, OC));
         }

@@ -1,9 +1,14 @@
 // Times azul's matmul against OpenBLAS's sgemm on the products a training
 // step and a decoding step of the presets really run, on the same machine and
 // thread count, and prints one table of GFLOP/s and their ratio.  Built and run
-// by `make bench` only: azul itself links no BLAS.
+// by `make bench` only (tools/bench_matmul.sh, once per instruction-set path,
+// each against OpenBLAS's kernels for the same core type): azul itself links
+// no BLAS.
 //
 //   build/bench_matmul [--threads N] [--repeat R] [--cpu-time]
+//   build/bench_matmul --paths      the paths this CPU runs, one a line
+//
+// The path is the best one the CPU has, or AZUL_KERNEL's.
 //
 // --cpu-time times by the CPU time the process used instead of the wall
 // clock: on a busy machine at one thread, that is still the work's own time.
@@ -22,6 +27,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "model/cpu_kernel.h"
 #include "model/ops.h"
 #include "model/threads.h"
 
@@ -98,42 +104,20 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-// The machine's peak: every thread runs chains of independent fused
-// multiply-adds on 16-float vectors that never touch memory.  The best of
-// five tries, in GFLOP/s (a peak: anything else on the cores only lowers it).
-typedef float vec16 __attribute__((vector_size(64)));
-static double median(double *t, int n);
-static volatile float peak_one = 1.0f, peak_tiny = 1e-7f, peak_sink[64];
-static volatile float peak_start[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-static double fma_peak(int threads) {
-    enum { CHAINS = 12, ITERATIONS = 20000000 };
-    double best[5];
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        #pragma omp parallel num_threads(threads)
-        {
-            // x and y come through volatile and every chain feeds the result,
-            // so the compiler can neither fold nor drop any of them.
-            const vec16 x = (vec16){0} + peak_one, y = (vec16){0} + peak_tiny;
-            const volatile float *start = peak_start;
-            vec16 a0 = x * start[0], a1 = x * start[1], a2 = x * start[2], a3 = x * start[3];
-            vec16 a4 = x * start[4], a5 = x * start[5], a6 = x * start[6], a7 = x * start[7];
-            vec16 a8 = x * start[8], a9 = x * start[9], a10 = x * start[10], a11 = x * start[11];
-            for (long i = 0; i < ITERATIONS; i++) {
-                a0 = a0 * x + y, a1 = a1 * x + y, a2 = a2 * x + y, a3 = a3 * x + y;
-                a4 = a4 * x + y, a5 = a5 * x + y, a6 = a6 * x + y, a7 = a7 * x + y;
-                a8 = a8 * x + y, a9 = a9 * x + y, a10 = a10 * x + y, a11 = a11 * x + y;
-            }
-            const vec16 all = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
-            for (int l = 0; l < 16; l++) peak_sink[omp_get_thread_num() % 64] += all[l];
-        }
-        double seconds = now() - t0;
-        if (use_cpu_time) seconds /= threads;  // CPU time adds up the threads
-        best[r] = 2.0 * 16 * CHAINS * (double)ITERATIONS * threads / seconds / 1e9;
+// The CPU's model name, as /proc/cpuinfo gives it ("unknown" elsewhere).
+static void cpu_model(char *name, size_t size) {
+    snprintf(name, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        snprintf(name, size, "%s", colon + 2);
+        name[strcspn(name, "\n")] = '\0';
+        break;
     }
-    double peak = best[0];
-    for (int r = 1; r < 5; r++) peak = best[r] > peak ? best[r] : peak;
-    return peak;
+    fclose(f);
 }
 
 static int by_value(const void *a, const void *b) {
@@ -152,20 +136,34 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--cpu-time")) use_cpu_time = true;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
-        else threads = 0;  // unknown: print the usage
+        else if (!strcmp(argv[i], "--paths")) {
+            // the instruction-set paths this CPU runs, fastest first (for tools/bench_matmul.sh)
+            for (int p = KERNEL_PATH_COUNT - 1; p > KERNEL_REFERENCE; p--) {
+                if (kernel_path_available((KernelPath)p)) printf("%s\n", kernel_path_name((KernelPath)p));
+            }
+            return 0;
+        } else threads = 0;  // unknown: print the usage
     }
     if (threads < 1 || repeat < 1 || repeat > 1000) {
-        fprintf(stderr, "usage: bench_matmul [--threads N] [--repeat R] [--cpu-time]\n");
+        fprintf(stderr, "usage: bench_matmul [--threads N] [--repeat R] [--cpu-time] | --paths\n");
+        return 2;
+    }
+    Error err;
+    if (kernel_path_choose_from_environment(&err) != 0) {
+        fprintf(stderr, "bench_matmul: %s\n", err.message);
         return 2;
     }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
-    printf("matmul against OpenBLAS sgemm, %d threads, median of %d, %s (GFLOP/s)\n\n", threads,
-           repeat, use_cpu_time ? "CPU time" : "wall clock");
-    const double peak = fma_peak(threads);
-    printf("FMA peak of %d threads (16-float vectors, no memory): %.0f GFLOP/s\n\n", threads, peak);
-    printf("| shape | N × C → OC | product | azul | OpenBLAS | azul ÷ OpenBLAS | azul ÷ peak |\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    printf("matmul, azul's %s kernels against OpenBLAS sgemm (%s), %d threads, median of %d, %s (GFLOP/s)\n",
+           kernel_path_name(kernel_path_current()), coretype && *coretype ? coretype : "its own choice of kernel",
+           threads, repeat, use_cpu_time ? "CPU time" : "wall clock");
+    printf("CPU: %s\n\n", cpu);
+    printf("| shape | N × C → OC | product | azul | OpenBLAS | azul ÷ OpenBLAS |\n");
+    printf("|---|---|---|---|---|---|\n");
     unsigned state = 12345;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const Shape *s = &shapes[i];
@@ -192,8 +190,8 @@ int main(int argc, char **argv) {
                 tb[r] = (t2 - t1) / calls;
             }
             double a = flops / median(ta, repeat) / 1e9, b = flops / median(tb, repeat) / 1e9;
-            printf("| %s | %d × %d → %d | %s | %.0f | %.0f | %.2f | %.0f%% |\n", s->what, s->N, s->C,
-                   s->OC, product_names[p], a, b, a / b, 100 * a / peak);
+            printf("| %s | %d × %d → %d | %s | %.0f | %.0f | %.2f |\n", s->what, s->N, s->C,
+                   s->OC, product_names[p], a, b, a / b);
             fflush(stdout);
         }
         free(inp);
