@@ -15,7 +15,8 @@
 #   make clean      remove build products
 #
 # Options: NO_OMP=1 builds without OpenMP; CC=clang picks another compiler;
-# ARCH_FLAGS=-march=x86-64-v3 (say) targets other CPUs than this one (-march=native).
+# ARCH_FLAGS=-march=native compiles all but the matmul kernels (which have one
+# path per instruction set, chosen at run time) for this CPU alone.
 
 CC      ?= cc
 MPI     ?=
@@ -87,17 +88,16 @@ bench: deps
 	sh tools/bench_mpi.sh ../shared/corpora/spa-eng 3
 	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
 
-# Each command once under valgrind's memcheck (tools/valgrind.sh), from a copy
-# built without AVX-512 into build/valgrind/: valgrind 3.19 cannot decode
-# AVX-512, and stops a -march=native build at its first such instruction
-# with "Illegal instruction".  x86-64-v3 (AVX2 and FMA) it decodes; a CPU
-# without AVX2 gets x86-64-v2.  Any memcheck error or definite leak fails.
-# A few minutes: a valgrind run is some 30-50 times slower.
+# Each command once under valgrind's memcheck (tools/valgrind.sh), from its
+# own build in build/valgrind/.  valgrind 3.19 cannot decode AVX-512, and
+# stops at the first such instruction with "Illegal instruction": the script
+# forces the AVX2 matmul path (or the generic one where the CPU lacks AVX2).
+# Any memcheck error or definite leak fails.  A few minutes: a valgrind run
+# is some 30-50 times slower.
 VALGRIND_BUILD := build/valgrind
-VALGRIND_ARCH  ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo yes),-march=x86-64-v3,-march=x86-64-v2)
 valgrind: deps
 	@sh tools/deps.sh valgrind
-	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) BINDIR=$(VALGRIND_BUILD)/bin ARCH_FLAGS=$(VALGRIND_ARCH) build
+	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) BINDIR=$(VALGRIND_BUILD)/bin build
 	@sh tools/valgrind.sh $(VALGRIND_BUILD)/bin/azul $(VALGRIND_BUILD)/runs
 
 # A file includes headers of its own folder or of lower layers only (the table
@@ -119,11 +119,14 @@ clean:
 try_flag = $(shell echo 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
 
 CFLAGS  = -std=c11 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I.
-# The instruction set: this CPU's own by default.  Another (ARCH_FLAGS=...)
-# builds for other machines, or for tools that cannot decode all of this
-# one's instructions (valgrind and AVX-512).
-ARCH_FLAGS ?= -march=native
-CFLAGS += $(call try_flag,$(ARCH_FLAGS))
+# The instruction set: the compiler's baseline by default (x86-64 with SSE2,
+# or ARMv8 with NEON), so that the program runs on any CPU of its kind; the
+# matmul, where the time goes, has kernels for wider instruction sets and
+# picks one at start-up (model/cpu_kernel.h).  ARCH_FLAGS=-march=native
+# compiles the rest for this CPU too (some 10% faster on the toy preset),
+# for a binary that will not be copied to another machine.
+ARCH_FLAGS ?=
+CFLAGS += $(if $(ARCH_FLAGS),$(call try_flag,$(ARCH_FLAGS)))
 # Without AVX-512, GCC warns that a function returning a 64-byte vector has
 # another ABI than with it.  azul's vector functions are all static, so no
 # call crosses a file compiled differently: the warning does not apply.

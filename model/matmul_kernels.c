@@ -192,7 +192,8 @@ static void pack_b(float *block, const Gemm *g, int k0, int kc, int j0, int widt
     }
 }
 
-// A's rows [m0 .. m0+rows) × [k0 .. k0+kc) → block, tile by tile:
+// A's rows [m0 .. m0+rows) × [k0 .. k0+kc), read down its columns (A = doutᵀ
+// in the weight gradient), → block, tile by tile:
 // block[t·TILE_ROWS·kc + k·TILE_ROWS + r] = A[m0 + t·TILE_ROWS + r][k0 + k].
 static void pack_a(float *block, const Gemm *g, int m0, int rows, int k0, int kc) {
     for (int t = 0; t * TILE_ROWS < rows; t++) {
@@ -204,50 +205,50 @@ static void pack_a(float *block, const Gemm *g, int m0, int rows, int k0, int kc
             for (int k = 0; k < kc; k++) memcpy(dst + k * TILE_ROWS, src + (size_t)k * g->a_k, TILE_ROWS * sizeof(float));
             continue;
         }
-        if (g->a_k == 1) {  // A's rows contiguous (the forward and dinp): read each along k
-            for (int r = 0; r < tile_rows; r++) {
-                for (int k = 0; k < kc; k++) dst[k * TILE_ROWS + r] = src[(size_t)r * g->a_row + k];
-            }
-            continue;
-        }
         for (int k = 0; k < kc; k++) {
             for (int r = 0; r < tile_rows; r++) dst[k * TILE_ROWS + r] = src[(size_t)k * g->a_k + (size_t)r * g->a_row];
         }
     }
 }
 
-// Rows [m0 .. m0+rows) of A, packed tile by tile, times one packed slice of
-// B (columns from j0), for the K block starting at k0.  The output starts
+// Rows [m0 .. m0+rows) of A — packed tile by tile, or in place when its rows
+// are contiguous (a is then A's row m0, offset to k0) — times one packed slice
+// of B (columns from j0), for the K block starting at k0.  The output starts
 // from the bias (or zero) at the first K block, and from what is there
 // otherwise.  A last, narrower column tile works in a full-width copy.
-static void rows_times_slice(const Gemm *g, const float *a, const float *slice, int m0, int rows,
-                             int k0, int kc, int j0, const float *init) {
+static void rows_times_slice(const Gemm *g, const float *a, bool a_packed, const float *slice,
+                             int m0, int rows, int k0, int kc, int j0, const float *init) {
     const int cols = min_int(g->Ncols - j0, TILE_COLS);
     const float *start = k0 == 0 && !g->accumulate ? init : NULL;
+    const size_t a_row = a_packed ? 1 : g->a_row, a_k = a_packed ? TILE_ROWS : 1;
     for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
         const int n = min_int(rows - r0, TILE_ROWS);
         float *o = g->out + (size_t)(m0 + r0) * g->out_row + j0;
-        const float *ar = a + (size_t)r0 * kc;
+        const float *ar = a + (size_t)r0 * (a_packed ? (size_t)kc : g->a_row);
         if (cols == TILE_COLS) {
-            tile(o, g->out_row, ar, 1, TILE_ROWS, slice, kc, n, start);
+            tile(o, g->out_row, ar, a_row, a_k, slice, kc, n, start);
             continue;
         }
         float staged[TILE_ROWS * TILE_COLS] = {0};
         for (int r = 0; r < n && !start; r++) memcpy(staged + r * TILE_COLS, o + (size_t)r * g->out_row, (size_t)cols * sizeof(float));
-        tile(staged, TILE_COLS, ar, 1, TILE_ROWS, slice, kc, n, start);
+        tile(staged, TILE_COLS, ar, a_row, a_k, slice, kc, n, start);
         for (int r = 0; r < n; r++) memcpy(o + (size_t)r * g->out_row, staged + r * TILE_COLS, (size_t)cols * sizeof(float));
     }
 }
 
 // One thread's part, rows [m_begin .. m_end) × columns [j_begin .. j_end),
-// in GotoBLAS's order: a K_BLOCK × COL_BLOCK block of B is packed once; for
-// it, ROW_BLOCK rows of A at a time are packed tile by tile into L2 (so that
-// the kernel reads A sequentially, whether A's rows or its columns are
-// contiguous), and the kernel sweeps them past one slice of B after another,
-// each slice in L1.  Each output element is still a sum over k in increasing
-// order, so the blocking changes no result.
+// in GotoBLAS's order: a K_BLOCK × COL_BLOCK block of B is packed once, and
+// for it ROW_BLOCK rows of A at a time, in L2, are swept past one slice of B
+// after another, each slice in L1.  A is packed tile by tile when it is read
+// down its columns (the weight gradient's doutᵀ); when its rows are
+// contiguous the kernel reads them in place (packing costs a load and a
+// store per element, against only Ncols / 16 cycles of work per element
+// when B is narrow, as it is in the toy preset's products).  Each output
+// element is still a sum over k in increasing order, so the blocking changes
+// no result.
 static void gemm_part(const Gemm *g, Panels *p, int m_begin, int m_end, int j_begin, int j_end,
                       const float *init) {
+    const bool pack_rows = g->a_k != 1;
     for (int jc = j_begin; jc < j_end; jc += COL_BLOCK) {
         const int width = min_int(j_end - jc, COL_BLOCK);
         for (int k0 = 0; k0 < g->K; k0 += K_BLOCK) {
@@ -255,9 +256,13 @@ static void gemm_part(const Gemm *g, Panels *p, int m_begin, int m_end, int j_be
             pack_b(p->b_block, g, k0, kc, jc, width);
             for (int m0 = m_begin; m0 < m_end; m0 += ROW_BLOCK) {
                 const int rows = min_int(m_end - m0, ROW_BLOCK);
-                pack_a(p->a_block, g, m0, rows, k0, kc);
+                const float *a = g->a + (size_t)m0 * g->a_row + k0;
+                if (pack_rows) {
+                    pack_a(p->a_block, g, m0, rows, k0, kc);
+                    a = p->a_block;
+                }
                 for (int s = 0; s * TILE_COLS < width; s++) {
-                    rows_times_slice(g, p->a_block, p->b_block + (size_t)s * kc * TILE_COLS, m0,
+                    rows_times_slice(g, a, pack_rows, p->b_block + (size_t)s * kc * TILE_COLS, m0,
                                      rows, k0, kc, jc + s * TILE_COLS, init + jc + s * TILE_COLS);
                 }
             }

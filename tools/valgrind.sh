@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs each of azul's commands once under valgrind's memcheck (`make valgrind`,
-# which builds AZUL without AVX-512, since valgrind cannot decode it):
+# Runs each of azul's commands once under valgrind's memcheck (`make valgrind`;
+# the matmul is held to a path valgrind decodes: see below):
 #
 #   tools/valgrind.sh AZUL DIR        (DIR is emptied first)
 #
@@ -37,6 +37,13 @@ vg_flags="--tool=memcheck --error-exitcode=$VG_ERROR --leak-check=full
 # valgrind runs one thread at a time: a libgomp thread spinning while it
 # waits for work would hold up the one that has some.
 export OMP_WAIT_POLICY=passive
+# valgrind cannot decode AVX-512: the matmul runs its AVX2 path (or, on a CPU
+# without AVX2, the generic one) instead of the best one the CPU offers.
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+    export AZUL_KERNEL=avx2
+else
+    export AZUL_KERNEL=generic
+fi
 
 rm -rf "$dir"
 mkdir -p "$dir"
