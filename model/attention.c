@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "model/fast_exp.h"
+#include "model/isa_clones.h"
 #include "model/ops.h"
 
 static inline size_t kv_rows(const AttentionShape *s) { return attention_kv_rows(s); }
@@ -19,7 +20,7 @@ static inline int keys_before(const AttentionShape *s, int i) {
 
 // w (Tk) = softmax of the scores in w[0, end) (masked ones -∞), 0 from end on.
 // A row with nothing to attend to is all 0, not NaN.
-static void softmax_row(float *w, int end, int Tk) {
+ISA_CLONES static void softmax_row(float *w, int end, int Tk) {
     float max_score = -INFINITY;
     #pragma omp simd reduction(max : max_score)
     for (int j = 0; j < end; j++) max_score = w[j] > max_score ? w[j] : max_score;
@@ -41,7 +42,7 @@ enum { ROW_CHUNK = 256 };
 
 // scale (n) = dropout's factor (0 or 1/(1-p)) for the n weights starting at
 // index `at` of the (B, H, Tq, Tk) weights; all 1 without dropout.
-static void dropout_factors(float *restrict scale, int n, const AttentionShape *s, size_t at) {
+ISA_CLONES static void dropout_factors(float *restrict scale, int n, const AttentionShape *s, size_t at) {
     // in locals: a store to scale could otherwise be taken to change *s,
     // which keeps the loop from being vectorised
     const float p = s->dropout;

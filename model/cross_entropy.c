@@ -8,11 +8,12 @@
 #include <math.h>
 
 #include "model/fast_exp.h"
+#include "model/isa_clones.h"
 #include "model/ops.h"
 
 enum { CHUNKS = 256 };
 
-static float row_max(const float *x, int V) {
+ISA_CLONES static float row_max(const float *x, int V) {
     float m = x[0];
     #pragma omp simd reduction(max : m)
     for (int j = 0; j < V; j++) m = x[j] > m ? x[j] : m;
@@ -21,7 +22,7 @@ static float row_max(const float *x, int V) {
 
 // Σⱼ e^(xⱼ - max) and Σⱼ xⱼ; float lanes in a fixed order (the same sums
 // whatever the thread count), ample for V ≤ 10⁵ terms of at most 1.
-static void row_sums(const float *x, int V, float max, float *sum_exp, float *sum_x) {
+ISA_CLONES static void row_sums(const float *x, int V, float max, float *sum_exp, float *sum_x) {
     float se = 0.0f, sx = 0.0f;
     #pragma omp simd reduction(+ : se, sx)
     for (int j = 0; j < V; j++) {
@@ -70,6 +71,12 @@ double cross_entropy_forward(float *log_z, const float *logits, const int32_t *t
     return count > 0 ? loss / count : 0.0;
 }
 
+// One row's p_j · inv − uniform, in place of its logits.
+ISA_CLONES static void probabilities_minus_uniform(float *x, int V, float lz, float inv, float uniform) {
+    #pragma omp simd
+    for (int j = 0; j < V; j++) x[j] = fast_expf(x[j] - lz) * inv - uniform;
+}
+
 void cross_entropy_backward(float *logits, const float *log_z, const int32_t *targets, int N,
                             int V, float smoothing, int32_t ignore, int counted) {
     // d loss / d logit_j = (p_j - q_j) / counted, q = (1-ε)·one-hot(y) + ε/V,
@@ -85,9 +92,7 @@ void cross_entropy_backward(float *logits, const float *log_z, const int32_t *ta
             for (int j = 0; j < V; j++) x[j] = 0.0f;
             continue;
         }
-        const float lz = log_z[n];
-        #pragma omp simd
-        for (int j = 0; j < V; j++) x[j] = fast_expf(x[j] - lz) * inv - uniform;
+        probabilities_minus_uniform(x, V, log_z[n], inv, uniform);
         x[y] -= (1.0f - smoothing) * inv;
     }
 }

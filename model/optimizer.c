@@ -7,6 +7,7 @@
 
 #include <stb/stb_ds.h>
 
+#include "model/isa_clones.h"
 #include "model/threads.h"
 
 AdamWConfig adamw_defaults(void) {
@@ -55,7 +56,7 @@ static AdamWPass adamw_pass(Model *m, float *grads, AdamState *s, const AdamWCon
 // first multiplied by grad_scale (clipping); the gradients are then zeroed if
 // asked (ready for the next step's +=).  Returns whether every updated weight
 // is finite: checked while each is in a register, not in a pass of its own.
-static bool adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad_scale,
+ISA_CLONES static bool adamw_range(const AdamWPass *a, size_t begin, size_t end, float grad_scale,
                         bool zero_grads) {
     const AdamWConfig *c = a->c;
     int bad = 0;
