@@ -5,6 +5,7 @@
 // single bit — on every instruction-set path this CPU can run, and on the
 // reference kernel.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,10 +197,49 @@ static void a_path_the_cpu_lacks_is_refused(void **state) {
     assert_int_equal(kernel_path_force(KERNEL_PATH_COUNT, &err), -1);
 }
 
+// The program takes AZUL_KERNEL at start-up: a path this CPU has runs and is
+// named in the benchmark's report; one it lacks, or a misspelt one, is
+// refused with a usage error that names the value.  Unset, the best path runs.
+static void the_program_takes_azul_kernel(void **state) {
+    (void)state;
+    const char *args[] = {"bench", "--preset", "toy", "--vocab", "50", "--batch", "2", "--src-len",
+                          "4", "--tgt-len", "4", "--steps", "1", NULL};
+    const char *saved = getenv("AZUL_KERNEL");
+    char *saved_copy = saved ? strdup(saved) : NULL;
+    for (int p = -1; p < KERNEL_PATH_COUNT; p++) {
+        const char *value = p < 0 ? "bogus" : kernel_path_name((KernelPath)p);
+        setenv("AZUL_KERNEL", value, 1);
+        char *out = NULL, *err = NULL;
+        const int status = run_azul(args, NULL, &out, &err);
+        char named[64];
+        snprintf(named, sizeof named, "%s kernels", value);
+        if (p >= 0 && kernel_path_available((KernelPath)p)) {
+            assert_int_equal(status, 0);
+            expect_contains(out, named);
+        } else {
+            assert_int_equal(status, 2);
+            expect_contains(err, "azul: error: AZUL_KERNEL=");
+            expect_contains(err, value);
+            expect_contains(err, p < 0 ? "names no kernel path" : "this CPU lacks");
+        }
+        free(out), free(err);
+    }
+    unsetenv("AZUL_KERNEL");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_azul(args, NULL, &out, &err), 0);
+    char best[64];
+    snprintf(best, sizeof best, "%s kernels", kernel_path_name(kernel_path_best()));
+    expect_contains(out, best);
+    free(out), free(err);
+    if (saved_copy) setenv("AZUL_KERNEL", saved_copy, 1);
+    free(saved_copy);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(products_match_double_precision),
     cmocka_unit_test(thread_count_changes_no_bit),
     cmocka_unit_test(a_path_the_cpu_lacks_is_refused),
+    cmocka_unit_test(the_program_takes_azul_kernel),
 };
 
 TEST_GROUP(matmul_tests, tests);
