@@ -235,11 +235,83 @@ static void the_program_takes_azul_kernel(void **state) {
     free(saved_copy);
 }
 
+// The dev sources of the toy corpus, one a line (malloc'd).
+static char *toy_dev_sources(void) {
+    char *text = slurp("data/toy-en-es/dev.tsv", NULL);
+    assert_non_null(text);
+    char *sources = calloc(1, strlen(text) + 1);
+    assert_non_null(sources);
+    for (char *line = text, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        const char *tab = memchr(line, '\t', (size_t)(end - line));
+        if (tab) strncat(sources, line, (size_t)(tab - line)), strcat(sources, "\n");
+        if (!*end) break;
+    }
+    free(text);
+    return sources;
+}
+
+// Every path gives the reference kernel's results where a user sees them:
+// the same translations from the toy model, and training losses within
+// 1e-5 relative (the paths round apart only where a fused multiply-add
+// saves a rounding).
+static void every_path_translates_and_trains_as_the_reference(void **state) {
+    (void)state;
+    const char *saved = getenv("AZUL_KERNEL");
+    char *saved_copy = saved ? strdup(saved) : NULL;
+    const char *model = toy_model_dir();
+    char *sources = toy_dev_sources();
+    char *dir = make_temp_dir();
+    char *reference_translations = NULL;
+    double *reference_losses = NULL;
+    enum { STEPS = 12 };
+    for (int p = 0; p < KERNEL_PATH_COUNT; p++) {  // the reference first
+        if (!kernel_path_available((KernelPath)p)) continue;
+        const char *name = kernel_path_name((KernelPath)p);
+        setenv("AZUL_KERNEL", name, 1);
+        char *out = NULL, *err = NULL;
+        assert_int_equal(RUN(sources, &out, &err, "translate", "--model", model), 0);
+        char *run = join(dir, name);
+        char *train_out = NULL, *train_err = NULL;
+        const int status = RUN(NULL, &train_out, &train_err, "train", "--corpus", "data/toy-en-es/train.tsv",
+                               "--batch-tokens", "512", "--lr", "1e-3", "--warmup", "5", "--log-every", "1",
+                               "--steps", "12", "--seed", "3", "--out", run);
+        if (status != 0) fail_msg("training on the %s path failed:\n%s", name, train_err);
+        double *losses = logged_losses(run, STEPS);
+        if (!reference_translations) {
+            reference_translations = out, reference_losses = losses;
+        } else {
+            print_message("    %s kernels against the reference\n", name);
+            if (strcmp(out, reference_translations) != 0) {
+                fail_msg("the %s kernels translate otherwise:\n%s\nreference:\n%s", name, out,
+                         reference_translations);
+            }
+            for (int step = 1; step <= STEPS; step++) {
+                const double want = reference_losses[step], got = losses[step];
+                if (!(fabs(got - want) <= 1e-5 * fabs(want)) || want == 0.0) {
+                    fail_msg("step %d's loss on the %s kernels is %.9g, the reference's %.9g", step,
+                             name, got, want);
+                }
+            }
+            free(out), free(losses);
+        }
+        free(err), free(train_out), free(train_err), free(run);
+    }
+    free(reference_translations), free(reference_losses), free(sources);
+    remove_tree(dir);
+    free(dir);
+    if (saved_copy) setenv("AZUL_KERNEL", saved_copy, 1);
+    else unsetenv("AZUL_KERNEL");
+    free(saved_copy);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(products_match_double_precision),
     cmocka_unit_test(thread_count_changes_no_bit),
     cmocka_unit_test(a_path_the_cpu_lacks_is_refused),
     cmocka_unit_test(the_program_takes_azul_kernel),
+    cmocka_unit_test(every_path_translates_and_trains_as_the_reference),
 };
 
 TEST_GROUP(matmul_tests, tests);
