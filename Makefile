@@ -69,10 +69,11 @@ spa-eng fra-eng: all
 
 # The comparison with PyTorch needs Debian's python3-torch on OpenBLAS: with
 # only the reference BLAS behind libblas.so.3 it runs ~25x slower, so
-# libopenblas0-pthread is installed first, in its own call.  OpenBLAS picks
-# its kernels for the CPU unless OPENBLAS_CORETYPE forces older ones (some
-# environments set Haswell, which halves its speed on an AVX-512 CPU): the
-# comparisons unset it, so that PyTorch and sgemm run at their best.
+# libopenblas0-pthread is installed first, in its own call.  Each of azul's
+# x86 matmul paths the CPU has (AZUL_KERNEL) is compared with OpenBLAS's
+# kernels of the same generation (OPENBLAS_CORETYPE=Haswell for avx2,
+# SkylakeX for avx512), for sgemm and for PyTorch alike: an AVX-512 machine
+# thus measures the AVX2 path too.
 bench: deps
 	@sh tools/deps.sh sentencepiece
 	@sh tools/deps.sh libopenblas0-pthread libopenblas-dev
@@ -86,7 +87,10 @@ bench: deps
 	@sh tools/deps.sh openmpi-bin libopenmpi-dev
 	@$(MAKE) --no-print-directory MPI=1 BUILD=build/mpi BINDIR=build/mpi/bin SANITIZE= build
 	sh tools/bench_mpi.sh ../shared/corpora/spa-eng 3
-	env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --out $(BUILD)/bench_vs_torch.md
+	for path in $$($(BUILD)/bench_matmul --paths | grep -v generic); do \
+	    /usr/bin/python3 tools/bench_vs_torch.py --azul $(BINDIR)/azul --kernel $$path \
+	        --out $(BUILD)/bench_vs_torch_$$path.md || exit 1; \
+	done
 
 # Each command once under valgrind's memcheck (tools/valgrind.sh), from its
 # own build in build/valgrind/.  valgrind 3.19 cannot decode AVX-512, and

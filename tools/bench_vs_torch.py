@@ -3,6 +3,12 @@
 
     /usr/bin/python3 tools/bench_vs_torch.py                 # every shape of issue 10, ~4 minutes
     /usr/bin/python3 tools/bench_vs_torch.py --only toy,decode-1 --repetitions 1
+    /usr/bin/python3 tools/bench_vs_torch.py --kernel avx2     # one instruction-set path
+
+With --kernel, azul runs that matmul path (AZUL_KERNEL) and PyTorch's OpenBLAS
+the kernels of the same generation (OPENBLAS_CORETYPE: Haswell for avx2,
+SkylakeX for avx512), so that an AVX-512 machine measures the AVX2 path
+against AVX2 OpenBLAS too.  `make bench` runs it once per x86 path the CPU has.
 
 For each shape, `azul bench --json` and its PyTorch twin (tools/torch_bench.py,
 same flags) run one after the other, A B A B, --repetitions times each; every
@@ -48,6 +54,8 @@ WORKS = [
      "--decode --preset small --batch 32 --src-len 16 --tgt-len 24 --vocab 8000 --steps 5"),
 ]
 MIN_GFLOPS = 50.0
+# OpenBLAS's kernels of the generation of each of azul's x86 paths.
+CORETYPES = {"avx2": "Haswell", "avx512": "SkylakeX"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -58,6 +66,8 @@ def parse_arguments():
     ap.add_argument("--repetitions", type=int, default=3, help="runs of each program per shape (default 3)")
     ap.add_argument("--only", help="comma-separated shapes among " + ",".join(k for k, _, _ in WORKS))
     ap.add_argument("--out", default="build/bench_vs_torch.md", help="where the table goes")
+    ap.add_argument("--kernel", choices=sorted(CORETYPES), help="azul's matmul path, and OpenBLAS's "
+                    "kernels of the same generation for PyTorch (default: each picks for the CPU)")
     args = ap.parse_args()
     keys = [k for k, _, _ in WORKS]
     args.works = WORKS if not args.only else [w for w in WORKS if w[0] in args.only.split(",")]
@@ -80,7 +90,8 @@ def measure(args, env, log):
     results = {}
     for key, _, flags in args.works:
         common = flags.split() + ["--threads", str(args.threads), "--json"]
-        programs = [("azul", [args.azul, "bench"] + common, env), ("pytorch", torch_bench + common, env)]
+        azul_env = dict(env, AZUL_KERNEL=args.kernel) if args.kernel else env
+        programs = [("azul", [args.azul, "bench"] + common, azul_env), ("pytorch", torch_bench + common, env)]
         if "OMP_WAIT_POLICY" not in env:
             programs.append(("pytorch-passive", torch_bench + common, passive))
         results[key] = {name: [] for name, _, _ in programs}
@@ -161,10 +172,12 @@ def table(args, results, check, best, warnings, env):
                                 fmt(max(r["target_tokens_per_s"] for r in results[key][name])))
                   for name in results[key]]
         lines.append("- %s (`%s`): %s" % (key, flags, "; ".join(spread)))
-    lines += ["", "Machine: %s, %d threads each, OMP_WAIT_POLICY=%s, load average %.1f before and %.1f "
+    lines += ["", "Machine: %s, %d threads each, azul's %s kernels, OPENBLAS_CORETYPE=%s, OMP_WAIT_POLICY=%s, "
+              "load average %.1f before and %.1f "
               "after (1 minute). PyTorch %s on %s (%s threads), best 1024³ matmul %.0f GFLOP/s. "
               "Command: `make bench` (tools/bench_vs_torch.py), %s UTC."
-              % (cpu_name(), args.threads,
+              % (cpu_name(), args.threads, args.kernel or "best",
+                 env.get("OPENBLAS_CORETYPE", "unset (OpenBLAS's choice)"),
                  env.get("OMP_WAIT_POLICY", "unset (libgomp's default; PyTorch also run PASSIVE)"),
                  args.load_before, os.getloadavg()[0],
                  check["framework"].split()[-1], check["blas"], check["blas_threads"], best,
@@ -186,10 +199,13 @@ def cpu_name():
 def main():
     args = parse_arguments()
     env = dict(os.environ)
+    if args.kernel:
+        env["OPENBLAS_CORETYPE"] = CORETYPES[args.kernel]
     args.load_before = os.getloadavg()[0]  # other processes on the cores skew both programs
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    print("azul against PyTorch, %d threads, %d runs of each per shape, interleaved:"
-          % (args.threads, args.repetitions), file=sys.stderr, flush=True)
+    print("azul (%s kernels) against PyTorch (OPENBLAS_CORETYPE=%s), %d threads, %d runs of each per "
+          "shape, interleaved:" % (args.kernel or "best", env.get("OPENBLAS_CORETYPE", "unset"),
+                                   args.threads, args.repetitions), file=sys.stderr, flush=True)
     check = blas_check(args, env)
     with open(os.path.splitext(args.out)[0] + ".jsonl", "w") as log:
         results = measure(args, env, log)
