@@ -141,6 +141,10 @@ CFLAGS += -Dtypeof=__typeof__
 # Let a * b + c become one fused multiply-add (strict ISO mode forbids it by
 # default); results stay deterministic, and the matmul kernel doubles in speed.
 CFLAGS += -ffp-contract=fast
+# GCC's -O2 vectorises only loops that need no epilogue or runtime check
+# ("very cheap"): most of the element-wise `omp simd` loops (ReLU's backward,
+# dropout, the residuals) stayed scalar, with a branch per element.
+CFLAGS += $(call try_flag,-fvect-cost-model=dynamic)
 # azul never reads errno after a math call; without this a loop calling
 # sqrtf (AdamW's) stays scalar, since each call might have to set errno.
 CFLAGS += -fno-math-errno
