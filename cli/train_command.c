@@ -13,6 +13,7 @@
 #include "cli/report.h"
 #include "cli/train_options.h"
 #include "cli/train_recipe.h"
+#include "core/clock.h"
 #include "infer/translator.h"
 #include "inspect/attention_history.h"
 #include "model/cpu_kernel.h"
@@ -57,6 +58,7 @@ typedef struct {
     Corpus corpus, valid;
     Dataset train_data, valid_data;
     Watch watch;
+    double started;            // monotonic_seconds() at the start of the command
 } TrainRun;
 
 static const char cmd[] = "train";
@@ -354,18 +356,28 @@ static void plan_run(TrainRun *r) {
         steps = o->epochs * plan->batches_per_epoch;
         snprintf(plan->planned_from, sizeof plan->planned_from, "--epochs %ld", o->epochs);
     }
-    if (o->time_budget > 0 && !train_option_given(o, "steps")) {
+    if (o->time_budget > 0) {
         // Timing needs the trainer with its batch size and dev pairs; it is
         // set up again with the plan below.
         set_up_trainer(r);
         Error err;
-        if (trainer_time_steps(&r->trainer, 5, &plan->step_seconds, &plan->validation_seconds, &err) < 0) {
-            die("%s", err.message);
+        TrainerTiming timing;
+        if (trainer_time_steps(&r->trainer, 5, &timing, &err) < 0) die("%s", err.message);
+        plan->step_seconds = timing.step_seconds;
+        plan->validation_seconds = timing.validation_seconds;
+        plan->search_seconds = timing.search_seconds;
+        const int average = train_option_given(o, "average") ? o->average : r->recipe.average;
+        plan->end = recipe_end_reserve(o->time_budget, timing.validation_seconds, average >= 2,
+                                       timing.search_seconds);
+        // what start-up took (reading, the tokenizers, this timing) is gone from the budget
+        plan->budget_spent = monotonic_seconds() - r->started;
+        const long valid_every = train_option_given(o, "valid-every") ? o->valid_every : 0;
+        long fit = recipe_steps_for_budget(&r->recipe, o->time_budget - plan->budget_spent - plan->end.total,
+                                           timing.step_seconds, timing.validation_seconds, valid_every);
+        if (!train_option_given(o, "steps") && (!steps || fit < steps)) {
+            steps = fit;
+            plan->from_budget = true;
         }
-        long fit = recipe_steps_for_budget(o->time_budget, plan->step_seconds, plan->validation_seconds,
-                                           r->recipe.validations);
-        if (!steps || fit < steps) steps = fit;
-        else plan->step_seconds = 0;  // --epochs ends it first
     }
     if (!steps) {
         long epochs = recipe_epochs(plan->pairs);
@@ -394,7 +406,7 @@ static void wait_for_every_rank(void) {
 }
 
 int train_command(int argc, char **argv) {
-    TrainRun run = {0};
+    TrainRun run = {.started = monotonic_seconds()};
     TrainRun *r = &run;
     join_the_world();
     if (!parse_options(&r->o, argc, argv)) {
@@ -416,6 +428,9 @@ int train_command(int argc, char **argv) {
     }
     set_up_trainer(r);
     set_up_watch(r);
+    // a time budget is the whole command's
+    r->trainer.options.budget_spent = monotonic_seconds() - r->started;
+    r->trainer.options.end_reserve = r->plan.end.total;
 
     Error err;
     int status = trainer_run(&r->trainer, &err);

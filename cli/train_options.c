@@ -85,7 +85,8 @@ const TrainOption train_option_table[] = {
     {"epochs", OPTION_LONG, AT(epochs), 1, 1000000, NULL, RESUME_TAKES_NEW, SECTION_STOPPING, "N",
      "passes over the training pairs", NULL, NULL},
     {"time-budget", OPTION_DURATION, AT(time_budget), 0.001, 1e9, NULL, RESUME_TAKES_NEW,
-     SECTION_STOPPING, "T", "training time, e.g. 90s, 30m, 1h30m", NULL, NULL},
+     SECTION_STOPPING, "T", "the whole run's time, its end (averaging, the length penalty) included, e.g. 90s, "
+     "30m, 1h30m", NULL, NULL},
     {"average", OPTION_INT, AT(average), 0, 1000, NULL, RESUME_TAKES_NEW, SECTION_STOPPING, "N",
      "when the run ends, average the checkpoints of the last N validations, and keep the mean as "
      "model.safetensors if its dev loss is the best; 0: none", NULL, NULL},
@@ -382,12 +383,14 @@ static const char recipe_help[] =
     "before training: the toy preset under 10,000 pairs, small from there; "
     "pre-LN; batches of 2,048 tokens (1,024 for toy), halved until an epoch has "
     "4 of them; the steps that fit "
-    "--time-budget (timed on a few real steps before training), or with no "
+    "--time-budget (timed on a few real steps before training) once start-up "
+    "and the end of the run have their share, or with no "
     "stopping rule enough epochs to see 200,000 pairs (10 to 1,000); a warm-up "
     "of 6% of the steps, then a cosine decay to --min-lr at the last step; 20 "
     "validations; no patience, since the plan's end is where the model is best; "
     "then the mean of the last 5 checkpoints, and the length penalty chosen on "
-    "the dev pairs.";
+    "the dev pairs (as many as its time allows; none for a model whose greedy "
+    "dev BLEU is below 1).";
 
 // Writes text from column `column`, breaking lines at spaces before
 // HELP_WIDTH and indenting the next ones by `indent`.

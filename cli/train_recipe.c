@@ -62,6 +62,20 @@ static void format_duration(double seconds, char *text, size_t size) {
     else snprintf(text, size, "%ldm", s / 60);
 }
 
+// Where a time budget goes beside the steps: start-up, and the end of the run.
+static void print_budget(const TrainOptions *o, const TrainPlan *plan) {
+    const EndReserve *end = &plan->end;
+    char search[160] = "";
+    if (plan->search_seconds > end->search) {
+        snprintf(search, sizeof search, " (the whole would take about %.0f s: it takes the dev pairs that fit)",
+                 plan->search_seconds);
+    }
+    printf("  budget      %.1f s went on start-up (data, tokenizers, timing); %.1f s kept for the end of the run: ",
+           plan->budget_spent, end->total);
+    if (o->average >= 2) printf("%.1f s to validate the checkpoints' mean, ", end->average);
+    printf("%.1f s for the length penalty's search%s, %.1f s to save and end\n", end->search, search, end->end);
+}
+
 void train_recipe_print(const TrainOptions *o, const TrainPlan *plan) {
     const bool pre_ln_given = o->pre_ln ? given(o, "pre-ln") : given(o, "post-ln");
     const bool tie_given = o->tie ? given(o, "tie") : given(o, "untie");
@@ -83,7 +97,7 @@ void train_recipe_print(const TrainOptions *o, const TrainPlan *plan) {
            (double)o->steps / (double)(plan->batches_per_epoch > 0 ? plan->batches_per_epoch : 1));
     if (given(o, "steps")) {
         printf(" (given)\n");
-    } else if (plan->step_seconds > 0) {
+    } else if (plan->from_budget) {
         char budget[32];
         format_duration(o->time_budget, budget, sizeof budget);
         printf(", to fit --time-budget %s: %.3g s a step and %.3g s a validation, timed\n", budget,
@@ -109,5 +123,6 @@ void train_recipe_print(const TrainOptions *o, const TrainPlan *plan) {
     printf("%s", mark(o, "patience"));
     if (o->average >= 2) printf("; then the mean of the last %d checkpoints%s", o->average, mark(o, "average"));
     printf("\n");
+    if (o->time_budget > 0) print_budget(o, plan);
     fflush(stdout);
 }

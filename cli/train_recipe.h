@@ -19,7 +19,11 @@ typedef struct {
     long batches_per_epoch;
     long steps;                // the plan
     char planned_from[64];     // "--epochs 20", "the corpus size (538 epochs)"
-    double step_seconds, validation_seconds;  // when timed for a time budget, else 0
+    bool from_budget;          // the steps are what fits the time budget
+    // with a time budget, else 0
+    double step_seconds, validation_seconds, search_seconds;  // timed (trainer.h)
+    double budget_spent;       // seconds of it gone before the plan was made
+    EndReserve end;            // seconds of it kept for the end of the run
 } TrainPlan;
 
 // The batch size, before the plan: the recipe's, unless the epoch would

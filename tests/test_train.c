@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "model/model_file.h"
 #include "train/checkpoint.h"
 #include "tests/model_fixture.h"
@@ -334,6 +335,137 @@ static void a_run_that_ends_too_early_says_so(void **state) {
     free(dir);
 }
 
+// ---------------------------------------------------------------- the end of a run
+
+// Waits up to `seconds` for the file to mention text; whether it did.
+static bool wait_for_mention(const char *path, const char *text, double seconds) {
+    for (double waited = 0; waited < seconds; waited += 0.02) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            char line[4096];
+            bool found = false;
+            while (!found && fgets(line, sizeof line, f)) found = strstr(line, text) != NULL;
+            fclose(f);
+            if (found) return true;
+        }
+        sleep_ms(20);
+    }
+    return false;
+}
+
+// Sends SIGTERM `delay_ms` after the run's output mentions `moment`; the
+// seconds from the signal to the process's end go into *latency, and its
+// exit status is returned (-1 for a signal).  The output is left in
+// *output (malloc'd).
+static int terminate_at(const char *const *args, const char *output_path, const char *moment, long delay_ms,
+                        double *latency, char **output) {
+    pid_t pid = spawn_azul_redirected(args, NULL, output_path, output_path, 0);
+    assert_true(pid > 0);
+    if (!wait_for_mention(output_path, moment, 300)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        char *text = slurp(output_path, NULL);
+        fail_msg("the run never said \"%s\":\n%s", moment, text ? text : "");
+    }
+    sleep_ms(delay_ms);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    const double sent = monotonic_seconds();
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *latency = monotonic_seconds() - sent;
+    *output = slurp(output_path, NULL);
+    assert_non_null(*output);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The files an interrupted end of a run leaves: the best model loads and
+// translates, the state resumes, and no temporary is left.
+static void expect_whole_files(const char *dir) {
+    char *path = join(dir, "model.safetensors");
+    Model m;
+    Error err;
+    if (model_load(&m, NULL, path, &err) < 0) fail_msg("%s", err.message);
+    model_free(&m);
+    free(path);
+    char *out, *err_text;
+    assert_int_equal(RUN("the ball\n", &out, &err_text, "translate", "--model", dir), 0);
+    free(out); free(err_text);
+    path = join(dir, "training_state.safetensors");
+    assert_int_equal(access(path, R_OK), 0);
+    free(path);
+}
+
+// An untrained model's beam search runs every sentence to its length
+// limit: on spa-eng's 2,000 dev pairs at 7 alphas that took half an hour,
+// during which SIGTERM went unheeded.  The search now stops within a search
+// step, and the files stay whole.  (--valid-sentences 0: no greedy BLEU,
+// so the search is not skipped as not worth it; the training pairs as dev
+// pairs: a search of several seconds.)
+static void sigterm_during_the_length_penalty_search_ends_the_run_at_once(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *out_dir = join(dir, "run"), *output_path = join(dir, "output.txt"), *output;
+    const char *args[] = {"train", "--corpus", "data/toy-en-es/train.tsv", "--valid", "data/toy-en-es/train.tsv",
+                          "--out", out_dir, "--steps", "2", "--valid-sentences", "0", "--threads", "1", NULL};
+    double latency;
+    int status = terminate_at(args, output_path, "choosing the length penalty", 300, &latency, &output);
+    if (status != 130 || latency > 2.0) {
+        fail_msg("exit status %d, %.2f s after SIGTERM (130 within 2 s expected):\n%s", status, latency, output);
+    }
+    expect_contains(output, "length penalty search interrupted after ");
+    expect_contains(output, "an interrupt then stopped the end of the run");
+    expect_contains(output, "interrupted: checkpoint saved; continue with: azul train --out");
+    free(output);
+    expect_whole_files(out_dir);
+    free(output_path);
+    free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
+// The same while the last checkpoints are averaged (their mean's
+// validation translates 1,000 dev pairs greedily): nothing is saved.
+static void sigterm_during_averaging_ends_the_run_at_once(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *out_dir = join(dir, "run"), *output_path = join(dir, "output.txt"), *output;
+    const char *args[] = {"train", "--corpus", "data/toy-en-es/train.tsv", "--valid", "data/reverse/train.tsv",
+                          "--out", out_dir, "--steps", "2", "--valid-sentences", "1000", "--threads", "1", NULL};
+    double latency;
+    int status = terminate_at(args, output_path, "validation at step 2", 100, &latency, &output);
+    if (status != 130 || latency > 2.0) {
+        fail_msg("exit status %d, %.2f s after SIGTERM (130 within 2 s expected):\n%s", status, latency, output);
+    }
+    expect_contains(output, "averaging interrupted: model.safetensors was left as it was");
+    assert_null(strstr(output, "the mean of the 2 checkpoints"));
+    assert_null(strstr(output, "choosing the length penalty"));
+    free(output);
+    char *averaged = join(out_dir, "averaged.safetensors");
+    assert_int_not_equal(access(averaged, F_OK), 0);
+    free(averaged);
+    expect_whole_files(out_dir);
+    free(output_path);
+    free(out_dir);
+    remove_tree(dir);
+    free(dir);
+}
+
+// A model that has learnt nothing is not searched for a length penalty:
+// the run says so, and ends at once.
+static void an_untrained_model_skips_the_length_penalty_search(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
+                         "data/toy-en-es/dev.tsv", "--out", dir, "--steps", "2", "--threads", "1"), 0);
+    expect_contains(out, "length penalty not searched: the best model's greedy dev BLEU is ");
+    assert_null(strstr(out, "choosing the length penalty"));
+    free(out); free(err);
+    char *log_path = join(dir, "train.log"), *log = slurp(log_path, NULL);
+    expect_contains(log, "{\"event\":\"note\",\"step\":2,\"about\":\"length_penalty\",");
+    free(log);
+    free(log_path);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(toy_training_translates_every_training_pair),
     cmocka_unit_test(resume_is_bit_identical),
@@ -343,5 +475,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_run_that_ends_too_early_says_so),
     cmocka_unit_test(a_state_saved_before_any_validation_resumes),
     cmocka_unit_test(training_log_and_curves_name_the_file_they_cannot_use),
+    cmocka_unit_test(sigterm_during_the_length_penalty_search_ends_the_run_at_once),
+    cmocka_unit_test(sigterm_during_averaging_ends_the_run_at_once),
+    cmocka_unit_test(an_untrained_model_skips_the_length_penalty_search),
 };
 TEST_GROUP(train_tests, tests);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,18 +84,20 @@ int averaging_keep(Trainer *t, Error *err) {
     return 0;
 }
 
-// Loads the checkpoints of steps[0 .. n) and builds their mean into *mean.
+// Loads the checkpoints of steps[0 .. n) and builds their mean into *mean;
+// 1 when interrupted (nothing built).
 static int average_files(const Trainer *t, const long *steps, int n, Model *mean, Error *err) {
     Model *models = calloc((size_t)n, sizeof *models);
     const Model **pointers = calloc((size_t)n, sizeof *pointers);
     int loaded = 0, status = models && pointers ? 0 : error_out_of_memory(err, "averaging", (size_t)n);
     char path[TRAINER_PATH_BYTES];
-    for (; status == 0 && loaded < n; loaded++) {
+    for (; status == 0 && loaded < n && !trainer_interrupted(); loaded++) {
         status = checkpoint_path(path, t, steps[loaded], err);
         if (status == 0) status = model_load(&models[loaded], NULL, path, err);
         if (status < 0) break;
         pointers[loaded] = &models[loaded];
     }
+    if (status == 0 && loaded < n) status = 1;
     if (status == 0) status = model_average(mean, pointers, n, err);
     for (int k = 0; k < loaded; k++) model_free(&models[k]);
     free(models);
@@ -104,6 +107,7 @@ static int average_files(const Trainer *t, const long *steps, int n, Model *mean
 
 // Validates the mean with the trainer's model, whose weights are set aside
 // meanwhile; saves it (from the trainer's model, which then holds it).
+// Interrupted, it saves nothing and returns 1.
 static int validate_mean(Trainer *t, TrainingLog *log, const Model *mean, int n, long first_step,
                          Error *err) {
     Model *m = t->model;
@@ -118,12 +122,36 @@ static int validate_mean(Trainer *t, TrainingLog *log, const Model *mean, int n,
     if (status == 0) status = trainer_save_model(t, m, "averaged.safetensors", NULL, err);
     if (status == 0 && improved) {
         status = trainer_save_model(t, m, "model.safetensors", NULL, err);
-        if (status == 0) p->best = v.loss;  // the best step stays the last plain checkpoint's
+        if (status == 0) {
+            p->best = v.loss;  // the best step stays the last plain checkpoint's
+            t->best = v;
+        }
     }
     memcpy(m->params, kept, m->n_params * sizeof *kept);
     free(kept);
-    if (status < 0) return -1;
+    if (status != 0) return status;
     return training_log_average(log, p, &v, n, first_step, improved, err);
+}
+
+// Averages and validates steps[0 .. n); a note when the time budget cannot
+// take it, or when an interrupt stops it.
+static int average_newest(Trainer *t, TrainingLog *log, const long *steps, int n, Error *err) {
+    char text[256];
+    const double left = trainer_seconds_left(t), needed = AVERAGING_VALIDATIONS * t->validation_seconds;
+    if (left < needed) {
+        snprintf(text, sizeof text, "averaging skipped: %.1f s of the time budget left, and validating the mean "
+                                    "of the last %d checkpoints takes about %.1f s", fmax(left, 0), n, needed);
+        return training_log_note(log, &t->progress, "average", text, err);
+    }
+    Model mean;
+    int status = average_files(t, steps, n, &mean, err);
+    if (status == 0) {
+        status = validate_mean(t, log, &mean, n, steps[0], err);
+        model_free(&mean);
+    }
+    if (status != 1) return status;
+    snprintf(text, sizeof text, "averaging interrupted: model.safetensors was left as it was");
+    return training_log_note(log, &t->progress, "average", text, err);
 }
 
 int averaging_finish(Trainer *t, TrainingLog *log, Error *err) {
@@ -131,16 +159,7 @@ int averaging_finish(Trainer *t, TrainingLog *log, Error *err) {
     if (count < 0) return -1;
     while (count > 0 && steps[count - 1] > t->progress.step) count--;
     int n = (int)(count < t->options.average ? count : t->options.average);
-    int status = 0;
-    if (n >= 2) {
-        const long *newest = steps + count - n;
-        Model mean;
-        status = average_files(t, newest, n, &mean, err);
-        if (status == 0) {
-            status = validate_mean(t, log, &mean, n, newest[0], err);
-            model_free(&mean);
-        }
-    }
+    int status = n >= 2 ? average_newest(t, log, steps + count - n, n, err) : 0;
     free(steps);
     return status;
 }

@@ -17,7 +17,12 @@ int averaging_keep(Trainer *t, Error *err);
 // after the current step), validates the mean and saves it as
 // DIR/averaged.safetensors, and as DIR/model.safetensors when its dev loss
 // beats the best.  Fewer than two checkpoints: nothing to do.  The
-// trainer's weights are left as they were.
+// trainer's weights are left as they were.  Skipped, with a note, when
+// what is left of the time budget is less than AVERAGING_VALIDATIONS times
+// the last validation's time (loading, averaging and saving add a little
+// to one validation); an interrupt stops it between checkpoints or batches
+// of dev pairs, with a note, saving nothing.  0, or -1 with err.
+#define AVERAGING_VALIDATIONS 1.25
 int averaging_finish(Trainer *t, TrainingLog *log, Error *err);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "train/length_penalty.h"
+
 // One row per preset the recipe can choose.
 static const Recipe recipes[] = {
     // a few hundred to a few thousand pairs: narrow, and big batches would
@@ -35,14 +37,6 @@ long recipe_epochs(size_t pairs) {
     return (long)epochs;
 }
 
-long recipe_steps_for_budget(double budget, double step_seconds, double validation_seconds,
-                             int validations) {
-    double left = 0.97 * budget - validations * validation_seconds;
-    double steps = step_seconds > 0 ? floor(left / step_seconds) : 1;
-    if (!(steps >= 1)) return 1;
-    return steps > 1e12 ? (long)1e12 : (long)steps;
-}
-
 long recipe_warmup(const Recipe *r, long planned_steps) {
     long warmup = lround(r->warmup_share * (double)planned_steps);
     return warmup > 1 ? warmup : 1;
@@ -51,4 +45,40 @@ long recipe_warmup(const Recipe *r, long planned_steps) {
 long recipe_valid_every(const Recipe *r, long planned_steps) {
     long every = planned_steps / (r->validations > 0 ? r->validations : 1);
     return every > 1 ? every : 1;
+}
+
+// The seconds a plan of `steps` takes: the steps and their validations.
+static double plan_seconds(const Recipe *r, long steps, double step_seconds, double validation_seconds,
+                           long valid_every) {
+    const long every = valid_every > 0 ? valid_every : recipe_valid_every(r, steps);
+    const long validations = steps / every + (steps % every != 0);
+    return (double)steps * step_seconds + (double)validations * validation_seconds;
+}
+
+long recipe_steps_for_budget(const Recipe *r, double seconds, double step_seconds,
+                             double validation_seconds, long valid_every) {
+    const double left = 0.97 * seconds;
+    if (!(step_seconds > 0)) return 1;
+    // first as if the recipe's validations were all (or, in a plan shorter
+    // than they are, one after every step), then fewer steps while the
+    // plan's own validations (up to twice as many in a short plan) do not fit
+    const long validations = valid_every > 0 ? 0 : r->validations;
+    double guess = fmax(floor((left - validations * validation_seconds) / step_seconds),
+                        floor(left / (step_seconds + validation_seconds)));
+    if (guess > 1e12) guess = 1e12;
+    long steps = guess >= 1 ? (long)guess : 1;
+    while (steps > 1) {
+        const double over = plan_seconds(r, steps, step_seconds, validation_seconds, valid_every) - left;
+        if (over <= 0) break;
+        const long fewer = (long)ceil(over / (step_seconds + validation_seconds));
+        steps -= fewer > 1 ? fewer : 1;
+    }
+    return steps > 1 ? steps : 1;
+}
+
+EndReserve recipe_end_reserve(double budget, double validation_seconds, bool averaging, double search_seconds) {
+    EndReserve r = {averaging ? validation_seconds : 0, fmin(search_seconds, RECIPE_SEARCH_SHARE * budget),
+                    LENGTH_PENALTY_END_SECONDS, 0};
+    r.total = r.average + r.search + r.end;
+    return r;
 }

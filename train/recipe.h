@@ -55,11 +55,27 @@ int recipe_batch_tokens(const Recipe *r, size_t padded_tokens);
 enum { RECIPE_EXAMPLES = 200000, RECIPE_MIN_EPOCHS = 10, RECIPE_MAX_EPOCHS = 1000 };
 long recipe_epochs(size_t pairs);
 
-// The steps that fit in a time budget: what is left after the validations
-// (validations × validation_seconds) and a margin of 3% for saving and
-// noise, at step_seconds each; at least 1.
-long recipe_steps_for_budget(double budget, double step_seconds, double validation_seconds,
-                             int validations);
+// The steps that fit in `seconds` of training: what is left of them after a
+// margin of 3% for saving and noise, at step_seconds a step and
+// validation_seconds a validation, for the validations the plan then holds
+// (one every valid_every steps, or every recipe_valid_every steps when
+// valid_every is 0, and one more at the end unless the last step has one);
+// at least 1.
+long recipe_steps_for_budget(const Recipe *r, double seconds, double step_seconds,
+                             double validation_seconds, long valid_every);
+
+// The seconds of a time budget kept for the end of a run: a validation of
+// the mean of the last checkpoints (when averaging), the length penalty's
+// search (train/length_penalty.h), whose estimate counts at most
+// RECIPE_SEARCH_SHARE of the budget (the search then takes the dev pairs
+// that fit), and LENGTH_PENALTY_END_SECONDS to save the model after it and
+// end.
+#define RECIPE_SEARCH_SHARE 0.08
+typedef struct {
+    double average, search, end;  // seconds kept for each
+    double total;
+} EndReserve;
+EndReserve recipe_end_reserve(double budget, double validation_seconds, bool averaging, double search_seconds);
 
 // The warm-up steps of a plan (at least 1), and the steps between
 // validations (at least 1).

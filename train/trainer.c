@@ -32,6 +32,13 @@ static void on_signal(int signal_number) {
     interrupted = 1;
 }
 
+bool trainer_interrupted(void) { return interrupted; }
+
+double trainer_seconds_left(const Trainer *t) {
+    if (!(t->options.time_budget > 0) || !(t->budget_end < INFINITY)) return INFINITY;
+    return t->budget_end - monotonic_seconds();
+}
+
 int trainer_path(const Trainer *t, const char *name, char *out, Error *err) {
     const char *dir = t->options.out_dir;
     if ((size_t)snprintf(out, TRAINER_PATH_BYTES, "%s/%s", dir, name) >= TRAINER_PATH_BYTES) {
@@ -102,6 +109,7 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     const Model *m = t->model;
     const Dataset *d = t->valid;
     const size_t n = dataset_size(d);
+    const double started = monotonic_seconds();
     memset(v, 0, sizeof *v);
     if (n == 0) return 0;
     const size_t ids = (size_t)VALID_ROWS * m->config.max_len;
@@ -112,7 +120,9 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     long tokens = 0, exact = 0;
     DevTexts texts = {0};
     int status = src && tgt_in && tgt_out ? 0 : error_out_of_memory(err, "validation", 3 * ids * sizeof *src);
-    for (size_t first = 0; first < n && status == 0; first += VALID_ROWS) {
+    // an interrupt is heeded between batches: one batch's greedy translations
+    // take well under a second
+    for (size_t first = 0; first < n && status == 0 && !interrupted; first += VALID_ROWS) {
         int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
         for (int i = 0; i < count; i++) rows[i] = (uint32_t)(first + (size_t)i);
         int S, T;
@@ -130,7 +140,7 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
     free(tgt_out);
     v->loss = tokens ? loss_sum / (double)tokens : 0.0;
     v->exact_match = v->translated ? (double)exact / v->translated : 0.0;
-    if (status == 0 && arrlen(texts.hyps) > 0) {
+    if (status == 0 && !interrupted && arrlen(texts.hyps) > 0) {
         BleuScore bleu;
         ChrfScore chrf;
         status = dev_texts_score(&texts, &bleu, &chrf, err);
@@ -138,7 +148,10 @@ int trainer_validate(Trainer *t, Validation *v, Error *err) {
         v->chrf = chrf.score;
     }
     dev_texts_free(&texts);
-    return status;
+    if (status < 0) return -1;
+    if (interrupted) return 1;
+    t->validation_seconds = monotonic_seconds() - started;
+    return 0;
 }
 
 // ---------------------------------------------------------------- saving
@@ -191,10 +204,12 @@ static int log_failed(const Error *log_error, long step, Error *err) {
 }
 
 // Validates, keeps the best model, checkpoints; returns 1 when patience has
-// run out.
+// run out.  An interrupted validation decides and saves nothing: the run
+// then stops and saves its checkpoint.
 static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
     Validation v;
-    if (trainer_validate(t, &v, err) < 0) return -1;
+    int validated = trainer_validate(t, &v, err);
+    if (validated != 0) return validated < 0 ? -1 : 0;
     TrainingProgress *p = &t->progress;
     bool improved = dataset_size(t->valid) > 0 && v.loss < p->best;
     if (improved) {
@@ -202,6 +217,7 @@ static int validate_and_save(Trainer *t, TrainingLog *log, Error *err) {
         p->best_step = p->step;
         p->evaluations_without_improvement = 0;
         if (save_model(t, "model.safetensors", err) < 0) return -1;
+        t->best = v;
     } else {
         p->evaluations_without_improvement++;
     }
@@ -366,7 +382,9 @@ static const char *limit_reached(const Trainer *t) {
     const TrainerOptions *o = &t->options;
     const TrainingProgress *p = &t->progress;
     if (o->max_steps > 0 && p->step >= o->max_steps) return "the step limit";
-    if (o->time_budget > 0 && p->elapsed >= o->time_budget) return "the time budget";
+    if (o->time_budget > 0 && o->budget_spent + p->elapsed >= o->time_budget - o->end_reserve) {
+        return "the time budget";
+    }
     if (interrupted) return "an interrupt";
     return NULL;
 }
@@ -414,8 +432,7 @@ static int prepare(Trainer *t, Error *err) {
     return 0;
 }
 
-int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *validation_seconds,
-                       Error *err) {
+int trainer_time_steps(Trainer *t, int steps, TrainerTiming *timing, Error *err) {
     if (prepare(t, err) < 0) return -1;
     Run r = {0};
     int status = plan_epoch(t, &r, err);
@@ -434,17 +451,18 @@ int trainer_time_steps(Trainer *t, int steps, double *step_seconds, double *vali
     gradients_zero(&t->gradients);
     run_free(&r);
     if (status < 0) return -1;
-    // rank 0 validates alone (validate_on_rank_0), and its timings plan every rank's run
-    double timings[2] = {timed ? total / timed : 0, 0};
+    // rank 0 validates and ends the run alone (validate_on_rank_0,
+    // finish_the_run), and its timings plan every rank's run
+    double timings[3] = {timed ? total / timed : 0, 0, 0};
     if (world_is_root()) {
         Validation v;
         double start = monotonic_seconds();
         if (trainer_validate(t, &v, err) < 0) return -1;
         timings[1] = monotonic_seconds() - start;
+        if (length_penalty_time(t, &timings[2], err) < 0) return -1;
     }
     if (world_broadcast(timings, sizeof timings, err) < 0) return -1;
-    *step_seconds = timings[0];
-    *validation_seconds = timings[1];
+    *timing = (TrainerTiming){timings[0], timings[1], timings[2]};
     return 0;
 }
 
@@ -469,7 +487,8 @@ static int start_from_rank_0(Trainer *t, Error *err) {
     }
     if (world_broadcast(t->model->params, t->model->n_params * sizeof(float), err) < 0 ||
         world_broadcast(t->adam.m, t->adam.n * sizeof(float), err) < 0 ||
-        world_broadcast(t->adam.v, t->adam.n * sizeof(float), err) < 0) {
+        world_broadcast(t->adam.v, t->adam.n * sizeof(float), err) < 0 ||
+        world_broadcast(&t->options.budget_spent, sizeof t->options.budget_spent, err) < 0) {
         return -1;
     }
     return world_broadcast(&t->progress, sizeof t->progress, err);
@@ -491,24 +510,29 @@ static int open_the_run(Trainer *t, Run *r, Error *err) {
 }
 
 // After the last step, on rank 0: the last validation (or, interrupted, the
-// checkpoint), the checkpoints' average and the length penalty.
+// checkpoint), the checkpoints' average and the length penalty, each of
+// which stops on an interrupt and fits in what is left of a time budget.
 static int finish_the_run(Trainer *t, Run *r, Error *err) {
     const TrainerOptions *o = &t->options;
     const TrainingProgress *p = &t->progress;
     bool just_validated = o->valid_every > 0 && p->step % o->valid_every == 0 && p->step > 0 && !interrupted;
-    if (!just_validated) {
-        int v = interrupted ? save_checkpoint(t, err) : validate_and_save(t, &r->log, err);
-        if (v < 0) return -1;
-    }
-    if (interrupted) return 0;
+    if (!just_validated && !interrupted && validate_and_save(t, &r->log, err) < 0) return -1;
+    // interrupted before or during the last validation
+    if (interrupted) return save_checkpoint(t, err);
     if (o->average >= 2 && averaging_finish(t, &r->log, err) < 0) return -1;
+    if (interrupted) return 0;
     return length_penalty_choose(t, &r->log, err);
 }
 
 // What the run says as it ends, and the log closed.
 static int close_the_run(Trainer *t, Run *r, int status, Error *err) {
     const TrainingProgress *p = &t->progress;
-    training_log_finish(&r->log, p, status < 0 ? NULL : interrupted ? "an interrupt" : r->stop_reason);
+    // an interrupt after the last step stopped the end of the run, not training
+    const bool end_interrupted = interrupted && strcmp(r->stop_reason, "an interrupt") != 0;
+    char reason[128];
+    snprintf(reason, sizeof reason, "%s%s", r->stop_reason,
+             end_interrupted ? "; an interrupt then stopped the end of the run" : "");
+    training_log_finish(&r->log, p, status < 0 ? NULL : reason);
     if (status == 0) {
         struct rusage usage;
         getrusage(RUSAGE_SELF, &usage);
@@ -529,11 +553,18 @@ static int close_the_run(Trainer *t, Run *r, int status, Error *err) {
 int trainer_run(Trainer *t, Error *err) {
     Run r = {0};
     r.stop_reason = "the step limit";
+    // the session's clock starts here: a fresh run's first save counts
+    r.session_start = monotonic_seconds();
     if (prepare(t, err) < 0) return -1;
     if (!t->options_text && t->options_json && !(t->options_text = cJSON_PrintUnformatted(t->options_json))) {
         return error_out_of_memory(err, "the options' saved form", 0);
     }
     if (start_from_rank_0(t, err) < 0) return -1;
+    r.elapsed_before = t->progress.elapsed;
+    const TrainerOptions *o = &t->options;
+    t->budget_end = o->time_budget > 0 ? r.session_start + o->time_budget - o->budget_spent - r.elapsed_before
+                                       : INFINITY;
+    t->best = (Validation){0};
     // Rank 0 alone writes files and reports; the others train beside it.
     const bool root = world_is_root();
     if (root && open_the_run(t, &r, err) < 0) return -1;
@@ -545,8 +576,6 @@ int trainer_run(Trainer *t, Error *err) {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
 
-    r.session_start = monotonic_seconds();
-    r.elapsed_before = t->progress.elapsed;
     int status = train_epochs(t, &r, err);
     if (status == 0 && root && finish_the_run(t, &r, err) < 0) status = -1;
     if (root) status = close_the_run(t, &r, status, err);

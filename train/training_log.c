@@ -179,7 +179,7 @@ int training_log_step(TrainingLog *log, const TrainingProgress *p, double loss, 
     double eta = -1;
     if (o->max_steps > 0 && speed > 0) eta = (double)(o->max_steps - p->step) * (t - log->window_start) / (double)log->window_steps;
     if (o->time_budget > 0) {
-        double left = o->time_budget - p->elapsed;
+        double left = o->time_budget - o->budget_spent - o->end_reserve - p->elapsed;
         if (eta < 0 || left < eta) eta = left;
     }
     if (o->max_epochs > 0 && eta < 0 && log->window_steps > 0) {
@@ -260,6 +260,29 @@ int training_log_average(TrainingLog *log, const TrainingProgress *p, const Vali
                        "\"exact_match\": %.6f, \"translated\": %d, \"best\": %s}\n",
                        p->step, count, first_step, v->loss, exp(v->loss), v->bleu, v->chrf, v->exact_match,
                        v->translated, improved ? "true" : "false");
+}
+
+void training_log_say(TrainingLog *log, const char *text) {
+    end_progress_line(log);
+    printf("%s\n", text);
+    fflush(stdout);
+}
+
+int training_log_note(TrainingLog *log, const TrainingProgress *p, const char *about, const char *text,
+                      Error *err) {
+    training_log_say(log, text);
+    cJSON *line = cJSON_CreateObject();
+    char *json = NULL;
+    if (line && cJSON_AddStringToObject(line, "event", "note") &&
+        cJSON_AddNumberToObject(line, "step", (double)p->step) && cJSON_AddStringToObject(line, "about", about) &&
+        cJSON_AddStringToObject(line, "text", text)) {
+        json = cJSON_PrintUnformatted(line);
+    }
+    cJSON_Delete(line);
+    if (!json) return error_out_of_memory(err, "a line of the training log", strlen(text));
+    int status = append_line(log, true, err, "%s\n", json);
+    cJSON_free(json);
+    return status;
 }
 
 int training_log_length_penalty(TrainingLog *log, const TrainingProgress *p, const float *alphas,

@@ -75,6 +75,14 @@ int training_log_world(TrainingLog *log, const TrainingProgress *p, double sessi
 // NULL) when its last lines cannot be written.
 int training_log_close(TrainingLog *log, Error *err);
 
+// A line about what the run is doing, printed only.
+void training_log_say(TrainingLog *log, const char *text);
+// A line about the end of the run: what it left out or cut short, and
+// why (`about`: "average", "length_penalty").  Printed, and a "note" event
+// in the log.
+int training_log_note(TrainingLog *log, const TrainingProgress *p, const char *about, const char *text,
+                      Error *err);
+
 // The dev BLEU of beam `beam` at each length penalty alphas[0 .. n), and the
 // one chosen: lines out, a "length_penalty" event in the log.
 int training_log_length_penalty(TrainingLog *log, const TrainingProgress *p, const float *alphas,
