@@ -51,6 +51,16 @@ int trainer_path(const Trainer *t, const char *name, char *out, Error *err) {
 
 enum { VALID_ROWS = 64 };  // dev pairs per forward pass
 
+// The padded ids of one batch of dev pairs, (VALID_ROWS, max_len) each.
+typedef struct {
+    int32_t *src, *tgt_in, *tgt_out;
+} ValidBatch;
+
+static int by_key(const void *a, const void *b) {
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 int dev_texts_add(DevTexts *texts, const Trainer *t, const Hypothesis *out, const uint32_t *rows, int n,
                   Error *err) {
     for (int i = 0; i < n; i++) {
@@ -79,65 +89,98 @@ void dev_texts_free(DevTexts *texts) {
     arrfree(texts->refs);
 }
 
-// Greedy translations of the pairs in rows[0 .. count) whose index is below
-// valid_sentences: counts exact matches and keeps the decoded text for BLEU.
-static int translate_for_validation(Trainer *t, const int32_t *src, const uint32_t *rows,
-                                    int count, int S, size_t first, Validation *v, long *exact,
-                                    DevTexts *texts, Error *err) {
-    const Dataset *d = t->valid;
-    size_t wanted = (size_t)t->options.valid_sentences;
-    int n = (int)(wanted > first ? wanted - first : 0);
-    if (n > count) n = count;
-    if (n <= 0) return 0;
-    Hypothesis out[VALID_ROWS];
-    if (greedy_translate(t->model, src, n, S, out, err) < 0) return -1;
-    for (int i = 0; i < n; i++) {
+// The dev pairs' rows rows[0 .. n) sorted by length, source then target:
+// batches of pairs of about one length carry little padding (in file
+// order, a batch of 64 is padded to its longest pair, several times the
+// mean).  In place.
+static void sort_by_length(const Dataset *d, uint32_t *rows, size_t n, uint64_t *keys) {
+    for (size_t i = 0; i < n; i++) {
         const EncodedPair *p = &d->pairs[rows[i]];
-        *exact += out[i].length == p->tgt_len &&
-                  memcmp(out[i].tokens, d->ids + p->tgt_offset,
-                         (size_t)p->tgt_len * sizeof(int32_t)) == 0;
-        v->translated++;
+        keys[i] = (uint64_t)p->src_len << 48 | (uint64_t)p->tgt_len << 32 | rows[i];
     }
-    int status = t->valid_corpus ? dev_texts_add(texts, t, out, rows, n, err) : 0;
-    for (int i = 0; i < n; i++) hypothesis_free(&out[i]);
-    return status;
+    qsort(keys, n, sizeof *keys, by_key);
+    for (size_t i = 0; i < n; i++) rows[i] = (uint32_t)keys[i];
+}
+
+// The dev loss of rows[0 .. n), in batches of VALID_ROWS: the sum of the
+// tokens' negative log-likelihoods into *loss_sum, their count into
+// *tokens.  Stops early on an interrupt.
+static int dev_loss(Trainer *t, const uint32_t *rows, size_t n, ValidBatch *b, double *loss_sum, long *tokens,
+                    Error *err) {
+    for (size_t first = 0; first < n && !interrupted; first += VALID_ROWS) {
+        const int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
+        int S, T;
+        batch_fill_pairs(t->valid, rows + first, count, b->src, b->tgt_in, b->tgt_out, &S, &T);
+        t->shards.row_offset = 0;
+        if (data_parallel_forward(&t->shards, t->model, b->src, b->tgt_in, b->tgt_out, count, S, T, false, 0,
+                                  err) < 0) {
+            return -1;
+        }
+        *loss_sum += t->shards.nll * t->shards.loss_tokens;
+        *tokens += t->shards.loss_tokens;
+    }
+    return 0;
+}
+
+// Greedy translations of rows[0 .. n), in batches of VALID_ROWS: counts
+// exact matches and keeps the decoded text for BLEU.  Stops early on an
+// interrupt: one batch takes well under a second.
+static int translate_for_validation(Trainer *t, const uint32_t *rows, size_t n, ValidBatch *b, Validation *v,
+                                    long *exact, DevTexts *texts, Error *err) {
+    const Dataset *d = t->valid;
+    for (size_t first = 0; first < n && !interrupted; first += VALID_ROWS) {
+        const int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
+        int S, T;
+        batch_fill_pairs(d, rows + first, count, b->src, b->tgt_in, b->tgt_out, &S, &T);
+        Hypothesis out[VALID_ROWS];
+        if (greedy_translate(t->model, b->src, count, S, out, err) < 0) return -1;
+        for (int i = 0; i < count; i++) {
+            const EncodedPair *p = &d->pairs[rows[first + (size_t)i]];
+            *exact += out[i].length == p->tgt_len &&
+                      memcmp(out[i].tokens, d->ids + p->tgt_offset, (size_t)p->tgt_len * sizeof(int32_t)) == 0;
+            v->translated++;
+        }
+        int status = t->valid_corpus ? dev_texts_add(texts, t, out, rows + first, count, err) : 0;
+        for (int i = 0; i < count; i++) hypothesis_free(&out[i]);
+        if (status < 0) return -1;
+    }
+    return 0;
 }
 
 // Dev loss (the plain negative log-likelihood, without label smoothing, so
-// that exp(loss) is the perplexity), exact matches, BLEU and chrF.
+// that exp(loss) is the perplexity) over all the dev pairs; exact matches,
+// BLEU and chrF of the first valid_sentences.  Both in batches of pairs of
+// about one length; the sums do not depend on the order.
 int trainer_validate(Trainer *t, Validation *v, Error *err) {
-    const Model *m = t->model;
     const Dataset *d = t->valid;
     const size_t n = dataset_size(d);
     const double started = monotonic_seconds();
     memset(v, 0, sizeof *v);
     if (n == 0) return 0;
-    const size_t ids = (size_t)VALID_ROWS * m->config.max_len;
-    int32_t *src = malloc(ids * sizeof *src), *tgt_in = malloc(ids * sizeof *tgt_in);
-    int32_t *tgt_out = malloc(ids * sizeof *tgt_out);
-    uint32_t rows[VALID_ROWS];
+    const size_t wanted = (size_t)t->options.valid_sentences < n ? (size_t)t->options.valid_sentences : n;
+    const size_t ids = (size_t)VALID_ROWS * t->model->config.max_len;
+    ValidBatch b = {malloc(ids * sizeof *b.src), malloc(ids * sizeof *b.tgt_in), malloc(ids * sizeof *b.tgt_out)};
+    uint32_t *rows = malloc(n * sizeof *rows), *translated = malloc((wanted ? wanted : 1) * sizeof *translated);
+    uint64_t *keys = malloc(n * sizeof *keys);
     double loss_sum = 0;
     long tokens = 0, exact = 0;
     DevTexts texts = {0};
-    int status = src && tgt_in && tgt_out ? 0 : error_out_of_memory(err, "validation", 3 * ids * sizeof *src);
-    // an interrupt is heeded between batches: one batch's greedy translations
-    // take well under a second
-    for (size_t first = 0; first < n && status == 0 && !interrupted; first += VALID_ROWS) {
-        int count = n - first < VALID_ROWS ? (int)(n - first) : VALID_ROWS;
-        for (int i = 0; i < count; i++) rows[i] = (uint32_t)(first + (size_t)i);
-        int S, T;
-        batch_fill_pairs(d, rows, count, src, tgt_in, tgt_out, &S, &T);
-        t->shards.row_offset = 0;
-        status = data_parallel_forward(&t->shards, m, src, tgt_in, tgt_out, count, S, T, false, 0,
-                                       err);
-        if (status < 0) break;
-        loss_sum += t->shards.nll * t->shards.loss_tokens;
-        tokens += t->shards.loss_tokens;
-        status = translate_for_validation(t, src, rows, count, S, first, v, &exact, &texts, err);
+    int status = b.src && b.tgt_in && b.tgt_out && rows && translated && keys
+                     ? 0 : error_out_of_memory(err, "validation", 3 * ids * sizeof *b.src + n * 12);
+    if (status == 0) {
+        for (size_t i = 0; i < n; i++) rows[i] = (uint32_t)i;
+        for (size_t i = 0; i < wanted; i++) translated[i] = (uint32_t)i;
+        sort_by_length(d, rows, n, keys);
+        sort_by_length(d, translated, wanted, keys);
+        status = dev_loss(t, rows, n, &b, &loss_sum, &tokens, err);
     }
-    free(src);
-    free(tgt_in);
-    free(tgt_out);
+    if (status == 0) status = translate_for_validation(t, translated, wanted, &b, v, &exact, &texts, err);
+    free(b.src);
+    free(b.tgt_in);
+    free(b.tgt_out);
+    free(rows);
+    free(translated);
+    free(keys);
     v->loss = tokens ? loss_sum / (double)tokens : 0.0;
     v->exact_match = v->translated ? (double)exact / v->translated : 0.0;
     if (status == 0 && !interrupted && arrlen(texts.hyps) > 0) {
