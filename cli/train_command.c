@@ -194,11 +194,11 @@ static void print_summary(const TrainRun *r) {
                r->model.config.max_len);
     }
     if (train_data->empty + valid_data->empty) printf("; %zu pairs empty after normalisation", train_data->empty + valid_data->empty);
-    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d threads, %s kernels",
+    printf("\nmodel: preset %s, d_model %d, %d heads, %d+%d layers, d_ff %d, vocabularies %d/%d, %zu parameters; %d thread%s, %s kernels",
            r->o.resume ? "(resumed)" : r->o.preset, r->model.config.d_model, r->model.config.n_heads,
            r->model.config.n_encoder_layers, r->model.config.n_decoder_layers, r->model.config.d_ff,
            r->model.config.src_vocab, r->model.config.tgt_vocab, r->model.n_params, omp_get_max_threads(),
-           kernel_path_name(kernel_path_current()));
+           omp_get_max_threads() == 1 ? "" : "s", kernel_path_name(kernel_path_current()));
     const World *w = world();
     if (w->size > 1) {
         printf(" in each of %d MPI ranks (%d on this machine); each rank takes its share of every batch of "

@@ -455,6 +455,7 @@ static void an_untrained_model_skips_the_length_penalty_search(void **state) {
     char *dir = make_temp_dir(), *out, *err;
     assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--valid",
                          "data/toy-en-es/dev.tsv", "--out", dir, "--steps", "2", "--threads", "1"), 0);
+    expect_contains(out, "; 1 thread, ");
     expect_contains(out, "length penalty not searched: the best model's greedy dev BLEU is ");
     assert_null(strstr(out, "choosing the length penalty"));
     free(out); free(err);
