@@ -30,7 +30,8 @@ static const char usage[] =
     "Translates one sentence per line from FILE (or standard input) and writes one\n"
     "translation per line, in order: line N of the output belongs to line N of the\n"
     "input.  A line that cannot be translated (invalid UTF-8, too long) gets a\n"
-    "warning on stderr and an empty line out; blank lines stay blank.\n"
+    "warning on stderr and an empty line out; blank lines stay blank.  When not one\n"
+    "line could be translated, the exit status is 1.\n"
     "On a terminal (or with --interactive) it is a prompt: type a sentence, get its\n"
     "translation; :help lists the commands.\n"
     "\n"
@@ -60,6 +61,7 @@ typedef struct {
     size_t line;
     int batch;
     size_t sentences, tokens;
+    size_t untranslated;  // lines warned about and answered with an empty line
 } Session;
 
 // One line out per line in, whatever bytes the model decoded to: see
@@ -92,7 +94,10 @@ static void translate_lines(Session *s, char **lines, size_t n, size_t first_lin
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         bool has = j < k && which[j] == i;
-        if (has && why[j]) report_warning("%s:%zu: %s", s->where, first_line + i, why[j]);
+        if (has && why[j]) {
+            report_warning("%s:%zu: %s", s->where, first_line + i, why[j]);
+            s->untranslated++;
+        }
         for (int r = 0; r < (s->n_best_format ? K : 1); r++) {
             Translation empty = {0};
             const Translation *t = has && !why[j] ? &translated[j * (size_t)K + (size_t)r] : &empty;
@@ -133,6 +138,7 @@ static void run_stream(Session *s, int fd) {
         s->line++;
         if (too_long) {
             report_warning("%s; left untranslated", err.message);
+            s->untranslated++;
         }
         arrput(lines, line);
         if (arrlen(lines) == (ptrdiff_t)s->batch * READ_AHEAD_BATCHES || !line_reader_ready(&reader)) {
@@ -371,6 +377,13 @@ int translate_command(int argc, char **argv) {
     } else {
         s.where = "<stdin>";
         run_stream(&s, STDIN_FILENO);
+    }
+    // Some lines left untranslated is a warning each (their places kept);
+    // none translated at all is the command failing.
+    if (s.untranslated > 0 && s.sentences == 0) {
+        finish_standard_output();
+        die("%s: none of its %zu non-blank lines could be translated (see the warnings above)", s.where,
+            s.untranslated);
     }
     if (verbose) {
         double took = monotonic_seconds() - start;

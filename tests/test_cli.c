@@ -227,6 +227,41 @@ static void gradcheck_command_verifies_backprop(void **state) {
     free(out); free(err);
 }
 
+// azul translate answers every line, one line out per line in: a line it
+// cannot translate is a warning and an empty line.  When not one line could
+// be translated, the command has failed: its output keeps the places, and
+// its exit status says so.
+static void translate_fails_when_no_line_could_be_translated(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *model = join(dir, "model"), *out, *err;
+    assert_int_equal(RUN(NULL, &out, &err, "train", "--corpus", "data/toy-en-es/train.tsv", "--out", model,
+                         "--steps", "2", "--valid-sentences", "2"), 0);
+    free(out); free(err);
+    char long_line[4000] = "The ball";
+    for (int i = 0; i < 300; i++) strcat(long_line, " blue");
+    char input[8192];
+    snprintf(input, sizeof input, "bad \xFF byte\n\nbad \xFE too\n%s\n", long_line);
+    assert_int_equal(RUN(input, &out, &err, "translate", "--model", model), 1);
+    assert_string_equal(out, "\n\n\n\n");
+    expect_contains(err, "azul: warning: <stdin>:1: invalid UTF-8 at byte 4");
+    expect_contains(err, "azul: warning: <stdin>:4: too long");
+    expect_contains(err, "azul: error: <stdin>: none of its 3 non-blank lines could be translated");
+    free(out); free(err);
+    // one line translated is enough
+    snprintf(input, sizeof input, "bad \xFF byte\nThe ball is blue\n");
+    assert_int_equal(RUN(input, &out, &err, "translate", "--model", model), 0);
+    expect_contains(err, "azul: warning: <stdin>:1: invalid UTF-8 at byte 4");
+    assert_null(strstr(err, "azul: error"));
+    free(out); free(err);
+    // nothing to translate is no failure
+    assert_int_equal(RUN("\n\n", &out, &err, "translate", "--model", model), 0);
+    assert_string_equal(out, "\n\n");
+    free(out); free(err);
+    free(model);
+    remove_tree(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gradcheck_command_verifies_backprop),
     cmocka_unit_test(bench_reports_training_and_decoding_as_json),
@@ -237,5 +272,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(malformed_corpus_lines_are_reported_and_the_rest_is_used),
     cmocka_unit_test(failures_never_damage_a_saved_file),
     cmocka_unit_test(damaged_tokenizer_files_are_refused),
+    cmocka_unit_test(translate_fails_when_no_line_could_be_translated),
 };
 TEST_GROUP(cli_tests, tests);

@@ -472,12 +472,14 @@ static void logits_that_are_not_finite_are_refused(void **state) {
     for (int beam = 1; beam <= 4; beam += 3) {
         char beam_text[8], *out, *err;
         snprintf(beam_text, sizeof beam_text, "%d", beam);
+        // no line could be translated: the command fails
         assert_int_equal(RUN("The ball is blue\nThe cat\n", &out, &err, "translate", "--model", model,
-                             "--beam", beam_text), 0);
+                             "--beam", beam_text), 1);
         assert_string_equal(out, "\n\n");  // one line out per line in, each left empty
         expect_contains(err, "azul: warning: <stdin>:1: ");
         expect_contains(err, "azul: warning: <stdin>:2: ");
         expect_contains(err, why);
+        expect_contains(err, "azul: error: <stdin>: none of its 2 non-blank lines could be translated");
         free(out);
         free(err);
     }
@@ -524,7 +526,8 @@ static void a_sentence_of_exactly_max_len_tokens_is_taken(void **state) {
     for (int over = 0; over <= 1; over++) {
         char *model = model_with_max_len(n - over);
         snprintf(expected, sizeof expected, "too long: %d tokens, the model takes at most %d", n, n - over);
-        assert_int_equal(RUN(input, &out, &err_text, "translate", "--model", model, "--beam", "1"), 0);
+        // the one line refused: the command fails
+        assert_int_equal(RUN(input, &out, &err_text, "translate", "--model", model, "--beam", "1"), over);
         if (over) {
             assert_string_equal(out, "\n");
             expect_contains(err_text, "azul: warning: <stdin>:1: ");
