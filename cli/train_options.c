@@ -385,7 +385,7 @@ static const char recipe_help[] =
     "4 of them; the steps that fit "
     "--time-budget (timed on a few real steps before training) once start-up "
     "and the end of the run have their share, or with no "
-    "stopping rule enough epochs to see 200,000 pairs (10 to 1,000); a warm-up "
+    "stopping rule enough epochs to see 100,000 pairs (10 to 1,000); a warm-up "
     "of 6% of the steps, then a cosine decay to --min-lr at the last step; 20 "
     "validations; no patience, since the plan's end is where the model is best; "
     "then the mean of the last 5 checkpoints, and the length penalty chosen on "

@@ -52,7 +52,7 @@ int recipe_batch_tokens(const Recipe *r, size_t padded_tokens);
 // Without any stopping rule: enough epochs to see RECIPE_EXAMPLES pairs,
 // from 10 to 1,000 epochs (a tiny corpus needs many passes, a large one
 // learns most of what it can in ten).
-enum { RECIPE_EXAMPLES = 200000, RECIPE_MIN_EPOCHS = 10, RECIPE_MAX_EPOCHS = 1000 };
+enum { RECIPE_EXAMPLES = 100000, RECIPE_MIN_EPOCHS = 10, RECIPE_MAX_EPOCHS = 1000 };
 long recipe_epochs(size_t pairs);
 
 // The steps that fit in `seconds` of training: what is left of them after a
