@@ -22,13 +22,13 @@ OpenBLAS (Debian's libblas.so.3 may point to the reference BLAS, ~25× slower)
 or the machine is saturated, and no ratio is printed.
 
 OpenMP's wait policy matters to both: azul starts many short parallel regions
-and is fastest with libgomp's default (threads spin briefly at a barrier),
-while PyTorch on OpenBLAS is sometimes faster with OMP_WAIT_POLICY=PASSIVE and
-sometimes slower (and on a shared machine spinning threads that wait for a
-descheduled partner can slow either several-fold).  Unless the caller sets
-OMP_WAIT_POLICY, azul runs in the caller's environment and PyTorch runs both
-ways, interleaved; the table gives PyTorch the faster of the two for each
-shape, and says which.  Standard library only.
+and sets its own short spin (GOMP_SPINCOUNT=10000, cli/azul.c) unless the
+caller chose one, while PyTorch on OpenBLAS is sometimes faster with
+OMP_WAIT_POLICY=PASSIVE and sometimes slower (and on a shared machine spinning
+threads that wait for a descheduled partner can slow either several-fold).
+Unless the caller sets OMP_WAIT_POLICY, azul runs in the caller's environment
+and PyTorch runs both ways, interleaved; the table gives PyTorch the faster of
+the two for each shape, and says which.  Standard library only.
 """
 
 import argparse
@@ -178,7 +178,8 @@ def table(args, results, check, best, warnings, env):
               "Command: `make bench` (tools/bench_vs_torch.py), %s UTC."
               % (cpu_name(), args.threads, args.kernel or "best",
                  env.get("OPENBLAS_CORETYPE", "unset (OpenBLAS's choice)"),
-                 env.get("OMP_WAIT_POLICY", "unset (libgomp's default; PyTorch also run PASSIVE)"),
+                 env.get("OMP_WAIT_POLICY", "unset (azul then spins briefly, GOMP_SPINCOUNT=10000; "
+                         "PyTorch runs with libgomp's default and PASSIVE)"),
                  args.load_before, os.getloadavg()[0],
                  check["framework"].split()[-1], check["blas"], check["blas_threads"], best,
                  time.strftime("%Y-%m-%d %H:%M", time.gmtime()))]
