@@ -7,6 +7,12 @@
 #
 #   tools/bench_matmul.sh BENCH_MATMUL [ARGS...]     ARGS go to each run
 set -eu
+# Both libraries' threads spin after a product, waiting for the next: for
+# some 3 ms (libgomp) and 0.1 s (OpenBLAS's own pool).  Interleaved, each
+# then holds a core the other's next product needs, and both fall to a
+# fraction of their speed at random.  Short waits on both sides (azul's
+# program sets the same spin for itself: cli/azul.c).
+export GOMP_SPINCOUNT=10000 OPENBLAS_THREAD_TIMEOUT=4
 bench=$1
 shift
 for path in $("$bench" --paths); do
