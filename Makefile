@@ -2,6 +2,7 @@
 #
 #   make            build bin/azul
 #   make test       build and run the test suite (installs missing Debian packages first)
+#   make test-paths the numeric tests again on every other matmul path this CPU has
 #   make sanitize   the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       train the toy en→es model and open the translator
 #   make bench      benchmarks (speed figures are quoted from here, never from tests)
@@ -27,7 +28,7 @@ SANITIZE ?=
 
 # Every public target first makes sure the Debian packages are there, then
 # re-runs make, so that the compiler checks below see the installed compiler.
-.PHONY: all deps build test run-tests sanitize demo bench layers function-length clean help
+.PHONY: all deps build test test-paths run-tests sanitize demo bench layers function-length clean help
 .PHONY: fuzz fuzz-regressions fuzz-build fuzz-seeds valgrind
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -37,6 +38,11 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory run-tests
+
+# The numeric groups again on every other matmul path the CPU runs (CI).
+test-paths: deps
+	@$(MAKE) --no-print-directory $(AZUL) $(AZUL_TESTS)
+	@sh tools/test_paths.sh $(AZUL_TESTS)
 
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/sanitize BINDIR=build/sanitize/bin SANITIZE=1 run-tests
