@@ -330,3 +330,14 @@ mpi-for-tests:
 
 run-tests: layers function-length $(AZUL) $(AZUL_TESTS) mpi-for-tests
 	@$(AZUL_TESTS)
+
+# ---------------------------------------------------------------- arm64
+
+# azul for 64-bit ARM: Debian's cross compiler (gcc-aarch64-linux-gnu)
+# builds it into build/arm64/, and the tests that check numerics and parsing
+# in-process run under qemu-user, for correctness only.  tools/cross_arm64.sh
+# installs what is missing (the cross compiler, qemu-user, the arm64
+# libraries) and says which tests it leaves out, and why.  A few minutes.
+.PHONY: cross-arm64
+cross-arm64:
+	@sh tools/cross_arm64.sh

@@ -62,6 +62,14 @@ pid_t spawn_azul_redirected(const char *const *args, const char *stdin_path, con
 pid_t spawn_program_redirected(const char *program, const char *const *args, const char *stdin_path,
                               const char *stdout_path, const char *stderr_path, long fsize_limit);
 
+// Under AZUL_TEST_WITHOUT_PROGRAM=1 the tests cannot start bin/azul: under
+// qemu-user (tools/cross_arm64.sh) a program of the emulated machine cannot
+// start another.  run_azul, spawn_azul_redirected and toy_model_dir then
+// skip the test (cmocka's skip()) instead, and count it here, so that the
+// runner reports it as skipped rather than passed.
+void skip_unless_the_program_runs(void);
+extern size_t tests_skipped_without_the_program;
+
 // run_azul with the arguments written out: RUN(stdin, &out, &err, "train", "--help").
 #define RUN(stdin_text, out, err, ...) \
     run_azul((const char *const[]){__VA_ARGS__, NULL}, stdin_text, out, err)

@@ -72,11 +72,17 @@ static void free_reference(Reference *r) {
     safetensors_free(&r->file);
 }
 
+// The larger of x and y, ignoring a NaN x as fmax(y, x) does.  Not fmax in
+// the loop below: GCC 12 for arm64 stops with an internal compiler error
+// (in vect_transform_reduction) vectorising an fmax reduction of floats
+// widened to double.
+static double larger(double x, double y) { return x > y ? x : y; }
+
 static double max_abs_difference(const float *a, const float *b, size_t n, double *max_ref) {
     double worst = 0, largest = 0;
     for (size_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs((double)a[i] - b[i]));
-        largest = fmax(largest, fabs((double)b[i]));
+        worst = larger(fabs((double)a[i] - b[i]), worst);
+        largest = larger(fabs((double)b[i]), largest);
     }
     if (max_ref) *max_ref = largest;
     return worst;
