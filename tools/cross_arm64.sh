@@ -2,9 +2,9 @@
 # azul for 64-bit ARM (`make cross-arm64`): Debian's cross compiler builds
 # bin/azul and the test binary into build/arm64/, and the tests that check
 # numerics and parsing in-process run under qemu-user.  Correctness only:
-# emulation says nothing about speed.  A minute and a half on two cores
-# (the build some 40 s, the tests 45 s), and about one more when the
-# packages must first be installed.
+# emulation says nothing about speed.  Some 90 s on two cores: installing
+# the packages when they are missing 30 s, the build 30 to 40 s, the tests
+# 30 to 45 s.
 #
 # 1. Installs what is missing with apt-get (through sudo when not root),
 #    saying what: the cross compiler, qemu-user, and the arm64 builds of the
@@ -29,7 +29,7 @@
 # software, 30 to 130 times slower than natively, so the tests that would
 # take minutes are skipped by name (AZUL_TEST_SKIP below).  Both variables
 # may be set from outside: AZUL_TEST_SKIP= (empty) runs the slow tests too,
-# some half an hour more.
+# for more than half an hour more.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -70,12 +70,12 @@ if [ -n "$missing" ]; then
         exit 1
     fi
     if [ -n "$add_arch" ]; then
-        echo "azul: running: $sudo dpkg --add-architecture arm64"
+        echo "azul: running: ${sudo:+$sudo }dpkg --add-architecture arm64"
         $sudo dpkg --add-architecture arm64
     fi
     # (the arm64 -dev packages must be the same versions as the host's copies
     # of the libraries they share files with: apt may upgrade those too)
-    echo "azul: running: $sudo apt-get update && $sudo apt-get install -y --no-install-recommends$missing"
+    echo "azul: running: ${sudo:+$sudo }apt-get update && ${sudo:+$sudo }apt-get install -y --no-install-recommends$missing"
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
     echo "azul: installed:$missing"
@@ -100,7 +100,7 @@ echo "azul: built $BUILD_DIR/bin/azul and azul-tests in $((built - start)) s"
 # ---------------------------------------------------------------- tests
 
 : "${AZUL_TEST_GROUP=core_tests,utf8_tests,normalize_tests,pretokenize_tests,tokenizer_tests,corpus_tests,bleu_vector_tests,bleu_rule_tests,layer_tests,matmul_tests,op_gradient_tests,model_tests,parity_tests,optimizer_tests,data_parallel_tests,decoding_tests,attention_tests,average_tests,train_option_tests,recipe_tests,hostile_file_tests,hostile_input_tests}"
-# Under qemu: each finite-difference check of the whole model some nine
+# Under qemu: each finite-difference check of the whole model some ten
 # minutes (4 s natively), the attention check over every mask more than one
 # (3 s).  parity_tests still checks the whole model's gradients against
 # PyTorch's, and op_gradient_tests each operation's.  (learning_tests, which
