@@ -286,7 +286,7 @@ $(BUILD)/bench_matmul: tools/bench_matmul.c $(BUILD)/model/matmul.o $(BUILD)/mod
 FUZZ_SECONDS ?= 60
 FUZZERS      := model_file tokenizer_json utf8_roundtrip corpus bleu translate api
 FUZZ_BUILD   := build/fuzz
-FUZZ_MAKE     = $(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) BINDIR=$(FUZZ_BUILD)/bin NO_OMP=1 FUZZ=1
+FUZZ_MAKE     = $(MAKE) --no-print-directory -j$(JOBS) CC=clang BUILD=$(FUZZ_BUILD) BINDIR=$(FUZZ_BUILD)/bin NO_OMP=1 FUZZ=1
 
 fuzz: deps
 	@sh tools/deps.sh clang libclang-rt-14-dev
