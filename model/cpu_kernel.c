@@ -59,9 +59,9 @@ static void available_list(char *list, size_t size) {
 }
 
 int kernel_path_force(KernelPath path, Error *err) {
-    char list[64];
-    available_list(list, sizeof list);
     if (path < 0 || path >= KERNEL_PATH_COUNT || !kernel_path_available(path)) {
+        char list[64];
+        available_list(list, sizeof list);
         return error_set(err, "the %s kernels cannot run on this CPU (it can run: %s)",
                          kernel_path_name(path), list);
     }
@@ -80,13 +80,14 @@ int kernel_path_choose_from_environment(Error *err) {
         return error_set(err, "AZUL_KERNEL=%s names no kernel path (use avx512, avx2, generic or reference)",
                          forced);
     }
-    if (kernel_path_force(path, err) != 0) {
+    if (!kernel_path_available(path)) {
         char list[64];
         available_list(list, sizeof list);
         return error_set(err, "AZUL_KERNEL=%s: this CPU lacks %s (it can run: %s)", forced,
                          path == KERNEL_AVX2 ? "AVX2 and FMA" : path == KERNEL_AVX512 ? "AVX-512" : forced,
                          list);
     }
+    current = path;
     return 0;
 }
 
