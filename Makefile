@@ -332,8 +332,10 @@ mpi-for-tests:
 	fi
 .PHONY: mpi-for-tests
 
+# The suite's threads wait as bin/azul's do (cli/azul.c): a short spin, then
+# sleep, so that its training tests do not crawl when the machine is busy.
 run-tests: layers function-length $(AZUL) $(AZUL_TESTS) mpi-for-tests
-	@$(AZUL_TESTS)
+	@if [ -z "$$OMP_WAIT_POLICY$$GOMP_SPINCOUNT" ]; then GOMP_SPINCOUNT=10000 $(AZUL_TESTS); else $(AZUL_TESTS); fi
 
 # ---------------------------------------------------------------- arm64
 

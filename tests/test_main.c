@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/cpu_kernel.h"
 #include "tests/test.h"
@@ -78,6 +79,12 @@ static bool is_test(const char *name) {
         }
     }
     return false;
+}
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 // Runs the group's tests but those named in `skip`; adds to the counts.
@@ -143,7 +150,10 @@ int main(void) {
             skipped += groups[i]->count;
             continue;
         }
+        // the time per group says where the suite's minutes go (CI's budget)
+        const double start = seconds_now();
         run_group(groups[i], skip, &passed, &failed, &skipped);
+        printf("[   TIME   ] %s: %.1f s\n", groups[i]->name, seconds_now() - start);
     }
     printf("\n%zu passed, %zu failed, %zu skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;

@@ -10,6 +10,8 @@
 # Ends with one line "N passed, N failed" over all the paths.
 set -eu
 tests=$1
+# short spins, as bin/azul and `make test` run (the Makefile's run-tests)
+if [ -z "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ]; then export GOMP_SPINCOUNT=10000; fi
 groups=op_gradient_tests,model_tests,parity_tests,optimizer_tests,learning_tests
 groups=$groups,decoding_tests,attention_tests,data_parallel_tests
 
