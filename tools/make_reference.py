@@ -146,6 +146,7 @@ def read_safetensors(path):
 
 # ============================================================ azul's dropout masks
 
+MASK32 = (1 << 32) - 1
 MASK64 = (1 << 64) - 1
 
 
@@ -161,10 +162,19 @@ def rng_mix(z):
     return z ^ (z >> 31)
 
 
+def hash32_mix(x):
+    # as model/rng.h hash32_mix
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & MASK32
+    x = ((x ^ (x >> 15)) * 0x846CA68B) & MASK32
+    return x ^ (x >> 16)
+
+
 def hash_uniforms(seed, stream, count):
     """model/rng.h hash_uniform(seed, stream, i) for i < count: 24-bit uniforms in [0, 1)."""
     key = rng_mix(seed ^ rng_mix((stream + 0x9E3779B97F4A7C15) & MASK64))
-    return [(rng_mix((key + i) & MASK64) >> 40) / 16777216.0 for i in range(count)]
+    low, high = key & MASK32, key >> 32
+    return [(hash32_mix((hash32_mix((i & MASK32) ^ low) + high) & MASK32) >> 8) / 16777216.0
+            for i in range(count)]
 
 
 # model/transformer.c: a stream number per dropout site
