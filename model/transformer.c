@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu_load.h"
 #include "model/sublayers.h"
+#include "model/threads.h"
 #include "model/workspace.h"
 
 static const float LAYERNORM_EPS = MODEL_LAYERNORM_EPS;
@@ -295,6 +297,9 @@ const float *decoder_cache_step(DecoderCache *c, const Model *m, const int32_t *
         error_set(err, "the decoder's cache is full (%d positions)", c->capacity);
         return NULL;
     }
+    // Decoding runs dozens of short parallel regions per token: where another
+    // program holds a core, fewer threads than it would take (core/cpu_load.h).
+    omp_set_num_threads(threads_beside_other_programs(c->threads));
     Workspace *ws = &c->step;
     WorkspaceShape shape = {c->rows, c->S, 1, c->capacity, false, true, false};
     if (workspace_place(ws, m, &shape, c->src, tokens, NULL, err) < 0) return NULL;

@@ -1,6 +1,11 @@
 // What every layer uses: whole-file reading and line reading, and how they
 // fail: each failure is an error naming the input, never a silent end.
+#define _GNU_SOURCE  // sched_getaffinity, CPU_COUNT
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/atomic_file.h"
+#include "core/cpu_load.h"
 #include "core/json_tree.h"
 #include "core/line_reader.h"
 #include "tests/test.h"
@@ -190,6 +196,38 @@ static void json_parse_bounded_refuses_past_its_limits(void **state) {
     assert_string_equal(err.message, "the list is not valid JSON");
 }
 
+// Other programs that keep every allowed CPU busy leave room for one thread;
+// the answer never exceeds what was asked for, nor falls below 1.
+static void threads_beside_other_programs_gives_way_to_busy_programs(void **state) {
+    (void)state;
+    assert_int_equal(threads_beside_other_programs(1), 1);
+    const int asked = threads_beside_other_programs(64);
+    assert_true(asked >= 1 && asked <= 64);
+    cpu_set_t allowed;
+    assert_int_equal(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    const int cpus = CPU_COUNT(&allowed);
+    pid_t busy[64];
+    int started = 0;
+    for (; started < cpus && started < 64; started++) {
+        busy[started] = fork();
+        assert_true(busy[started] >= 0);
+        if (busy[started] == 0) {
+            for (volatile unsigned long spin = 0;; spin++) {}
+        }
+    }
+    // two windows of the measurement while they spin, this process asleep
+    const struct timespec pause = {0, (long)(2.5 * CPU_LOAD_WINDOW * 1e9)};
+    nanosleep(&pause, NULL);
+    threads_beside_other_programs(64);
+    nanosleep(&pause, NULL);
+    const int beside = threads_beside_other_programs(64);
+    for (int i = 0; i < started; i++) {
+        kill(busy[i], SIGKILL);
+        waitpid(busy[i], NULL, 0);
+    }
+    assert_int_equal(beside, 1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(read_whole_file_names_a_missing_file),
     cmocka_unit_test(read_whole_file_refuses_a_file_over_its_limit),
@@ -199,5 +237,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(atomic_write_names_the_file_it_cannot_write),
     cmocka_unit_test(json_count_values_never_undercounts_cjson),
     cmocka_unit_test(json_parse_bounded_refuses_past_its_limits),
+    cmocka_unit_test(threads_beside_other_programs_gives_way_to_busy_programs),
 };
 TEST_GROUP(core_tests, tests);
