@@ -207,7 +207,9 @@ static pid_t start_a_long_run(const char *dir, const char *output_path) {
     const char *args[MAX_ARGS];
     const char *program = training_command(args, 2, dir, long_run);
     pid_t pid = spawn_program_redirected(program, args, NULL, output_path, output_path, 0);
-    char *state_path = join(dir, "training_state.safetensors");
+    // last.safetensors, not training_state.safetensors: the trainer saves a
+    // state at step 0 too, and a job killed then has no model to resume
+    char *state_path = join(dir, "last.safetensors");
     for (int waited = 0; access(state_path, R_OK) != 0; waited += 50) {
         if (waited > 120000 || waitpid(pid, NULL, WNOHANG) == pid) {
             kill(pid, SIGKILL);
