@@ -205,7 +205,7 @@ static cJSON *result_json(const BenchOptions *o, const Model *m, const Timing *t
               cJSON_AddNumberToObject(j, "parameters", (double)m->n_params) &&
               cJSON_AddNumberToObject(j, "batch", o->B) && cJSON_AddNumberToObject(j, "src_len", o->S) &&
               cJSON_AddNumberToObject(j, "tgt_len", o->T) && cJSON_AddNumberToObject(j, "vocab", o->V) &&
-              cJSON_AddNumberToObject(j, "threads", omp_get_max_threads()) &&
+              cJSON_AddNumberToObject(j, "threads", threads_asked()) &&
               cJSON_AddNumberToObject(j, "repetitions", o->steps) &&
               cJSON_AddNumberToObject(j, "median_ms", t->median * 1e3) &&
               cJSON_AddNumberToObject(j, "min_ms", t->min * 1e3) &&
@@ -240,7 +240,7 @@ static void report(const BenchOptions *o, const Model *m, const Timing *t) {
         return;
     }
     printf("bench %s: preset %s (%zu parameters), batch %d × (%d + %d) tokens, vocab %d, %d threads, %s kernels",
-           work, o->preset, m->n_params, o->B, o->S, o->T, o->V, omp_get_max_threads(),
+           work, o->preset, m->n_params, o->B, o->S, o->T, o->V, threads_asked(),
            kernel_path_name(kernel_path_current()));
     if (!o->decode && t->shards > 1) printf(", %d shards", t->shards);
     printf("\n");

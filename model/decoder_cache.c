@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu_load.h"
 #include "model/sublayers.h"
-#include "model/threads.h"
 
 static float *floats(size_t n, size_t *total) {
     *total += n * sizeof(float);
@@ -66,8 +64,6 @@ static int encode_into(DecoderCache *c, const Model *m, Workspace *ws, const int
 int decoder_cache_start(DecoderCache *c, const Model *m, const int32_t *src, int B, int S,
                         int beams, int capacity, Error *err) {
     memset(c, 0, sizeof *c);
-    c->threads = omp_get_max_threads();
-    threads_beside_other_programs(c->threads);  // the first window starts here
     const int C = m->config.d_model;
     c->rows = B;
     c->room = B * beams;
@@ -112,8 +108,6 @@ void decoder_cache_free(DecoderCache *c) {
     free(c->moves);
     free(c->stays);
     workspace_free(&c->step);
-    // decoder_cache_step may have lowered the thread count for a busy machine
-    if (c->threads > 0) omp_set_num_threads(c->threads);
     memset(c, 0, sizeof *c);
 }
 

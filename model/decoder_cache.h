@@ -27,7 +27,6 @@ typedef struct {
     int *moves;                  // (room) scratch of decoder_cache_keep
     unsigned char *stays;        // (room) scratch of decoder_cache_keep
     Workspace step;              // the activations of one position of every row
-    int threads;                 // OpenMP threads when decoding started (restored at the end)
 } DecoderCache;
 
 // Starts decoding B padded sources (B, S), with room for `beams` rows per

@@ -21,4 +21,14 @@ static inline int threads_for_a_region(void) {
     return omp_get_active_level() >= omp_get_max_active_levels() ? 1 : omp_get_max_threads();
 }
 
+// Before a pass of the model (a training step's forward, a decoding step):
+// sets OpenMP's thread count to what this thread asked for, less the cores
+// other programs keep busy (core/cpu_load.h), for the parallel regions that
+// follow.  What it asked for is its count when it first got here, or any
+// count its own code set since (a call of omp_set_num_threads between two
+// passes is a new request, not overruled).
+void threads_adapt_to_other_programs(void);
+// What this thread asked for: the thread count before any adaptation.
+int threads_asked(void);
+
 #endif

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu_load.h"
 #include "model/sublayers.h"
 #include "model/threads.h"
 #include "model/workspace.h"
@@ -248,6 +247,7 @@ int model_forward(const Model *m, Workspace *ws, const int32_t *src, const int32
     if (ws->use == WORKSPACE_DECODING && tgt_out) {
         return error_set(err, "a decoding workspace has no room for a loss: none can be computed");
     }
+    threads_adapt_to_other_programs();  // for the forward and the backward after it
     WorkspaceShape shape = workspace_shape(B, S, T);
     if (workspace_place(ws, m, &shape, src, tgt_in, tgt_out, err) < 0) return -1;
     ws->training = training;
@@ -297,9 +297,7 @@ const float *decoder_cache_step(DecoderCache *c, const Model *m, const int32_t *
         error_set(err, "the decoder's cache is full (%d positions)", c->capacity);
         return NULL;
     }
-    // Decoding runs dozens of short parallel regions per token: where another
-    // program holds a core, fewer threads than it would take (core/cpu_load.h).
-    omp_set_num_threads(threads_beside_other_programs(c->threads));
+    threads_adapt_to_other_programs();  // dozens of short regions per token
     Workspace *ws = &c->step;
     WorkspaceShape shape = {c->rows, c->S, 1, c->capacity, false, true, false};
     if (workspace_place(ws, m, &shape, c->src, tokens, NULL, err) < 0) return NULL;

@@ -87,6 +87,23 @@ static double seconds_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+// Each test's time, printed for those over a second (where CI's minutes go):
+// cmocka's per-test setup and teardown, with the test's name as its state
+// (no test reads its state).
+static double test_started;
+
+static int start_timing(void **state) {
+    (void)state;
+    test_started = seconds_now();
+    return 0;
+}
+
+static int report_timing(void **state) {
+    const double seconds = seconds_now() - test_started;
+    if (seconds >= 1.0) printf("[   TIME   ] %s: %.1f s\n", (const char *)*state, seconds);
+    return 0;
+}
+
 // Runs the group's tests but those named in `skip`; adds to the counts.
 static void run_group(const TestGroup *g, const char *skip, size_t *passed, size_t *failed,
                       size_t *skipped) {
@@ -102,7 +119,10 @@ static void run_group(const TestGroup *g, const char *skip, size_t *passed, size
             printf("[ SKIPPED  ] %s: %s (AZUL_TEST_SKIP)\n", g->name, g->tests[t].name);
             (*skipped)++;
         } else {
-            kept[n++] = g->tests[t];
+            kept[n] = g->tests[t];
+            kept[n].setup_func = start_timing;
+            kept[n].teardown_func = report_timing;
+            kept[n++].initial_state = (void *)g->tests[t].name;
         }
     }
     if (n > 0) {

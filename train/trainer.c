@@ -582,7 +582,7 @@ static int close_the_run(Trainer *t, Run *r, int status, Error *err) {
         training_log_summary(&r->log, p, t->options.out_dir, (double)usage.ru_maxrss / 1024.0);
         Error world_error;
         if (training_log_world(&r->log, p, p->elapsed - r->elapsed_before, r->steps, world()->size,
-                               omp_get_max_threads(), r->sum_seconds, &world_error) < 0) {
+                               threads_asked(), r->sum_seconds, &world_error) < 0) {
             status = log_failed(&world_error, p->step, err);
         }
     }
