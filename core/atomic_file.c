@@ -84,7 +84,7 @@ static int create_temporary(const char *path, char **temporary, Error *err) {
         if (errno != EEXIST && errno != ELOOP) {
             int e = errno;
             free(name);
-            return error_set(err, "cannot write %s: %s", path, strerror(e));
+            return error_set(err, "cannot write %s: %s", path, ERRNO_TEXT(e));
         }
     }
     free(name);
@@ -139,7 +139,7 @@ static int sync_directory(const char *path, char *temporary, Error *err) {
         int e = errno;
         if (dir >= 0) close(dir);
         return error_set(err, "cannot write %s: its directory could not be synced to disk: %s", path,
-                         strerror(e));
+                         ERRNO_TEXT(e));
     }
     remove_stale_temporaries_in(dir, base);
     close(dir);
@@ -167,13 +167,13 @@ int atomic_write_file(const char *path, const void *data, size_t length, Error *
         close(fd);
         unlink(temporary);
         free(temporary);
-        return error_set(err, "cannot write %s: %s", path, strerror(e));
+        return error_set(err, "cannot write %s: %s", path, ERRNO_TEXT(e));
     }
     if (close(fd) < 0 || rename(temporary, path) < 0) {
         int e = errno;
         unlink(temporary);
         free(temporary);
-        return error_set(err, "cannot write %s: %s", path, strerror(e));
+        return error_set(err, "cannot write %s: %s", path, ERRNO_TEXT(e));
     }
     int status = sync_directory(path, temporary, err);
     free(temporary);
@@ -184,7 +184,7 @@ FILE *atomic_output_open(AtomicOutput *out, const char *path, Error *err) {
     memset(out, 0, sizeof *out);
     out->path = path;
     out->stream = open_memstream(&out->text, &out->length);
-    if (!out->stream) error_set(err, "cannot write %s: %s", path, strerror(errno));
+    if (!out->stream) error_set(err, "cannot write %s: %s", path, ERRNO_TEXT(errno));
     return out->stream;
 }
 
@@ -204,7 +204,7 @@ int atomic_output_commit(AtomicOutput *out, Error *err) {
 char *read_whole_file(const char *path, size_t max_length, size_t *length, Error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        error_set(err, "cannot open %s: %s", path, strerror(errno));
+        error_set(err, "cannot open %s: %s", path, ERRNO_TEXT(errno));
         return NULL;
     }
     struct stat st;
@@ -232,7 +232,7 @@ char *read_whole_file(const char *path, size_t max_length, size_t *length, Error
     if (failed) {
         free(buffer);
         error_set(err, "cannot read %s: %s", path,
-                  read_errno ? strerror(read_errno) : "the file shrank while it was read");
+                  read_errno ? ERRNO_TEXT(read_errno) : "the file shrank while it was read");
         return NULL;
     }
     buffer[size] = '\0';
@@ -270,7 +270,7 @@ char *read_whole_stream(FILE *f, const char *name, size_t max_length, size_t *le
     if (ferror(f)) {
         int read_errno = errno;
         free(buffer);
-        error_set(err, "cannot read %s: %s", name, read_errno ? strerror(read_errno) : "read error");
+        error_set(err, "cannot read %s: %s", name, read_errno ? ERRNO_TEXT(read_errno) : "read error");
         return NULL;
     }
     buffer[n] = '\0';

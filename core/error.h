@@ -22,4 +22,11 @@ int error_set(Error *err, const char *format, ...) __attribute__((format(printf,
 // The message for a failed allocation of `bytes` while doing `what`.
 int error_out_of_memory(Error *err, const char *what, size_t bytes);
 
+// What errno value errnum means, written into buffer: strerror may return a
+// buffer shared by every thread, and the server's threads read files at once.
+const char *error_errno_text(int errnum, char *buffer, size_t size);
+// The same in a buffer that lives until the end of the enclosing statement
+// (a compound literal), for use as an argument: ERRNO_TEXT(errno).
+#define ERRNO_TEXT(errnum) error_errno_text((errnum), (char[128]){0}, 128)
+
 #endif

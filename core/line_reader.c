@@ -15,9 +15,9 @@ static int out_of_memory(const LineReader *r, Error *err, size_t bytes) {
 }
 
 static int read_failure(const LineReader *r, Error *err) {
-    if (r->lines == 0) return error_set(err, "cannot read %s: %s", r->name, strerror(r->read_errno));
+    if (r->lines == 0) return error_set(err, "cannot read %s: %s", r->name, ERRNO_TEXT(r->read_errno));
     return error_set(err, "cannot read %s after line %zu: %s", r->name, r->lines,
-                     strerror(r->read_errno));
+                     ERRNO_TEXT(r->read_errno));
 }
 
 int line_reader_init(LineReader *r, int fd, const char *name, Error *err) {

@@ -49,12 +49,12 @@ static int fail(SafetensorsFile *f, Error *err, const char *path, const char *wh
 // Maps path when it is a regular file; otherwise reads it whole.
 static int open_file(SafetensorsFile *f, const char *path, Error *err) {
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return error_set(err, "cannot open %s: %s", path, strerror(errno));
+    if (fd < 0) return error_set(err, "cannot open %s: %s", path, ERRNO_TEXT(errno));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int saved = errno;
         close(fd);
-        return error_set(err, "cannot read %s: %s", path, strerror(saved));
+        return error_set(err, "cannot read %s: %s", path, ERRNO_TEXT(saved));
     }
     if (!S_ISREG(st.st_mode) || st.st_size == 0) {  // a pipe, a device, an empty file: read it
         close(fd);
@@ -69,7 +69,7 @@ static int open_file(SafetensorsFile *f, const char *path, Error *err) {
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int saved = errno;
     close(fd);
-    if (p == MAP_FAILED) return error_set(err, "cannot map %s: %s", path, strerror(saved));
+    if (p == MAP_FAILED) return error_set(err, "cannot map %s: %s", path, ERRNO_TEXT(saved));
     f->buffer = p;
     f->size = (size_t)st.st_size;
     f->mapped = true;

@@ -36,7 +36,7 @@ static long list_kept(const Trainer *t, long **steps, bool tidy, Error *err) {
     *steps = NULL;
     if (checkpoint_path(dir_path, t, -1, err) < 0) return -1;
     DIR *dir = opendir(dir_path);
-    if (!dir) return errno == ENOENT ? 0 : error_set(err, "cannot list %s: %s", dir_path, strerror(errno));
+    if (!dir) return errno == ENOENT ? 0 : error_set(err, "cannot list %s: %s", dir_path, ERRNO_TEXT(errno));
     long count = 0, capacity = 0;
     for (struct dirent *e; (e = readdir(dir)) != NULL;) {
         long step;
@@ -70,7 +70,7 @@ int averaging_keep(Trainer *t, Error *err) {
     const long step = t->progress.step;
     char path[TRAINER_PATH_BYTES], name[64];
     if (checkpoint_path(path, t, -1, err) < 0) return -1;
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) return error_set(err, "cannot create %s: %s", path, strerror(errno));
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) return error_set(err, "cannot create %s: %s", path, ERRNO_TEXT(errno));
     checkpoint_name(name, step);
     if (trainer_save_model(t, t->model, name, NULL, err) < 0) return -1;
     long *steps, count = list_kept(t, &steps, true, err);

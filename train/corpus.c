@@ -70,7 +70,7 @@ int corpus_read_at_most(Corpus *c, const char *path, size_t max_bytes, FILE *war
     memset(c, 0, sizeof *c);
     int from_stdin = strcmp(path, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(path, "rb");
-    if (!f) return error_set(err, "cannot open corpus %s: %s", path, strerror(errno));
+    if (!f) return error_set(err, "cannot open corpus %s: %s", path, ERRNO_TEXT(errno));
     const char *name = from_stdin ? "<stdin>" : path;
     c->path = strdup(name);
     if (!c->path) {
