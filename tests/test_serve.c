@@ -4,6 +4,7 @@
 // their error codes; 200 requests at once are all answered; Ctrl-C drains.
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "tests/cdp.h"
+#include "tests/http_client.h"
 #include "tests/test.h"
 
 typedef struct {
@@ -490,6 +493,127 @@ static void ctrl_c_finishes_the_request_under_way(void **state) {
     free(client);
 }
 
+// ---------------------------------------------------------------- many threads at once
+
+// A run directory of the toy model's files and a long train.log (a few
+// hundred lines: what a real run's log holds, and enough parsing for two
+// requests to overlap); removed by remove_tree.
+static char *long_run_dir(void) {
+    char *dir = make_temp_dir();
+    const char *names[] = {"model.safetensors", "attention_history.json"};
+    for (size_t i = 0; i < 2; i++) {
+        char *from = join(toy_model_dir(), names[i]);
+        size_t length;
+        char *text = slurp(from, &length);
+        assert_non_null(text);
+        free(write_temp_file(dir, names[i], text, length));
+        free(text);
+        free(from);
+    }
+    char *log = join(dir, "train.log");
+    FILE *f = fopen(log, "w");
+    assert_non_null(f);
+    for (int step = 10; step <= 4000; step += 10) {
+        fprintf(f, "{\"event\": \"train\", \"step\": %d, \"epoch\": 1, \"loss\": %.6f, \"lr\": 1e-3}\n", step,
+                5.0 / (1 + step / 400.0));
+        if (step % 200 == 0) {
+            fprintf(f, "{\"event\": \"valid\", \"step\": %d, \"valid_loss\": %.6f, \"bleu\": %.4f}\n", step,
+                    4.0 / (1 + step / 400.0), step / 100.0);
+        }
+    }
+    fclose(f);
+    free(log);
+    return dir;
+}
+
+// Every route the server has, GET and POST.
+static const struct {
+    const char *method, *path, *body;
+} every_route[] = {
+    {"GET", "/", NULL},
+    {"GET", "/playground.js", NULL},
+    {"GET", "/playground.css", NULL},
+    {"GET", "/attention_view.js", NULL},
+    {"GET", "/attention_view.css", NULL},
+    {"GET", "/favicon.ico", NULL},
+    {"GET", "/api/model", NULL},
+    {"GET", "/api/history", NULL},
+    {"GET", "/api/curves", NULL},
+    {"POST", "/api/translate", "{\"text\": \"The black cat drank the milk\", \"beam\": 4, \"n_best\": 3}"},
+    {"POST", "/api/translate", "{\"text\": \"The ball is blue\"}"},
+    {"POST", "/api/attention", "{\"text\": \"The girl sees the truck\"}"},
+    {"POST", "/api/explain", "{\"text\": \"The ball is blue\", \"token\": \"#1\", \"layer\": 1, \"head\": 2}"},
+};
+enum { ROUTES = sizeof every_route / sizeof every_route[0], HAMMER_THREADS = 8, HAMMER_ROUNDS = 12 };
+
+typedef struct {
+    int port, first;                // the route this thread starts its rounds at
+    HttpReply *expected;            // (ROUTES) the answers of one request at a time
+    int differed[ROUTES];           // answers unlike the expected one
+} Hammer;
+
+static void *hammer(void *context) {
+    Hammer *h = context;
+    for (int round = 0; round < HAMMER_ROUNDS; round++) {
+        for (int i = 0; i < ROUTES; i++) {
+            const int r = (h->first + i) % ROUTES;
+            // /api/curves three times a round: the route that was seen to differ
+            for (int again = 0; again < (strcmp(every_route[r].path, "/api/curves") == 0 ? 3 : 1); again++) {
+                HttpReply got = http_exchange(h->port, every_route[r].method, every_route[r].path,
+                                              every_route[r].body, 30000);
+                const HttpReply *want = &h->expected[r];
+                if (got.status != want->status || got.length != want->length ||
+                    memcmp(got.body, want->body, got.length) != 0) {
+                    h->differed[r]++;
+                }
+                http_reply_free(&got);
+            }
+        }
+    }
+    return NULL;
+}
+
+// 8 threads ask every route again and again, each starting at another one:
+// every answer is the one the same request gets alone.  (GET /api/curves
+// once split its log with strtok, whose place is one for the process: 27
+// of 1,200 answers differed.)
+static void every_route_answers_eight_threads_as_it_answers_one(void **state) {
+    (void)state;
+    char *run = long_run_dir();
+    Server s = server_start_args((const char *const[]){"serve", "--model", run, "--port", "0", NULL});
+    const int port = http_port_of(s.url);
+    HttpReply expected[ROUTES];
+    for (int r = 0; r < ROUTES; r++) {
+        expected[r] = http_exchange(port, every_route[r].method, every_route[r].path, every_route[r].body, 30000);
+        if (expected[r].status != 200) fail_msg("%s %s: %d %s", every_route[r].method, every_route[r].path,
+                                                expected[r].status, expected[r].body);
+    }
+    Hammer hammers[HAMMER_THREADS];
+    pthread_t threads[HAMMER_THREADS];
+    const double started = monotonic_seconds();
+    for (int t = 0; t < HAMMER_THREADS; t++) {
+        hammers[t] = (Hammer){port, t * ROUTES / HAMMER_THREADS, expected, {0}};
+        assert_int_equal(pthread_create(&threads[t], NULL, hammer, &hammers[t]), 0);
+    }
+    for (int t = 0; t < HAMMER_THREADS; t++) pthread_join(threads[t], NULL);
+    printf("  %d requests from %d threads in %.1f s\n", HAMMER_THREADS * HAMMER_ROUNDS * (ROUTES + 2),
+           HAMMER_THREADS, monotonic_seconds() - started);
+    char report[2048] = "";
+    for (int r = 0; r < ROUTES; r++) {
+        int differed = 0;
+        for (int t = 0; t < HAMMER_THREADS; t++) differed += hammers[t].differed[r];
+        if (differed) {
+            snprintf(report + strlen(report), sizeof report - strlen(report), "  %s %s: %d answers differed\n",
+                     every_route[r].method, every_route[r].path, differed);
+        }
+        http_reply_free(&expected[r]);
+    }
+    assert_int_equal(server_stop(&s, NULL), 0);
+    remove_tree(run);
+    free(run);
+    if (report[0]) fail_msg("under 8 threads:\n%s", report);
+}
+
 // ---------------------------------------------------------------- a run as it trains
 
 static int array_size(const char *json, const char *name) {
@@ -712,6 +836,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bodies_over_64_KiB_are_refused),
     cmocka_unit_test(markup_in_a_sentence_stays_text),
     cmocka_unit_test(two_hundred_concurrent_requests_are_all_answered),
+    cmocka_unit_test(every_route_answers_eight_threads_as_it_answers_one),
     cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
     cmocka_unit_test(a_live_run_is_followed_as_it_trains),
     cmocka_unit_test(serve_checks_its_flags_and_model),

@@ -49,7 +49,10 @@ int training_curves_read(TrainingCurves *c, const char *path, Error *err) {
     size_t length;
     char *text = read_whole_file(path, (size_t)1 << 30, &length, err);
     if (!text) return -1;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    // strtok_r, not strtok: the server reads logs in several threads at once,
+    // and strtok's place in the text is one for the whole process
+    char *place = NULL;
+    for (char *line = strtok_r(text, "\n", &place); line; line = strtok_r(NULL, "\n", &place)) {
         cJSON *j = json_parse_bounded(line, strlen(line), JSON_MAX_SETTINGS_VALUES, "a line", NULL);
         training_curves_add(c, j, INFINITY);
         cJSON_Delete(j);
@@ -87,7 +90,8 @@ static char *keep_earlier_lines(TrainingLog *log, const char *path, long resume_
         return NULL;
     }
     size_t used = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *place = NULL;
+    for (char *line = strtok_r(text, "\n", &place); line; line = strtok_r(NULL, "\n", &place)) {
         // a line too large to be one of ours is dropped like a damaged one
         cJSON *j = json_parse_bounded(line, strlen(line), JSON_MAX_SETTINGS_VALUES, "a line", NULL);
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step");
@@ -132,7 +136,7 @@ int training_log_open(TrainingLog *log, const char *path, const TrainerOptions *
     if (!log->file) {
         int e = errno;
         training_log_close(log, NULL);
-        return error_set(err, "cannot write %s: %s", path, strerror(e));
+        return error_set(err, "cannot write %s: %s", path, ERRNO_TEXT(e));
     }
     log->window_start = monotonic_seconds();
     return 0;
@@ -154,7 +158,7 @@ static int append_line(TrainingLog *log, bool sync, Error *err, const char *form
     int e = errno;
     va_end(args);
     if (!failed) return 0;
-    return error_set(err, "cannot write %s: %s", log->path, strerror(e ? e : EIO));
+    return error_set(err, "cannot write %s: %s", log->path, ERRNO_TEXT(e ? e : EIO));
 }
 
 static void end_progress_line(TrainingLog *log) {
@@ -351,7 +355,7 @@ int training_log_close(TrainingLog *log, Error *err) {
         int e = 0;
         if (fflush(log->file) != 0 || fsync(fileno(log->file)) != 0) e = errno;
         if (fclose(log->file) != 0 && !e) e = errno;
-        if (e) status = error_set(err, "cannot write %s: %s", log->path, strerror(e));
+        if (e) status = error_set(err, "cannot write %s: %s", log->path, ERRNO_TEXT(e));
     }
     free(log->path);
     free(log->curves_path);
