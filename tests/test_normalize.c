@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "tests/test.h"
 #include "tokenizer/normalize.h"
 
@@ -89,6 +90,43 @@ static void invalid_utf8_is_refused_with_its_offset(void **state) {
     expect_contains(err.message, "invalid UTF-8 at byte 3");
 }
 
+// "x" then n marks in the order NFC's sorting of marks likes least: every
+// U+0301 (combining class 230) before every U+0316 (220), so that each pair
+// is swapped; malloc'd.
+static char *worst_order_marks(int n) {
+    char *text = malloc(1 + 2 * (size_t)n + 1), *p = text;
+    *p++ = 'x';  // a letter U+0301 does not compose with
+    for (int i = 0; i < n; i++, p += 2) memcpy(p, i < n / 2 ? "\xCC\x81" : "\xCC\x96", 2);
+    *p = '\0';
+    return text;
+}
+
+// 32,000 marks in the worst order: ~2.6 × 10⁸ swaps for one run, a few
+// milliseconds as the Stream-Safe format (a U+034F after every 30 marks)
+// cuts it into runs; each run is still sorted, and the text stays a fixed
+// point.
+static void a_long_run_of_combining_marks_normalises_in_linear_time(void **state) {
+    (void)state;
+    char *text = worst_order_marks(32000);
+    const double started = monotonic_seconds();
+    char *out = normal(text, false);
+    const double took = monotonic_seconds() - started;
+    printf("  32,000 marks in the worst order normalised in %.1f ms\n", took * 1e3);
+    assert_true(took < 0.1);
+    // "x", 30 marks sorted (220 before 230), a joiner, the next 30, ...
+    expect_contains(out, "x\xCC\x81\xCC\x81");
+    expect_contains(out, "\xCD\x8F\xCC\x81");  // U+034F
+    expect_contains(out, "\xCC\x96\xCC\x96\xCD\x8F");
+    char *again = normal(out, false);
+    assert_string_equal(again, out);
+    size_t joiners = 0;
+    for (const char *p = out; (p = strstr(p, "\xCD\x8F")); p += 2) joiners++;
+    assert_int_equal(joiners, (32000 - 1) / 30);
+    free(again);
+    free(out);
+    free(text);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(composed_and_decomposed_forms_are_equal),
     cmocka_unit_test(special_spaces_become_one_plain_space),
@@ -98,5 +136,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(casefold_is_optional),
     cmocka_unit_test(normal_form_is_a_fixed_point),
     cmocka_unit_test(invalid_utf8_is_refused_with_its_offset),
+    cmocka_unit_test(a_long_run_of_combining_marks_normalises_in_linear_time),
 };
 TEST_GROUP(normalize_tests, tests);

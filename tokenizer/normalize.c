@@ -9,6 +9,10 @@
 
 enum { DROP = -1 };
 
+// UAX #15's Stream-Safe Text Format: at most this many non-starters (here:
+// code points of a nonzero combining class) in a row, then this one.
+enum { STREAM_SAFE_MAX_NON_STARTERS = 30, COMBINING_GRAPHEME_JOINER = 0x034F };
+
 // What step 1–3 of the normal form make of one code point: a replacement
 // code point, or DROP.
 static int32_t map_codepoint(int32_t cp) {
@@ -39,19 +43,30 @@ char *normalize_text(const char *text, size_t length, NormalizeOptions options,
         return NULL;
     }
 
-    // Steps 1–3, character by character.  Replacements are never longer than
-    // what they replace, so the input length bounds the output.
-    char *mapped = malloc(length + 1);
+    // Steps 1–3, character by character, and the joiners of the Stream-Safe
+    // format.  Replacements are never longer than what they replace, and a
+    // joiner (2 bytes) follows 30 marks (2 bytes or more each): the input
+    // length and a 30th of it bound the output.
+    const size_t capacity = length + length / STREAM_SAFE_MAX_NON_STARTERS + 4;
+    char *mapped = malloc(capacity);
     if (!mapped) {
-        error_out_of_memory(err, "normalising text", length + 1);
+        error_out_of_memory(err, "normalising text", capacity);
         return NULL;
     }
     size_t n = 0;
+    int non_starters = 0;  // in a row, just before i
     for (size_t i = 0; i < length;) {
         int32_t cp;
         i += (size_t)utf8_decode(text + i, &cp);
         cp = map_codepoint(cp);
-        if (cp != DROP) n += (size_t)utf8_encode(cp, mapped + n);
+        if (cp == DROP) continue;
+        const bool starter = utf8proc_get_property(cp)->combining_class == 0;
+        if (!starter && non_starters == STREAM_SAFE_MAX_NON_STARTERS) {
+            n += (size_t)utf8_encode(COMBINING_GRAPHEME_JOINER, mapped + n);
+            non_starters = 0;
+        }
+        non_starters = starter ? 0 : non_starters + 1;
+        n += (size_t)utf8_encode(cp, mapped + n);
     }
 
     // Step 4–5: utf8proc decomposes, case-folds if asked, and recomposes.

@@ -12,6 +12,11 @@
 //   4. NFC, canonical composition (not NFKC: it would turn "CO₂" into "CO2"
 //      and "ﬁ" into "fi", changing text the user wrote);
 //   5. optionally, Unicode case folding ("La" and "la" become one token).
+// Before step 4, the text is made Stream-Safe (Unicode UAX #15, D4): after
+// 30 combining marks in a row a U+034F COMBINING GRAPHEME JOINER is put in.
+// NFC sorts each run of marks by swapping neighbours, so one run of n marks
+// costs up to n² / 2 swaps (a 64 KiB run, ~10⁸); runs of 30 keep the cost
+// linear.  No real text has such a run; utf8proc has no option for it.
 #ifndef AZUL_NORMALIZE_H
 #define AZUL_NORMALIZE_H
 
