@@ -337,7 +337,7 @@ int translate_command(int argc, char **argv) {
     const char *model_path = NULL;
     Session s = {0};
     s.batch = 32;
-    s.search = (SearchOptions){4, 1.0f, 1, false, 0};
+    s.search = (SearchOptions){4, 1.0f, 1, false, 0, SEARCH_NO_DEADLINE};
     bool verbose = false, interactive = false, length_penalty_given = false;
     opterr = 0;
     int c;

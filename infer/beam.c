@@ -343,10 +343,20 @@ void beam_search_finish(BeamSearch *s, Hypothesis *out) {
 
 int beam_translate(const Model *m, const int32_t *src, int B, int S, int K, float alpha,
                    int n_best, Hypothesis *out, Error *err) {
+    return beam_translate_until(m, src, B, S, K, alpha, n_best, SEARCH_NO_DEADLINE, out, err);
+}
+
+int beam_translate_until(const Model *m, const int32_t *src, int B, int S, int K, float alpha,
+                         int n_best, double deadline, Hypothesis *out, Error *err) {
     BeamSearch *s;
     if (beam_search_init(&s, m, src, B, S, K, alpha, n_best, err) < 0) return -1;
     int status;
-    while ((status = beam_search_step(s, err)) > 0) {}
+    while ((status = beam_search_step(s, err)) > 0) {
+        if (search_past_deadline(deadline)) {
+            status = error_set(err, "the translation was given up at step %d: past its time limit", s->t);
+            break;
+        }
+    }
     if (status == 0) beam_search_finish(s, out);
     beam_search_free(s);
     return status;

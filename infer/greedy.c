@@ -5,7 +5,12 @@
 
 #include "infer/search.h"
 
+#include "core/clock.h"
 #include "infer/next_token.h"
+
+bool search_past_deadline(double deadline) {
+    return deadline != SEARCH_NO_DEADLINE && monotonic_seconds() >= deadline;
+}
 
 int translation_length_limit(const Model *m, int S) {
     int limit = 2 * S + 10;
@@ -115,6 +120,11 @@ static int greedy_keep_going(Greedy *g, const Model *m, const Hypothesis *out) {
 
 int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesis *out,
                      Error *err) {
+    return greedy_translate_until(m, src, B, S, SEARCH_NO_DEADLINE, out, err);
+}
+
+int greedy_translate_until(const Model *m, const int32_t *src, int B, int S, double deadline,
+                           Hypothesis *out, Error *err) {
     const int limit = translation_length_limit(m, S), V = m->config.tgt_vocab;
     Greedy g;
     if (greedy_start(&g, m, src, B, S, limit, out, err) < 0) {
@@ -122,6 +132,11 @@ int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesi
         return -1;
     }
     for (int t = 0, going = B; t <= limit && going > 0; t++) {
+        if (search_past_deadline(deadline)) {
+            error_set(err, "the translation was given up at step %d: past its time limit", t);
+            greedy_free(&g, out, B, true);
+            return -1;
+        }
         const float *logits = decoder_cache_step(&g.cache, m, g.next, err);
         bool finite = true;
         for (int r = 0; logits && r < g.cache.rows; r++) finite &= next_token_logits_finite(logits + (size_t)r * V, V);

@@ -9,6 +9,8 @@
 #ifndef AZUL_SEARCH_H
 #define AZUL_SEARCH_H
 
+#include <stdbool.h>
+
 #include "model/decoder_cache.h"
 #include "model/transformer.h"
 
@@ -40,6 +42,15 @@ void cross_attention_of_row(const DecoderCache *cache, const Model *m, int r, fl
 int greedy_translate(const Model *m, const int32_t *src, int B, int S, Hypothesis *out,
                      Error *err);
 
+// When a search gives up: a time of monotonic_seconds() (core/clock.h),
+// looked at before each decoding step, or SEARCH_NO_DEADLINE.  A server
+// bounds one request's work with it (infer knows nothing of requests); past
+// it, a search fails with err saying so, and search_past_deadline is true.
+#define SEARCH_NO_DEADLINE 0.0
+bool search_past_deadline(double deadline);
+int greedy_translate_until(const Model *m, const int32_t *src, int B, int S, double deadline,
+                           Hypothesis *out, Error *err);
+
 // Beam search with K beams per sentence, as an object that advances one
 // target position per step: init, step until it returns 0 (all sentences
 // done; -1 with err on failure), finish, free.
@@ -53,8 +64,10 @@ int beam_search_step(BeamSearch *search, Error *err);
 void beam_search_finish(BeamSearch *search, Hypothesis *out);
 void beam_search_free(BeamSearch *search);
 
-// All of the above in one call.
+// All of the above in one call (until the deadline, as greedy_translate_until).
 int beam_translate(const Model *m, const int32_t *src, int B, int S, int K, float length_penalty,
                    int n_best, Hypothesis *out, Error *err);
+int beam_translate_until(const Model *m, const int32_t *src, int B, int S, int K, float length_penalty,
+                         int n_best, double deadline, Hypothesis *out, Error *err);
 
 #endif

@@ -69,9 +69,18 @@ void translator_free(Translator *t) {
     tokenizer_pair_free(&t->tokenizers);
 }
 
+size_t sentence_max_bytes(int max_len) {
+    return (size_t)max_len * SENTENCE_MAX_BYTES_PER_TOKEN;
+}
+
 int encode_source_sentence(Tokenizer *source, int max_len, const char *sentence, int32_t **ids,
                            Error *err) {
     arrsetlen(*ids, 0);
+    const size_t bytes = strlen(sentence);
+    if (bytes > sentence_max_bytes(max_len)) {
+        return error_set(err, "too long: %zu bytes, the model takes at most %zu (%d tokens)", bytes,
+                         sentence_max_bytes(max_len), max_len);
+    }
     if (tokenizer_encode(source, sentence, strlen(sentence), ids, err) < 0) return -1;
     if (arrlen(*ids) == 0) return error_set(err, "nothing to translate (empty after normalisation)");
     if (arrlen(*ids) + 1 > max_len) {
@@ -135,9 +144,9 @@ static int search_batch(Translator *t, const SearchOptions *search, int32_t **id
     }
     Error search_err;
     int status = search->beam <= 1
-                     ? greedy_translate(&t->model, src, B, S, hyps, &search_err)
-                     : beam_translate(&t->model, src, B, S, search->beam, search->length_penalty,
-                                      n_best, hyps, &search_err);
+                     ? greedy_translate_until(&t->model, src, B, S, search->deadline, hyps, &search_err)
+                     : beam_translate_until(&t->model, src, B, S, search->beam, search->length_penalty,
+                                            n_best, search->deadline, hyps, &search_err);
     int result = 0;
     for (int b = 0; b < B && result == 0; b++) {
         size_t i = rows[b];

@@ -23,6 +23,7 @@ typedef struct {
     int n_best;             // translations kept per sentence (≤ beam)
     bool alignment;         // compute word alignments
     int batch;              // sentences searched together (0: all)
+    double deadline;        // when the search gives up (infer/search.h), or SEARCH_NO_DEADLINE
 } SearchOptions;
 
 typedef struct {
@@ -46,8 +47,15 @@ int translator_translate(Translator *t, const SearchOptions *search, const char 
                          size_t n, Translation *out, char **problems, Error *err);
 void translation_free(Translation *t);
 
+// The most bytes a sentence may have for a model of max_len tokens: 32 a
+// token is more than any text needs, and the limit is checked before
+// Unicode normalisation, whose cost can grow faster than the text.
+#define SENTENCE_MAX_BYTES_PER_TOKEN 32
+size_t sentence_max_bytes(int max_len);
+
 // The source ids a sentence becomes (with <eos>), as the model sees them;
-// -1 with err for invalid UTF-8, an empty sentence or one over max_len.
+// -1 with err for invalid UTF-8, an empty sentence or one over max_len
+// tokens (or sentence_max_bytes).
 int translator_encode_source(Translator *t, const char *sentence, int32_t **ids, Error *err);
 // The same for any model's source tokenizer and length limit (a model in
 // training has no Translator).

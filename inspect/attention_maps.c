@@ -88,43 +88,61 @@ static int keep_maps(AttentionMaps *maps, const Model *m, TokenizerPair *tokeniz
     return ok ? 0 : error_out_of_memory(err, "the attention maps", (size_t)S * T * sizeof(float));
 }
 
+// The target's ids: `target` teacher-forced, or (NULL) the greedy
+// translation of src, given up at the deadline; -1 with err.
+static int target_ids(const Model *m, TokenizerPair *tokenizers, const int32_t *src, const char *target,
+                      double deadline, int32_t **tgt, Error *err) {
+    if (!target) {
+        Hypothesis h;
+        if (greedy_translate_until(m, src, 1, (int)arrlen(src), deadline, &h, err) < 0) return -1;
+        for (int i = 0; i < h.length; i++) arrput(*tgt, h.tokens[i]);
+        hypothesis_free(&h);
+        return 0;
+    }
+    // bounded before normalisation, as the source is (infer/translator.h)
+    const size_t bytes = strlen(target), most = sentence_max_bytes(m->config.max_len);
+    if (bytes > most) return error_set(err, "--target is too long: %zu bytes, at most %zu", bytes, most);
+    Error inner;
+    if (tokenizer_encode(&tokenizers->target, target, bytes, tgt, &inner) < 0) {
+        return error_set(err, "--target: %s", inner.message);
+    }
+    const ptrdiff_t tokens = arrlen(*tgt) + 1;
+    if (tokens > m->config.max_len) {
+        return error_set(err, "--target is too long: %td tokens, the model takes at most %d", tokens,
+                         m->config.max_len);
+    }
+    return 0;
+}
+
+static int maps_until(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const char *source,
+                      const char *target, double deadline, Error *err);
+
 int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *source,
                            const char *target, Error *err) {
-    return attention_maps_of(maps, &t->model, &t->tokenizers, source, target, err);
+    return maps_until(maps, &t->model, &t->tokenizers, source, target, SEARCH_NO_DEADLINE, err);
+}
+
+int attention_maps_compute_until(AttentionMaps *maps, Translator *t, const char *source, const char *target,
+                                 double deadline, Error *err) {
+    return maps_until(maps, &t->model, &t->tokenizers, source, target, deadline, err);
 }
 
 int attention_maps_of(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const char *source,
                       const char *target, Error *err) {
+    return maps_until(maps, m, tokenizers, source, target, SEARCH_NO_DEADLINE, err);
+}
+
+static int maps_until(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const char *source,
+                      const char *target, double deadline, Error *err) {
     memset(maps, 0, sizeof *maps);
     int32_t *src = NULL, *tgt = NULL;
-    if (encode_source_sentence(&tokenizers->source, m->config.max_len, source, &src, err) < 0) {
+    if (encode_source_sentence(&tokenizers->source, m->config.max_len, source, &src, err) < 0 ||
+        target_ids(m, tokenizers, src, target, deadline, &tgt, err) < 0) {
         arrfree(src);
+        arrfree(tgt);
         return -1;
     }
     const int S = (int)arrlen(src);
-    if (target) {
-        Error inner;
-        if (tokenizer_encode(&tokenizers->target, target, strlen(target), &tgt, &inner) < 0) {
-            arrfree(src);
-            arrfree(tgt);
-            return error_set(err, "--target: %s", inner.message);
-        }
-        const ptrdiff_t tokens = arrlen(tgt) + 1;  // counted before arrfree empties tgt
-        if (tokens > m->config.max_len) {
-            arrfree(src);
-            arrfree(tgt);
-            return error_set(err, "--target is too long: %td tokens, the model takes at most %d",
-                             tokens, m->config.max_len);
-        }
-    } else {
-        Hypothesis h;
-        if (greedy_translate(m, src, 1, S, &h, err) < 0) {
-            arrfree(src);
-            return -1;
-        }
-        for (int i = 0; i < h.length; i++) arrput(tgt, h.tokens[i]);
-        hypothesis_free(&h);
-    }
     const int T = (int)arrlen(tgt) + 1;
     int32_t *tgt_in = malloc((size_t)T * sizeof *tgt_in), *tgt_out = malloc((size_t)T * sizeof *tgt_out);
     if (tgt_in && tgt_out) {

@@ -41,6 +41,10 @@ int attention_maps_compute(AttentionMaps *maps, Translator *t, const char *sourc
 // The same for any model and its tokenizers (a model in training).
 int attention_maps_of(AttentionMaps *maps, const Model *m, TokenizerPair *tokenizers, const char *source,
                       const char *target, Error *err);
+// attention_maps_compute whose greedy translation gives up at the deadline
+// (infer/search.h).
+int attention_maps_compute_until(AttentionMaps *maps, Translator *t, const char *source, const char *target,
+                                 double deadline, Error *err);
 void attention_maps_free(AttentionMaps *maps);
 
 // Whether query row i could see key column j (the decoder's future is masked).

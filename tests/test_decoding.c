@@ -282,7 +282,7 @@ static void sorted_batches_keep_each_translation_in_its_place(void **state) {
     size_t n;
     char **sources = dev_sources(&n);
     for (int beam = 1; beam <= 4; beam += 3) {
-        SearchOptions search = {beam, 1.0f, 1, false, 3};
+        SearchOptions search = {beam, 1.0f, 1, false, 3, SEARCH_NO_DEADLINE};
         Translation *batched = calloc(n, sizeof *batched);
         char **problems = calloc(n, sizeof *problems);
         Error err;
