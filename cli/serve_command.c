@@ -10,12 +10,14 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/report.h"
+#include "model/threads.h"
 #include "serve/http_server.h"
 
 static const char cmd[] = "serve";
 
 static const char usage[] =
     "usage: azul serve --model DIR|FILE | --run DIR  [--host ADDRESS] [--port N] [--threads N]\n"
+    "                  [--request-timeout SECONDS]\n"
     "\n"
     "Serves a playground for the model at http://ADDRESS:N/: type a sentence and\n"
     "see its translations, the alignment of its words, every attention map, and\n"
@@ -31,12 +33,17 @@ static const char usage[] =
     "  --host ADDRESS    where to listen (default 127.0.0.1: this machine only;\n"
     "                    0.0.0.0 opens it to the network)\n"
     "  --port N          the port (default 8080; 0 picks a free one)\n"
-    "  --threads N       requests answered at once (default 4)\n";
+    "  --threads N       requests answered at once (default 4); each gets cores / N\n"
+    "                    OpenMP threads (at least one)\n"
+    "  --request-timeout SECONDS\n"
+    "                    a translation still going after this long is given up and\n"
+    "                    answered 503 with Retry-After (default 5)\n";
 
 typedef struct {
     const char *model, *host;
     bool live;
     int port, threads;
+    double request_seconds;
 } ServeOptions;
 
 static ServeOptions parse_serve_options(int argc, char **argv) {
@@ -44,9 +51,10 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
         {"model", required_argument, NULL, 'm'},   {"host", required_argument, NULL, 'a'},
         {"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
         {"run", required_argument, NULL, 'r'},     {"help", no_argument, NULL, 'h'},
+        {"request-timeout", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
-    ServeOptions o = {NULL, "127.0.0.1", false, 8080, 4};
+    ServeOptions o = {NULL, "127.0.0.1", false, 8080, 4, API_DEFAULT_REQUEST_SECONDS};
     const char *run = NULL;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
@@ -56,13 +64,17 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
         case 'a': o.host = optarg; break;
         case 'p': o.port = (int)parse_integer_option(cmd, "--port", optarg, 0, 65535); break;
         case 't': o.threads = (int)parse_integer_option(cmd, "--threads", optarg, 1, 64); break;
+        case 'T': o.request_seconds = parse_real_option(cmd, "--request-timeout", optarg, 0.001, 3600); break;
         case 'h': fputs(usage, stdout); exit(0);
         default: die_bad_option(cmd, argv, c);
         }
     }
     if (optind < argc) die_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (o.model && run) die_usage(cmd, "give --model or --run, not both");
-    if (run) o = (ServeOptions){run, o.host, true, o.port, o.threads};
+    if (run) {
+        o.model = run;
+        o.live = true;
+    }
     if (!o.model) die_usage(cmd, "--model DIR|FILE or --run DIR is required");
     return o;
 }
@@ -72,6 +84,11 @@ int serve_command(int argc, char **argv) {
     Error err;
     Api api;
     if (api_open(&api, o.model, o.live, &err) < 0) die("%s", err.message);
+    api.request_seconds = o.request_seconds;
+    // the pool's threads translate at once: teams of all the cores each
+    // would put threads × cores on cores
+    const int cores = omp_get_num_procs();
+    api.openmp_threads = cores / o.threads > 1 ? cores / o.threads : 1;
     // Ctrl-C and SIGTERM are taken by sigwait below, in this thread: every
     // thread the server starts inherits them blocked.
     sigset_t stop_signals;

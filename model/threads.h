@@ -12,6 +12,7 @@ static inline int omp_get_max_threads(void) { return 1; }
 static inline void omp_set_num_threads(int n) { (void)n; }
 static inline int omp_get_active_level(void) { return 0; }
 static inline int omp_get_max_active_levels(void) { return 1; }
+static inline int omp_get_num_procs(void) { return 1; }
 #endif
 
 // The threads a parallel region started here gets: omp_get_max_threads(),

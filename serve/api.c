@@ -9,8 +9,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/json_tree.h"
 #include "core/utf8.h"
+#include "model/threads.h"
 #include "serve/api_requests.h"
 #include "serve/playground.h"
 
@@ -21,7 +23,7 @@ static const char out_of_memory_body[] = "{\"error\":\"the server ran out of mem
 
 static void reply_out_of_memory(Reply *reply) {
     reply_free(reply);
-    *reply = (Reply){500, "application/json", (char *)out_of_memory_body, sizeof out_of_memory_body - 1, true, NULL};
+    *reply = (Reply){500, "application/json", (char *)out_of_memory_body, sizeof out_of_memory_body - 1, true, NULL, 0};
 }
 
 void reply_json(Reply *reply, int status, cJSON *json) {
@@ -32,7 +34,7 @@ void reply_json(Reply *reply, int status, cJSON *json) {
         return;
     }
     reply_free(reply);
-    *reply = (Reply){status, "application/json", text, strlen(text), false, NULL};
+    *reply = (Reply){status, "application/json", text, strlen(text), false, NULL, 0};
 }
 
 void reply_error(Reply *reply, int status, const char *format, ...) {
@@ -97,6 +99,20 @@ bool request_int(const cJSON *request, const char *name, int low, int high, int 
     return true;
 }
 
+double request_deadline(const Api *api) {
+    return monotonic_seconds() + api->request_seconds;
+}
+
+void reply_search_failed(Reply *reply, const Api *api, double deadline, int status, const char *message) {
+    if (!search_past_deadline(deadline)) {
+        reply_error(reply, status, "%s", message);
+        return;
+    }
+    reply_error(reply, 503, "the translation took longer than this server's limit of %g s a request "
+                            "(--request-timeout); try a shorter sentence or a smaller beam", api->request_seconds);
+    reply->retry_after = 1;  // the other requests go on meanwhile: a retry may find a free thread
+}
+
 // ---------------------------------------------------------------- routes
 
 typedef void (*Handler)(const Api *api, const char *body, size_t length, Reply *reply);
@@ -137,7 +153,7 @@ static bool answer_file(const char *method, const char *path, Reply *reply) {
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         if (strcmp(files[i].path, path) != 0) continue;
         if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
-            *reply = (Reply){200, files[i].type, (char *)files[i].text, strlen(files[i].text), true, NULL};
+            *reply = (Reply){200, files[i].type, (char *)files[i].text, strlen(files[i].text), true, NULL, 0};
         } else {
             reply_error(reply, 405, "%s takes GET, HEAD, not %s", path, method);
             reply->allow = "GET, HEAD";
@@ -157,6 +173,8 @@ void api_answer(Api *api, const char *method, const char *path, const char *body
         bool head = strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0;
         if (strcmp(routes[i].method, method) == 0 || head) {
             if (api->live) api_reload_if_newer(api);
+            // this thread's OpenMP team (the setting is the calling thread's own)
+            omp_set_num_threads(api->openmp_threads);
             pthread_rwlock_rdlock(&api->lock);  // the model stays while the request uses it
             routes[i].handler(api, body ? body : "", body ? length : 0, reply);
             pthread_rwlock_unlock(&api->lock);

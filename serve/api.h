@@ -14,8 +14,9 @@
 //   POST /api/explain          {"text", "token", "kind"?, "layer"?, "head"?,
 //                              "target"?} → the numbers `--explain` prints
 //
-// Errors are {"error": "..."} with 400 (a bad request), 404 (no such path)
-// or 405 (a path that does not take that method); the HTTP layer adds 403
+// Errors are {"error": "..."} with 400 (a bad request), 404 (no such path),
+// 405 (a path that does not take that method) or 503 with Retry-After (a
+// translation over the request's time limit); the HTTP layer adds 403
 // (another site's request), 413 (a body over 64 KiB) and 415 (a body not
 // sent as JSON), and 500 means memory ran out.  A request HTTP itself
 // refuses (headers too large, no Host) gets libmicrohttpd's own page.  No
@@ -44,6 +45,9 @@ typedef struct {
     double last_check;      // when a live run was last looked at
     int model_version;      // 1, 2, ... with each reload
     struct HistoryCache *history;  // the run's attention history as last read
+    // Bounds on one request's work, API_DEFAULT_* until the caller sets them:
+    double request_seconds;  // a translation still going after this long is given up: 503
+    int openmp_threads;      // each request's OpenMP team: pool threads × this ≤ cores
 } Api;
 
 // The attention history as last read and checked, sent as it is while the
@@ -62,11 +66,18 @@ typedef struct {
     size_t length;
     bool body_is_static;
     const char *allow;      // for 405: the methods the path takes
+    int retry_after;        // for 503: the seconds to wait before asking again (0: no header)
 } Reply;
 
 // The largest beam a request may ask for, and the largest request body (the
 // HTTP layer answers 413 beyond it).
 enum { API_MAX_BEAM = 16, API_MAX_BODY = 64 * 1024 };
+// The most attention weights one /api/attention reply holds: each is a JSON
+// node while the reply is made (~64 bytes) and ~10 bytes of it, so this is
+// ~25 MB and ~4 MB; a base model reaches it at about 50 tokens each side.
+// A sentence over it is refused (400) rather than sent in pieces.
+enum { API_MAX_ATTENTION_WEIGHTS = 400 * 1000 };
+#define API_DEFAULT_REQUEST_SECONDS 5.0
 
 // Loads the model at path (a run directory or a model file); with live, path
 // is a run directory whose newest model (model.safetensors or

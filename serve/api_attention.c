@@ -19,11 +19,22 @@ static bool request_maps(const Api *api, const cJSON *request, AttentionMaps *ma
         return false;
     }
     Error err;
-    if (attention_maps_compute(maps, api->translator, *text, target, &err) < 0) {
-        reply_error(reply, 400, "%s", err.message);
+    const double deadline = request_deadline(api);
+    if (attention_maps_compute_until(maps, api->translator, *text, target, deadline, &err) < 0) {
+        reply_search_failed(reply, api, deadline, 400, err.message);
         return false;
     }
     return true;
+}
+
+// What /api/attention sends: every kind, layer and head and the heads' mean.
+static size_t weights_of_every_map(const AttentionMaps *maps) {
+    size_t n = 0;
+    for (int k = 0; k < ATTENTION_KINDS; k++) {
+        n += (size_t)maps->n_layers[k] * (size_t)(maps->H + 1) * (size_t)attention_rows(maps, (AttentionKind)k) *
+             (size_t)attention_cols(maps, (AttentionKind)k);
+    }
+    return n;
 }
 
 void answer_attention(const Api *api, const char *body, size_t length, Reply *reply) {
@@ -32,8 +43,15 @@ void answer_attention(const Api *api, const char *body, size_t length, Reply *re
     AttentionMaps maps;
     const char *text;
     if (request_maps(api, request, &maps, &text, reply)) {
-        const AttentionSelection every = {7u, LAYER_ALL, HEAD_ALL_AND_MEAN};  // --format json's default
-        reply_json(reply, 200, attention_json(&maps, &every, text));
+        const size_t weights = weights_of_every_map(&maps);
+        if (weights > API_MAX_ATTENTION_WEIGHTS) {
+            reply_error(reply, 400, "the attention maps of this sentence hold %zu weights, over this server's "
+                                    "limit of %d a reply; try a shorter sentence, or azul attention", weights,
+                        API_MAX_ATTENTION_WEIGHTS);
+        } else {
+            const AttentionSelection every = {7u, LAYER_ALL, HEAD_ALL_AND_MEAN};  // --format json's default
+            reply_json(reply, 200, attention_json(&maps, &every, text));
+        }
         attention_maps_free(&maps);
     }
     cJSON_Delete(request);

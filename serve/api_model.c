@@ -111,6 +111,8 @@ int api_open(Api *api, const char *path, bool live, Error *err) {
     }
     api->model_version = 1;
     api->last_check = monotonic_seconds();
+    api->request_seconds = API_DEFAULT_REQUEST_SECONDS;
+    api->openmp_threads = 1;
     pthread_rwlock_init(&api->lock, NULL);
     pthread_mutex_init(&api->reload, NULL);
     pthread_mutex_init(&api->history->lock, NULL);

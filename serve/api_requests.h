@@ -19,6 +19,13 @@ void reply_json(Reply *reply, int status, cJSON *json);
 // The reply becomes {"error": message} with status.
 void reply_error(Reply *reply, int status, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
+// When the request's search gives up (infer/search.h): now plus the API's
+// request_seconds.
+double request_deadline(const Api *api);
+// A search that failed: 503 with Retry-After when it failed because its
+// deadline passed, else status with the search's message.
+void reply_search_failed(Reply *reply, const Api *api, double deadline, int status, const char *message);
+
 // The request body as a JSON object (bounded: a request holds a few
 // fields), or NULL with a 400 reply.
 cJSON *request_parse(const char *body, size_t length, Reply *reply);

@@ -69,7 +69,7 @@ void answer_history(const Api *api, const char *body, size_t length, Reply *repl
         char *copy = malloc(cache->length + 1);  // the cache may change while this one is sent
         if (copy) {
             memcpy(copy, cache->text, cache->length + 1);
-            *reply = (Reply){200, "application/json", copy, cache->length, false, NULL};
+            *reply = (Reply){200, "application/json", copy, cache->length, false, NULL, 0};
         } else {
             reply_error(reply, 500, "the server ran out of memory");
         }

@@ -116,7 +116,7 @@ void answer_translate(const Api *api, const char *body, size_t length, Reply *re
     Translator *t = api->translator;
     const char *text = NULL;
     SearchOptions search = {.beam = 1, .length_penalty = t->length_penalty, .n_best = 1,
-                            .alignment = true, .batch = 1};
+                            .alignment = true, .batch = 1, .deadline = request_deadline(api)};
     if (!request_string(request, "text", true, &text, reply) ||
         !request_int(request, "beam", 1, API_MAX_BEAM, &search.beam, reply) ||
         !request_int(request, "n_best", 1, API_MAX_BEAM, &search.n_best, reply)) {
@@ -135,7 +135,7 @@ void answer_translate(const Api *api, const char *body, size_t length, Reply *re
     if (translator_translate(t, &search, &text, 1, out, &problem, &err) < 0) {
         reply_error(reply, 500, "%s", err.message);
     } else if (problem) {
-        reply_error(reply, 400, "%s", problem);
+        reply_search_failed(reply, api, search.deadline, 400, problem);
     } else if (translator_encode_source(t, text, &source_ids, &err) < 0) {
         reply_error(reply, 400, "%s", err.message);
     } else {

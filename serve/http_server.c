@@ -90,6 +90,11 @@ static enum MHD_Result send_reply(HttpServer *s, struct MHD_Connection *c, const
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (reply->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->retry_after > 0) {
+        char seconds[16];
+        snprintf(seconds, sizeof seconds, "%d", reply->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
     enum MHD_Result queued = MHD_queue_response(c, (unsigned)reply->status, r);
     MHD_destroy_response(r);
     log_request(s, c, method, url, reply->status, reply->length, started);
@@ -99,7 +104,7 @@ static enum MHD_Result send_reply(HttpServer *s, struct MHD_Connection *c, const
 static enum MHD_Result too_large(HttpServer *s, struct MHD_Connection *c, const char *method,
                                  const char *url, double started) {
     static const char body[] = "{\"error\":\"the request body is over the limit of 65536 bytes\"}";
-    Reply reply = {413, "application/json", (char *)body, sizeof body - 1, true, NULL};
+    Reply reply = {413, "application/json", (char *)body, sizeof body - 1, true, NULL, 0};
     return send_reply(s, c, method, url, &reply, started);
 }
 

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "tests/cdp.h"
 #include "tests/http_client.h"
+#include "tests/model_image.h"
 #include "tests/test.h"
 
 typedef struct {
@@ -614,6 +615,115 @@ static void every_route_answers_eight_threads_as_it_answers_one(void **state) {
     if (report[0]) fail_msg("under 8 threads:\n%s", report);
 }
 
+// ---------------------------------------------------------------- bounded work
+
+// {"text": "x" and 32,000 combining marks in the order Unicode normalisation
+// sorts slowest (every U+0301 before every U+0316), "token": "#1"}: just under
+// 64 KiB; malloc'd.
+static char *slow_to_normalise_body(void) {
+    const int marks = 32000;
+    char *body = malloc(2 * (size_t)marks + 64), *p = body;
+    p += sprintf(p, "{\"token\": \"#1\", \"text\": \"x");
+    for (int i = 0; i < marks; i++, p += 2) memcpy(p, i < marks / 2 ? "\xCC\x81" : "\xCC\x96", 2);
+    strcpy(p, "\"}");
+    return body;
+}
+
+// Such a sentence (4.7 s of normalisation before the Stream-Safe format) is
+// refused as too long, by its bytes, before it is normalised: in well under
+// 100 ms on each route that takes a sentence.
+static void a_sentence_slow_to_normalise_is_refused_at_once(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    char *body = slow_to_normalise_body();
+    assert_true(strlen(body) < 64 * 1024);
+    const char *paths[] = {"/api/translate", "/api/attention", "/api/explain"};
+    for (int i = 0; i < 3; i++) {
+        const double started = monotonic_seconds();
+        HttpReply r = http_exchange(http_port_of(s.url), "POST", paths[i], body, 30000);
+        const double took = monotonic_seconds() - started;
+        printf("  %s: %d in %.1f ms\n", paths[i], r.status, took * 1e3);
+        assert_int_equal(r.status, 400);
+        expect_contains(r.body, "too long: 64001 bytes, the model takes at most 4096");
+        assert_true(took < 0.1);
+        http_reply_free(&r);
+    }
+    free(body);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// Every attention map of a 120-word sentence and a 120-word target on the
+// toy model is 2 layers × 5 maps × (121² + 121² + 121 × 121) = 439,230 weights,
+// a JSON node each: over the limit of 400,000, refused with both numbers.
+static void an_attention_reply_over_its_size_limit_is_refused(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    char *body = malloc(2000);
+    strcpy(body, "{\"text\": \"");
+    for (int i = 0; i < 120; i++) strcat(body, "blue ");
+    strcat(body, "\", \"target\": \"");
+    for (int i = 0; i < 120; i++) strcat(body, "azul ");
+    strcat(body, "\"}");
+    HttpReply r = http_exchange(http_port_of(s.url), "POST", "/api/attention", body, 30000);
+    assert_int_equal(r.status, 400);
+    expect_contains(r.body, "hold 439230 weights, over this server's limit of 400000 a reply");
+    http_reply_free(&r);
+    free(body);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+typedef struct {
+    int port;
+    const char *body;
+    HttpReply reply;
+    double took;
+} SlowRequest;
+
+static void *ask_slowly(void *context) {
+    SlowRequest *r = context;
+    const double started = monotonic_seconds();
+    r->reply = http_exchange(r->port, "POST", "/api/translate", r->body, 60000);
+    r->took = monotonic_seconds() - started;
+    return NULL;
+}
+
+// A model that never ends a translation (its output bias says "a"), taking
+// 1,024 tokens: a 500-word sentence with beam 16 searches 1,010 steps, many
+// seconds.  Past --request-timeout (0.5 s) it is given up, 503 with
+// Retry-After, while the other threads go on translating short sentences.
+static void a_translation_over_its_time_limit_gets_503_while_others_go_on(void **state) {
+    (void)state;
+    char *model = model_that_says(4 + 'a', -1, 1024);
+    Server s = server_start_args((const char *const[]){"serve", "--model", model, "--port", "0", "--threads",
+                                                       "4", "--request-timeout", "0.5", NULL});
+    char *body = malloc(4000);
+    strcpy(body, "{\"beam\": 16, \"text\": \"");
+    for (int i = 0; i < 500; i++) strcat(body, "blue ");
+    strcat(body, "\"}");
+    SlowRequest slow = {http_port_of(s.url), body, {0}, 0};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, ask_slowly, &slow), 0);
+    sleep_ms(50);
+    for (int i = 0; i < 10; i++) {
+        const double started = monotonic_seconds();
+        HttpReply quick = http_exchange(slow.port, "POST", "/api/translate", "{\"text\": \"The ball is blue\"}", 30000);
+        assert_int_equal(quick.status, 200);
+        assert_true(monotonic_seconds() - started < 0.5);
+        http_reply_free(&quick);
+    }
+    pthread_join(thread, NULL);
+    printf("  the long translation: %d after %.2f s\n", slow.reply.status, slow.took);
+    assert_int_equal(slow.reply.status, 503);
+    expect_contains(slow.reply.head, "Retry-After: 1\r\n");
+    expect_contains(slow.reply.body, "longer than this server's limit of 0.5 s a request (--request-timeout)");
+    assert_true(slow.took >= 0.5 && slow.took < 3);
+    http_reply_free(&slow.reply);
+    free(body);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    remove_tree(model);
+    free(model);
+}
+
 // ---------------------------------------------------------------- a run as it trains
 
 static int array_size(const char *json, const char *name) {
@@ -837,6 +947,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(markup_in_a_sentence_stays_text),
     cmocka_unit_test(two_hundred_concurrent_requests_are_all_answered),
     cmocka_unit_test(every_route_answers_eight_threads_as_it_answers_one),
+    cmocka_unit_test(a_sentence_slow_to_normalise_is_refused_at_once),
+    cmocka_unit_test(an_attention_reply_over_its_size_limit_is_refused),
+    cmocka_unit_test(a_translation_over_its_time_limit_gets_503_while_others_go_on),
     cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
     cmocka_unit_test(a_live_run_is_followed_as_it_trains),
     cmocka_unit_test(serve_checks_its_flags_and_model),
