@@ -17,7 +17,8 @@ static const char cmd[] = "serve";
 
 static const char usage[] =
     "usage: azul serve --model DIR|FILE | --run DIR  [--host ADDRESS] [--port N] [--threads N]\n"
-    "                  [--request-timeout SECONDS]\n"
+    "                  [--request-timeout SECONDS] [--client-timeout SECONDS]\n"
+    "                  [--connections-per-ip N]\n"
     "\n"
     "Serves a playground for the model at http://ADDRESS:N/: type a sentence and\n"
     "see its translations, the alignment of its words, every attention map, and\n"
@@ -37,13 +38,19 @@ static const char usage[] =
     "                    OpenMP threads (at least one)\n"
     "  --request-timeout SECONDS\n"
     "                    a translation still going after this long is given up and\n"
-    "                    answered 503 with Retry-After (default 5)\n";
+    "                    answered 503 with Retry-After (default 5)\n"
+    "  --client-timeout SECONDS\n"
+    "                    a request not arrived whole this long after its connection\n"
+    "                    opened (or its last reply went) is cut off, however slowly it\n"
+    "                    trickles in; idle connections close after it too (default 10)\n"
+    "  --connections-per-ip N\n"
+    "                    connections one address may hold at once (default 100)\n";
 
 typedef struct {
     const char *model, *host;
     bool live;
-    int port, threads;
-    double request_seconds;
+    int port, threads, connections_per_ip;
+    double request_seconds, arrival_seconds;
 } ServeOptions;
 
 static ServeOptions parse_serve_options(int argc, char **argv) {
@@ -52,9 +59,12 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
         {"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
         {"run", required_argument, NULL, 'r'},     {"help", no_argument, NULL, 'h'},
         {"request-timeout", required_argument, NULL, 'T'},
+        {"client-timeout", required_argument, NULL, 'C'},
+        {"connections-per-ip", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
-    ServeOptions o = {NULL, "127.0.0.1", false, 8080, 4, API_DEFAULT_REQUEST_SECONDS};
+    ServeOptions o = {NULL, "127.0.0.1", false, 8080, 4, HTTP_DEFAULT_CONNECTIONS_PER_IP,
+                      API_DEFAULT_REQUEST_SECONDS, HTTP_DEFAULT_ARRIVAL_SECONDS};
     const char *run = NULL;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
@@ -65,6 +75,8 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
         case 'p': o.port = (int)parse_integer_option(cmd, "--port", optarg, 0, 65535); break;
         case 't': o.threads = (int)parse_integer_option(cmd, "--threads", optarg, 1, 64); break;
         case 'T': o.request_seconds = parse_real_option(cmd, "--request-timeout", optarg, 0.001, 3600); break;
+        case 'C': o.arrival_seconds = parse_real_option(cmd, "--client-timeout", optarg, 0.1, 3600); break;
+        case 'I': o.connections_per_ip = (int)parse_integer_option(cmd, "--connections-per-ip", optarg, 1, 1000); break;
         case 'h': fputs(usage, stdout); exit(0);
         default: die_bad_option(cmd, argv, c);
         }
@@ -96,7 +108,7 @@ int serve_command(int argc, char **argv) {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    HttpOptions http = {o.host, o.port, o.threads, stderr};
+    HttpOptions http = {o.host, o.port, o.threads, stderr, o.arrival_seconds, o.connections_per_ip};
     HttpServer *server = http_server_start(&http, &api, &err);
     if (!server) die("%s", err.message);
     const char *bracket = strchr(o.host, ':') ? "[" : "";  // an IPv6 address in a URL

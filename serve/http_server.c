@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "serve/api_requests.h"
+#include "serve/arrival_watch.h"
 
 // The page loads its own script and styles and talks to its own API; nothing
 // else may run, load or frame it.
@@ -24,6 +25,7 @@ static const char content_security_policy[] =
 
 struct HttpServer {
     struct MHD_Daemon *daemon;
+    ArrivalWatch *watch;
     Api *api;
     FILE *log;
     bool loopback;         // listening on 127.0.0.1 or ::1 only
@@ -101,11 +103,34 @@ static enum MHD_Result send_reply(HttpServer *s, struct MHD_Connection *c, const
     return queued;
 }
 
+static const char too_large_body[] = "{\"error\":\"the request body is over the limit of 65536 bytes\"}";
+
 static enum MHD_Result too_large(HttpServer *s, struct MHD_Connection *c, const char *method,
                                  const char *url, double started) {
-    static const char body[] = "{\"error\":\"the request body is over the limit of 65536 bytes\"}";
-    Reply reply = {413, "application/json", (char *)body, sizeof body - 1, true, NULL, 0};
+    Reply reply = {413, "application/json", (char *)too_large_body, sizeof too_large_body - 1, true, NULL, 0};
     return send_reply(s, c, method, url, &reply, started);
+}
+
+// A body that passes the limit as it arrives (chunked: no length said so
+// first) gets its 413 at once, and the connection is closed unread: it may
+// never end.  libmicrohttpd 0.9.75 takes no reply until a body has arrived
+// whole, so the reply is written on its socket here (nothing else is being
+// sent on it: no reply is queued), its end is sent, and MHD_NO has
+// libmicrohttpd close the connection.
+static enum MHD_Result too_large_unread(HttpServer *s, struct MHD_Connection *c, const char *method,
+                                        const char *url, double started) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info) {
+        char reply[512];
+        int n = snprintf(reply, sizeof reply,
+                         "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                         "Content-Security-Policy: %s\r\nContent-Length: %zu\r\n\r\n%s",
+                         content_security_policy, sizeof too_large_body - 1, too_large_body);
+        if (n > 0 && (size_t)n < sizeof reply) send(info->connect_fd, reply, (size_t)n, MSG_NOSIGNAL);
+        shutdown(info->connect_fd, SHUT_WR);
+    }
+    log_request(s, c, method, url, 413, sizeof too_large_body - 1, started);
+    return MHD_NO;
 }
 
 // The first call for a request: its state, or an early 413 when its
@@ -170,10 +195,13 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *c, const
     if (*upload_size > 0) {
         take_body(request, upload, *upload_size);
         *upload_size = 0;
-        return MHD_YES;
+        if (!request->too_large || request->answered) return MHD_YES;
+        request->answered = true;
+        return too_large_unread(s, c, method, url, request->started);
     }
     if (request->answered) return MHD_YES;
     request->answered = true;
+    arrival_watch_arrived(c);
     if (request->too_large) return too_large(s, c, method, url, request->started);
     Reply reply = {0};
     if (refused(s, c, method, &reply)) return send_reply(s, c, method, url, &reply, request->started);
@@ -183,11 +211,11 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *c, const
 
 static void on_completed(void *context, struct MHD_Connection *c, void **state,
                          enum MHD_RequestTerminationCode why) {
-    (void)c;
     (void)why;
     HttpServer *s = context;
     Request *request = *state;
     if (!request) return;
+    arrival_watch_answered(c);
     free(request->body);
     free(request);
     *state = NULL;
@@ -219,6 +247,10 @@ HttpServer *http_server_start(const HttpOptions *o, Api *api, Error *err) {
     }
     s->api = api;
     s->log = o->log;
+    if (!(s->watch = arrival_watch_start(o->arrival_seconds, err))) {
+        free(s);
+        return NULL;
+    }
     s->loopback = address.ss_family == AF_INET
                       ? ((struct sockaddr_in *)&address)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
                       : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&address)->sin6_addr);
@@ -228,11 +260,15 @@ HttpServer *http_server_start(const HttpOptions *o, Api *api, Error *err) {
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                 MHD_OPTION_NOTIFY_CONNECTION, arrival_watch_notify, s->watch,
+                                 // idle keep-alive connections go after as long as a request may take to come
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->arrival_seconds + 0.999),
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->connections_per_ip,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
     if (!s->daemon) {
         error_set(err, "cannot listen on %s port %d (in use, or not an address of this machine)", o->host,
                   o->port);
+        arrival_watch_stop(s->watch);
         free(s);
         return NULL;
     }
@@ -252,5 +288,6 @@ void http_server_stop(HttpServer *s, double drain_seconds) {
     }
     MHD_stop_daemon(s->daemon);
     if (listening != MHD_INVALID_SOCKET) close(listening);  // ours, but only once the threads are gone
+    arrival_watch_stop(s->watch);  // after the daemon: every connection has left it
     free(s);
 }

@@ -1,6 +1,9 @@
 // The playground's HTTP server, on GNU libmicrohttpd: a fixed pool of
 // threads answers requests with serve/api.h, sharing one read-only model.
-// Request bodies over API_MAX_BODY get 413; every reply carries a
+// Request bodies over API_MAX_BODY get 413 as soon as the limit is passed,
+// and the connection is closed without reading the rest; a request must
+// arrive whole within arrival_seconds (serve/arrival_watch.h); one address
+// may hold connections_per_ip connections at once.  Every reply carries a
 // Content-Security-Policy that allows the page's own files only; one
 // access-log line per request.
 #ifndef AZUL_HTTP_SERVER_H
@@ -16,7 +19,13 @@ typedef struct {
     int port;           // 0: any free port (http_server_port says which)
     int threads;        // the pool's size
     FILE *log;          // the access log (stderr), or NULL for none
+    double arrival_seconds;   // a request not arrived whole after this long is cut off
+    int connections_per_ip;   // more from one address are refused at once
 } HttpOptions;
+
+// What a server is given unless told otherwise.
+#define HTTP_DEFAULT_ARRIVAL_SECONDS 10.0
+enum { HTTP_DEFAULT_CONNECTIONS_PER_IP = 100 };
 
 typedef struct HttpServer HttpServer;
 

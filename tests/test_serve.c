@@ -4,6 +4,7 @@
 // their error codes; 200 requests at once are all answered; Ctrl-C drains.
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -724,6 +725,89 @@ static void a_translation_over_its_time_limit_gets_503_while_others_go_on(void *
     free(model);
 }
 
+// ---------------------------------------------------------------- slow and greedy clients
+
+// A client sends its request's headers a byte every 100 ms: never idle for
+// libmicrohttpd's timeout, it held its connection for as long as it went
+// on.  With --client-timeout 1 it is cut off a second after it connected.
+static void a_trickling_client_is_cut_off(void **state) {
+    (void)state;
+    Server s = server_start((const char *const[]){"--client-timeout", "1", NULL});
+    const int fd = http_connect(http_port_of(s.url));
+    assert_true(fd >= 0);
+    const char *request = "GET /api/model HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slowly: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const double started = monotonic_seconds();
+    bool cut = false;
+    for (size_t i = 0; !cut && monotonic_seconds() - started < 3; i = (i + 1) % strlen(request)) {
+        cut = !http_send(fd, request + i, 1) || http_closed_within(fd, 100);
+    }
+    const double took = monotonic_seconds() - started;
+    close(fd);
+    printf("  cut off after %.2f s\n", took);
+    assert_true(cut);
+    assert_true(took >= 0.9 && took < 2.5);
+    HttpReply r = http_exchange(http_port_of(s.url), "GET", "/api/model", NULL, 10000);
+    assert_int_equal(r.status, 200);  // and the server goes on
+    http_reply_free(&r);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// --connections-per-ip 2: a third connection from the same address is
+// closed unanswered; once one of the two goes, a new one is served.
+static void one_address_holds_at_most_its_connections(void **state) {
+    (void)state;
+    Server s = server_start((const char *const[]){"--connections-per-ip", "2", NULL});
+    const int port = http_port_of(s.url);
+    int held[2] = {http_connect(port), http_connect(port)};
+    assert_true(held[0] >= 0 && held[1] >= 0);
+    sleep_ms(100);  // both accepted
+    HttpReply r = http_exchange(port, "GET", "/api/model", NULL, 2000);
+    assert_int_equal(r.status, -1);
+    http_reply_free(&r);
+    close(held[0]);
+    sleep_ms(100);  // the server sees it close
+    r = http_exchange(port, "GET", "/api/model", NULL, 10000);
+    assert_int_equal(r.status, 200);
+    http_reply_free(&r);
+    close(held[1]);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
+// A chunked body that never ends: past 64 KiB the server answers 413 and
+// closes the connection while the client is still sending, instead of
+// reading on to an end that never comes.
+static void an_endless_body_is_answered_and_closed(void **state) {
+    (void)state;
+    Server s = server_start(NULL);
+    const int fd = http_connect(http_port_of(s.url));
+    const char *head = "POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    assert_true(http_send(fd, head, strlen(head)));
+    char chunk[8192 + 16];
+    int n = sprintf(chunk, "2000\r\n");
+    memset(chunk + n, ' ', 8192);
+    memcpy(chunk + n + 8192, "\r\n", 2);
+    const size_t chunk_length = (size_t)n + 8192 + 2;
+    const double started = monotonic_seconds();
+    size_t sent = 0;
+    bool answered = false;
+    while (!answered && monotonic_seconds() - started < 3) {
+        if (!http_send(fd, chunk, chunk_length)) break;  // closed while sending: also an end
+        sent += 8192;
+        struct pollfd p = {fd, POLLIN, 0};
+        answered = sent > 64 * 1024 && poll(&p, 1, 50) > 0;
+    }
+    HttpReply r = http_read_reply(fd, 2000);
+    const double took = monotonic_seconds() - started;
+    close(fd);
+    printf("  %d after %zu KiB sent, %.2f s\n", r.status, sent / 1024, took);
+    assert_int_equal(r.status, 413);
+    expect_contains(r.body, "over the limit of 65536 bytes");
+    assert_true(took < 2);
+    http_reply_free(&r);
+    assert_int_equal(server_stop(&s, NULL), 0);
+}
+
 // ---------------------------------------------------------------- a run as it trains
 
 static int array_size(const char *json, const char *name) {
@@ -950,6 +1034,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_sentence_slow_to_normalise_is_refused_at_once),
     cmocka_unit_test(an_attention_reply_over_its_size_limit_is_refused),
     cmocka_unit_test(a_translation_over_its_time_limit_gets_503_while_others_go_on),
+    cmocka_unit_test(a_trickling_client_is_cut_off),
+    cmocka_unit_test(one_address_holds_at_most_its_connections),
+    cmocka_unit_test(an_endless_body_is_answered_and_closed),
     cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
     cmocka_unit_test(a_live_run_is_followed_as_it_trains),
     cmocka_unit_test(serve_checks_its_flags_and_model),
