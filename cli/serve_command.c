@@ -97,6 +97,7 @@ int serve_command(int argc, char **argv) {
     Api api;
     if (api_open(&api, o.model, o.live, &err) < 0) die("%s", err.message);
     api.request_seconds = o.request_seconds;
+    api.log = stderr;
     // the pool's threads translate at once: teams of all the cores each
     // would put threads × cores on cores
     const int cores = omp_get_num_procs();

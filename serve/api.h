@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "infer/translator.h"
@@ -34,7 +35,8 @@
 // What every request shares.  The model is read-only; on a run still
 // training (live) it is replaced when the run writes a newer one.
 typedef struct {
-    pthread_rwlock_t lock;  // held to read by each request, to write by a reload
+    pthread_rwlock_t lock;  // held to read by each request, to write by a reload (which
+                            // goes first: new readers wait while a reload waits)
     Translator *translator;
     char *model_json;       // GET /api/model's answer, made with each model
     char *run_dir;          // the model's run directory, or NULL for a bare model file
@@ -44,6 +46,9 @@ typedef struct {
     struct timespec model_written;
     double last_check;      // when a live run was last looked at
     int model_version;      // 1, 2, ... with each reload
+    char *failed_file;      // the newest model that could not be loaded, and when it was
+    struct timespec failed_written;  // written: not tried again until it changes
+    FILE *log;              // where a failed reload is told (stderr), or NULL
     struct HistoryCache *history;  // the run's attention history as last read
     // Bounds on one request's work, API_DEFAULT_* until the caller sets them:
     double request_seconds;  // a translation still going after this long is given up: 503
@@ -82,7 +87,8 @@ enum { API_MAX_ATTENTION_WEIGHTS = 400 * 1000 };
 // Loads the model at path (a run directory or a model file); with live, path
 // is a run directory whose newest model (model.safetensors or
 // last.safetensors) is served, and replaced by a newer one when the run
-// writes it.  -1 with err.
+// writes it; a newest model that cannot be loaded is told once to api->log
+// and the one before it kept.  -1 with err.
 int api_open(Api *api, const char *path, bool live, Error *err);
 void api_close(Api *api);
 

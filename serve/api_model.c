@@ -1,5 +1,6 @@
 // The model the API serves: loading it, replacing it with a live run's
 // newer one, and GET /api/model.
+#define _GNU_SOURCE  // pthread_rwlockattr_setkind_np: glibc's rwlock lets readers starve a writer
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,7 +114,14 @@ int api_open(Api *api, const char *path, bool live, Error *err) {
     api->last_check = monotonic_seconds();
     api->request_seconds = API_DEFAULT_REQUEST_SECONDS;
     api->openmp_threads = 1;
-    pthread_rwlock_init(&api->lock, NULL);
+    // Under steady requests glibc's default rwlock, which lets a reader in
+    // while another reads, may never let a reload write: a reload waiting
+    // here keeps new requests out until the ones under way are done.
+    pthread_rwlockattr_t writers_first;
+    pthread_rwlockattr_init(&writers_first);
+    pthread_rwlockattr_setkind_np(&writers_first, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&api->lock, &writers_first);
+    pthread_rwlockattr_destroy(&writers_first);
     pthread_mutex_init(&api->reload, NULL);
     pthread_mutex_init(&api->history->lock, NULL);
     return 0;
@@ -125,6 +133,7 @@ void api_close(Api *api) {
     free(api->model_json);
     free(api->run_dir);
     free(api->model_file);
+    free(api->failed_file);
     free(api->history->text);
     pthread_mutex_destroy(&api->history->lock);
     free(api->history);
@@ -133,23 +142,52 @@ void api_close(Api *api) {
     memset(api, 0, sizeof *api);
 }
 
+static bool same_version(const char *path, struct timespec written, const char *other,
+                         struct timespec other_written) {
+    return other && strcmp(path, other) == 0 && written.tv_sec == other_written.tv_sec &&
+           written.tv_nsec == other_written.tv_nsec;
+}
+
+// The newest model, when it is neither the one served nor one that failed
+// (NULL otherwise, or when the last look was under a second ago).
+static char *model_to_load(Api *api, struct timespec *written) {
+    double now = monotonic_seconds();
+    if (now - api->last_check < 1.0) return NULL;
+    api->last_check = now;
+    char *newest = newest_model(api->run_dir, written);
+    if (newest && (same_version(newest, *written, api->model_file, api->model_written) ||
+                   same_version(newest, *written, api->failed_file, api->failed_written))) {
+        free(newest);
+        newest = NULL;
+    }
+    return newest;
+}
+
+// A model that cannot be loaded is told once, and not tried again until
+// its file changes (a run writes it anew at its next checkpoint).
+static void remember_failure(Api *api, char *path, struct timespec written, const Error *why) {
+    if (api->log) {
+        const char *name = strrchr(path, '/');
+        fprintf(api->log, "azul: the run's newest model, %s, cannot be loaded; still serving model version %d: %s\n",
+                name ? name + 1 : path, api->model_version, why->message);
+        fflush(api->log);
+    }
+    free(api->failed_file);
+    api->failed_file = path;
+    api->failed_written = written;
+}
+
 void api_reload_if_newer(Api *api) {
     // one thread looks (and loads); the others go on with the model they have
     if (pthread_mutex_trylock(&api->reload) != 0) return;
-    double now = monotonic_seconds();
     struct timespec written = {0, 0};
-    char *newest = NULL;
-    if (now - api->last_check >= 1.0) {
-        api->last_check = now;
-        newest = newest_model(api->run_dir, &written);
-    }
-    bool newer = newest && (strcmp(newest, api->model_file) != 0 ||
-                            written.tv_sec != api->model_written.tv_sec ||
-                            written.tv_nsec != api->model_written.tv_nsec);
+    char *newest = model_to_load(api, &written);
     Translator *fresh;
     char *description;
-    Error ignored;  // a model that cannot be loaded now is tried again at the next look
-    if (newer && load(newest, &fresh, &description, &ignored) == 0) {
+    Error why;
+    if (newest && load(newest, &fresh, &description, &why) < 0) {
+        remember_failure(api, newest, written, &why);
+    } else if (newest) {
         pthread_rwlock_wrlock(&api->lock);  // waits for the requests using the old one
         Translator *old = api->translator;
         char *old_description = api->model_json, *old_file = api->model_file;
@@ -163,9 +201,7 @@ void api_reload_if_newer(Api *api) {
         free(old);
         free(old_description);
         free(old_file);
-        newest = NULL;
     }
-    free(newest);
     pthread_mutex_unlock(&api->reload);
 }
 

@@ -866,6 +866,69 @@ static void a_live_run_is_followed_as_it_trains(void **state) {
     free(run);
 }
 
+// Copies the toy model's file to dir/name, with a modification time `ahead`
+// seconds from now (a run's newer checkpoint, without waiting for the clock).
+static void put_model(const char *dir, const char *name, const char *text, size_t length, int ahead) {
+    char *path = write_temp_file(dir, name, text, length);
+    struct timespec times[2];
+    clock_gettime(CLOCK_REALTIME, &times[0]);
+    times[0].tv_sec += ahead;
+    times[1] = times[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    free(path);
+}
+
+static int lines_containing(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+// A run writes a newest model that cannot be loaded: it is told once (it
+// was tried again every second, its error dropped), the model before it
+// goes on being served, a second broken version is told once more, and a
+// good one then replaces the model.  (~6 s: the server looks at the run at
+// most once a second, and "once" needs a few looks.)
+static void a_broken_newest_model_is_told_once_and_the_old_one_served(void **state) {
+    (void)state;
+    char *run = make_temp_dir(), *history_path = join(toy_model_dir(), "attention_history.json");
+    char *model_path = join(toy_model_dir(), "model.safetensors");
+    size_t length;
+    char *history = slurp(history_path, &length);
+    free(write_temp_file(run, "attention_history.json", history, length));
+    char *model = slurp(model_path, &length);
+    put_model(run, "model.safetensors", model, length, 0);
+    Server s = server_start_args((const char *const[]){"serve", "--run", run, "--port", "0", NULL});
+    const int port = http_port_of(s.url);
+    put_model(run, "last.safetensors", "not a model", 11, 5);
+    for (int i = 0; i < 25; i++) {  // 2.5 s of requests: the run is looked at once a second
+        HttpReply r = http_exchange(port, "POST", "/api/translate", "{\"text\": \"The ball is blue\"}", 10000);
+        assert_int_equal(r.status, 200);
+        expect_contains(r.body, "La bola es azul");
+        http_reply_free(&r);
+        sleep_ms(100);
+    }
+    assert_int_equal(model_version(&s), 1);
+    put_model(run, "last.safetensors", "not a model either", 18, 10);  // a new version of it
+    sleep_ms(1100);
+    assert_int_equal(model_version(&s), 1);
+    sleep_ms(1100);
+    put_model(run, "last.safetensors", model, length, 15);
+    sleep_ms(1100);
+    assert_int_equal(model_version(&s), 2);
+    char *err;
+    assert_int_equal(server_stop(&s, &err), 0);
+    if (lines_containing(err, "cannot be loaded") != 2) fail_msg("expected 2 failures told:\n%s", err);
+    expect_contains(err, "the run's newest model, last.safetensors, cannot be loaded; still serving model version 1");
+    free(err);
+    free(model);
+    free(model_path);
+    free(history);
+    free(history_path);
+    remove_tree(run);
+    free(run);
+}
+
 // ---------------------------------------------------------------- the command line
 
 // Loopback unless told otherwise; flags and models checked before serving.
@@ -1037,6 +1100,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_trickling_client_is_cut_off),
     cmocka_unit_test(one_address_holds_at_most_its_connections),
     cmocka_unit_test(an_endless_body_is_answered_and_closed),
+    cmocka_unit_test(a_broken_newest_model_is_told_once_and_the_old_one_served),
     cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
     cmocka_unit_test(a_live_run_is_followed_as_it_trains),
     cmocka_unit_test(serve_checks_its_flags_and_model),
