@@ -117,6 +117,12 @@ int serve_command(int argc, char **argv) {
            o.live ? " (live: its newest model, and its curves)" : "", bracket, o.host, *bracket ? "]" : "",
            http_server_port(server));
     fflush(stdout);
+    if (!http_server_loopback(server)) {
+        fprintf(stderr, "azul: warning: listening on %s, beyond this machine: whoever can reach port %d can "
+                        "translate with the model, inspect its attention, read its config and training "
+                        "options%s; there is no authentication, no encryption (plain HTTP) and no Host check\n",
+                o.host, http_server_port(server), o.live ? " and the run's curves and history" : "");
+    }
     int received = 0;
     sigwait(&stop_signals, &received);
     fprintf(stderr, "azul: %s: finishing the requests under way\n", received == SIGINT ? "interrupted" : "terminated");

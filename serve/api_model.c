@@ -43,11 +43,22 @@ static char *newest_model(const char *run_dir, struct timespec *written) {
     return best;
 }
 
+// A reply names no file of the server's: a saved option that is a path
+// (--corpus, --valid, as they were typed) is cut to its file's name.
+static void paths_to_names(cJSON *options) {
+    cJSON *option;
+    cJSON_ArrayForEach(option, options) {
+        const char *slash = cJSON_IsString(option) ? strrchr(option->valuestring, '/') : NULL;
+        if (slash) memmove(option->valuestring, slash + 1, strlen(slash + 1) + 1);
+    }
+}
+
 // The training options saved in the model file, parsed, or JSON null.
 static cJSON *saved_json(const Translator *t, const char *key) {
     const char *text = t->model.file ? safetensors_metadata(t->model.file, key) : NULL;
     Error ignored;
     cJSON *json = text ? json_parse_bounded(text, strlen(text), JSON_MAX_SETTINGS_VALUES, key, &ignored) : NULL;
+    paths_to_names(json);
     return json ? json : cJSON_CreateNull();
 }
 

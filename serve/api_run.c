@@ -17,6 +17,22 @@
 #include "serve/api_requests.h"
 #include "train/training_log.h"
 
+// An error about a file of the run, its directory left out: a reply names
+// no path of the server's.
+static void reply_run_error(Reply *reply, const Api *api, const char *message) {
+    char shown[sizeof(Error)];
+    size_t n = 0, dir = strlen(api->run_dir);
+    for (const char *p = message; *p && n < sizeof shown - 1;) {
+        if (strncmp(p, api->run_dir, dir) == 0 && p[dir] == '/') {
+            p += dir + 1;
+            continue;
+        }
+        shown[n++] = *p++;
+    }
+    shown[n] = '\0';
+    reply_error(reply, 500, "%s", shown);
+}
+
 // DIR/name into path; false with a 404 reply when the model has no run
 // directory or the file is not there.
 static bool run_file(const Api *api, const char *name, const char *what, char *path, size_t size,
@@ -30,7 +46,7 @@ static bool run_file(const Api *api, const char *name, const char *what, char *p
 
 // The history file's text, checked, into the cache (when the file changed
 // since it was last read); false with the reply made when it cannot be.
-static bool cache_history(HistoryCache *cache, const char *path, Reply *reply) {
+static bool cache_history(const Api *api, HistoryCache *cache, const char *path, Reply *reply) {
     struct stat st;
     if (stat(path, &st) != 0) {
         reply_error(reply, 404, "this run has no attention history yet (azul train records one at each "
@@ -47,7 +63,7 @@ static bool cache_history(HistoryCache *cache, const char *path, Reply *reply) {
     cJSON *checked = text ? attention_history_parse(text, length, path, &err) : NULL;  // the page trusts its shape
     if (!checked) {
         free(text);
-        reply_error(reply, 500, "%s", err.message);
+        reply_run_error(reply, api, err.message);
         return false;
     }
     cJSON_Delete(checked);
@@ -65,7 +81,7 @@ void answer_history(const Api *api, const char *body, size_t length, Reply *repl
     if (!run_file(api, ATTENTION_HISTORY_FILE, "attention history", path, sizeof path, reply)) return;
     HistoryCache *cache = api->history;
     pthread_mutex_lock(&cache->lock);
-    if (cache_history(cache, path, reply)) {
+    if (cache_history(api, cache, path, reply)) {
         char *copy = malloc(cache->length + 1);  // the cache may change while this one is sent
         if (copy) {
             memcpy(copy, cache->text, cache->length + 1);
@@ -102,7 +118,7 @@ void answer_curves(const Api *api, const char *body, size_t length, Reply *reply
     TrainingCurves c;
     Error err;
     if (training_curves_read(&c, path, &err) < 0) {
-        reply_error(reply, 500, "%s", err.message);
+        reply_run_error(reply, api, err.message);
         return;
     }
     cJSON *json = cJSON_CreateObject();

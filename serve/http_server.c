@@ -1,5 +1,6 @@
 #include "serve/http_server.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -28,19 +29,42 @@ struct HttpServer {
     ArrivalWatch *watch;
     Api *api;
     FILE *log;
-    bool loopback;         // listening on 127.0.0.1 or ::1 only
+    bool loopback;         // listening on a loopback address only
     atomic_int in_flight;  // requests begun and not yet answered
 };
 
-// Whether a Host header names this machine: localhost, 127.0.0.1 or [::1],
-// with or without a port.
-static bool local_host(const char *host) {
-    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; host && i < sizeof names / sizeof names[0]; i++) {
-        size_t n = strlen(names[i]);
-        if (strncasecmp(host, names[i], n) == 0 && (host[n] == '\0' || host[n] == ':')) return true;
+// Whether an address is one of this machine's loopback ones: 127.0.0.0/8,
+// ::1, or 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1).
+static bool loopback_address(const struct sockaddr_storage *address) {
+    if (address->ss_family == AF_INET) {
+        return ntohl(((const struct sockaddr_in *)address)->sin_addr.s_addr) >> 24 == 127;
     }
-    return false;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)address)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+// Whether a Host header names this machine: localhost or a loopback address
+// ([...] for IPv6), with or without a port.
+static bool local_host(const char *host) {
+    if (!host) return false;
+    char name[64];
+    size_t n = host[0] == '[' ? strcspn(host + 1, "]") : strcspn(host, ":");
+    const char *start = host[0] == '[' ? host + 1 : host;
+    if (n >= sizeof name || (host[0] == '[' && start[n] != ']')) return false;
+    memcpy(name, start, n);
+    name[n] = '\0';
+    const char *after = start + n + (host[0] == '[');
+    if (*after != '\0' && *after != ':') return false;
+    if (strcasecmp(name, "localhost") == 0) return true;
+    struct sockaddr_storage address = {0};
+    if (inet_pton(AF_INET, name, &((struct sockaddr_in *)&address)->sin_addr) == 1) {
+        address.ss_family = AF_INET;
+    } else if (inet_pton(AF_INET6, name, &((struct sockaddr_in6 *)&address)->sin6_addr) == 1) {
+        address.ss_family = AF_INET6;
+    } else {
+        return false;
+    }
+    return loopback_address(&address);
 }
 
 // One request while its body arrives.
@@ -179,7 +203,7 @@ static bool refused(const HttpServer *s, struct MHD_Connection *c, const char *m
     }
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (s->loopback && !local_host(host)) {
-        reply_error(reply, 403, "this server answers requests for 127.0.0.1 or localhost only");
+        reply_error(reply, 403, "this server answers requests for localhost or a loopback address only");
         return true;
     }
     return false;
@@ -251,11 +275,14 @@ HttpServer *http_server_start(const HttpOptions *o, Api *api, Error *err) {
         free(s);
         return NULL;
     }
-    s->loopback = address.ss_family == AF_INET
-                      ? ((struct sockaddr_in *)&address)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
-                      : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&address)->sin6_addr);
+    s->loopback = loopback_address(&address);
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC;
     if (address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    // an IPv4 address written as IPv6 (::ffff:127.0.0.1) binds only on a
+    // socket that takes IPv4 too
+    if (address.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&address)->sin6_addr)) {
+        flags |= MHD_USE_DUAL_STACK;
+    }
     s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
@@ -274,6 +301,8 @@ HttpServer *http_server_start(const HttpOptions *o, Api *api, Error *err) {
     }
     return s;
 }
+
+bool http_server_loopback(const HttpServer *s) { return s->loopback; }
 
 int http_server_port(const HttpServer *s) {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);

@@ -9,6 +9,7 @@
 #ifndef AZUL_HTTP_SERVER_H
 #define AZUL_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/error.h"
@@ -32,6 +33,10 @@ typedef struct HttpServer HttpServer;
 // Binds and starts answering; NULL with err (the address, the port in use).
 HttpServer *http_server_start(const HttpOptions *options, Api *api, Error *err);
 int http_server_port(const HttpServer *server);
+// Whether it listens on a loopback address only (127.0.0.0/8, ::1, or one
+// mapped into IPv6): the Host check against DNS rebinding is on then, and
+// nothing beyond this machine can reach it.
+bool http_server_loopback(const HttpServer *server);
 
 // Stops taking connections, lets the requests being answered finish (for up
 // to drain_seconds), then stops and frees everything.

@@ -968,6 +968,83 @@ static const char *curl_missing(void) {
     return system("curl --version > /dev/null 2>&1") == 0 ? NULL : "no curl (apt-get install curl) for the HTTP tests";
 }
 
+// The status of GET url + path with the given Host header (curl: the
+// server may listen on any loopback address).
+static int status_with_host(const char *url, const char *path, const char *host) {
+    char command[1024];
+    snprintf(command, sizeof command, "curl -s -g -o /dev/null -w '%%{http_code}' -H 'Host: %s' '%s%s'", host, url,
+             path + 1);
+    FILE *p = popen(command, "r");
+    int status = -1;
+    if (!p || fscanf(p, "%d", &status) != 1) status = -1;
+    if (p) pclose(p);
+    return status;
+}
+
+// Every loopback form keeps the Host check against DNS rebinding (127.0.0.2
+// and ::ffff:127.0.0.1 counted as the network before), and its own address
+// is a good Host.
+static void every_loopback_address_keeps_the_host_check(void **state) {
+    (void)state;
+    const char *hosts[][2] = {{"127.0.0.2", "127.0.0.2"}, {"::ffff:127.0.0.1", "[::ffff:127.0.0.1]"}};
+    for (int i = 0; i < 2; i++) {
+        Server s = server_start((const char *const[]){"--host", hosts[i][0], NULL});
+        char own[128];
+        snprintf(own, sizeof own, "%s:%d", hosts[i][1], http_port_of(s.url));
+        assert_int_equal(status_with_host(s.url, "/api/model", "rebound.example"), 403);
+        assert_int_equal(status_with_host(s.url, "/api/model", own), 200);
+        assert_int_equal(status_with_host(s.url, "/api/model", "localhost"), 200);
+        char *err;
+        assert_int_equal(server_stop(&s, &err), 0);
+        assert_null(strstr(err, "warning"));
+        free(err);
+    }
+}
+
+// --host 0.0.0.0 says what it opens to the network.
+static void listening_beyond_loopback_warns(void **state) {
+    (void)state;
+    Server s = server_start((const char *const[]){"--host", "0.0.0.0", NULL});
+    char *err;
+    assert_int_equal(server_stop(&s, &err), 0);
+    expect_contains(err, "azul: warning: listening on 0.0.0.0, beyond this machine: whoever can reach port ");
+    expect_contains(err, "can translate with the model, inspect its attention, read its config and training "
+                         "options; there is no authentication");
+    free(err);
+}
+
+// No reply names a path of the server's: the saved --corpus and --valid are
+// their files' names, and an error about a run's file leaves its directory out.
+static void no_reply_names_a_path_of_the_server(void **state) {
+    (void)state;
+    char *run = long_run_dir();
+    Server s = server_start_args((const char *const[]){"serve", "--model", run, "--port", "0", NULL});
+    const int port = http_port_of(s.url);
+    HttpReply r = http_exchange(port, "GET", "/api/model", NULL, 10000);
+    assert_int_equal(r.status, 200);
+    expect_contains(r.body, "\"corpus\":\"train.tsv\",\"valid\":\"dev.tsv\"");
+    assert_null(strstr(r.body, "toy-en-es"));
+    http_reply_free(&r);
+    free(write_temp_file(run, "attention_history.json", "{\"broken", 8));
+    char *log = join(run, "train.log");
+    assert_int_equal(chmod(log, 0), 0);
+    const char *paths[] = {"/api/history", "/api/curves"};
+    for (int i = 0; i < 2; i++) {
+        r = http_exchange(port, "GET", paths[i], NULL, 10000);
+        if (getuid() != 0 || i == 0) {  // root reads a file of mode 0
+            assert_int_equal(r.status, 500);
+            expect_contains(r.body, i == 0 ? "attention_history.json" : "train.log");
+            if (strstr(r.body, run)) fail_msg("%s names the run's directory: %s", paths[i], r.body);
+        }
+        http_reply_free(&r);
+    }
+    chmod(log, 0644);
+    free(log);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    remove_tree(run);
+    free(run);
+}
+
 // ---------------------------------------------------------------- in a browser
 
 // Evaluates js (an expression, or a Promise) and fails the test unless its
@@ -1104,6 +1181,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(ctrl_c_finishes_the_request_under_way),
     cmocka_unit_test(a_live_run_is_followed_as_it_trains),
     cmocka_unit_test(serve_checks_its_flags_and_model),
+    cmocka_unit_test(every_loopback_address_keeps_the_host_check),
+    cmocka_unit_test(listening_beyond_loopback_warns),
+    cmocka_unit_test(no_reply_names_a_path_of_the_server),
 };
 TEST_GROUP_UNLESS(serve_tests, tests, curl_missing);
 
