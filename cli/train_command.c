@@ -20,6 +20,7 @@
 #include "model/rng.h"
 #include "model/threads.h"
 #include "train/batcher.h"
+#include "train/rank_agreement.h"
 #include "train/trainer.h"
 #include "train/world.h"
 
@@ -405,6 +406,24 @@ static void wait_for_every_rank(void) {
     if (world_broadcast(&nothing, sizeof nothing, &err) < 0) die("%s", err.message);
 }
 
+// Before any rank sends another an array sized by its model or data (the
+// timing run of --time-budget sums gradients before any step), every rank
+// compares its model, corpus and options with the others' (rank_agreement.h).
+// Every rank finds the same difference, so each says so and ends by itself:
+// no rank is left waiting, and none need abort the others.
+static void agree_with_every_rank(TrainRun *r) {
+    const RankShape mine = {r->model.n_params, dataset_size(&r->train_data), r->o.batch_tokens, r->o.seed,
+                            r->o.time_budget};
+    Error err;
+    int verdict = ranks_agree(&mine, &err);
+    if (verdict < 0) die("%s", err.message);
+    if (verdict == 0) return;
+    report_error("%s", err.message);
+    free_run(r);
+    world_end();
+    exit(EXIT_FAILURE_AZUL);
+}
+
 int train_command(int argc, char **argv) {
     TrainRun run = {.started = monotonic_seconds()};
     TrainRun *r = &run;
@@ -422,6 +441,7 @@ int train_command(int argc, char **argv) {
     }
     encode_data(r);
     print_summary(r);
+    agree_with_every_rank(r);
     if (!r->o.resume) {
         plan_run(r);
         train_recipe_print(&r->o, &r->plan);

@@ -304,11 +304,81 @@ static void a_killed_rank_ends_the_job_and_the_checkpoint_survives(void **state)
     free(dir); free(run); free(output_path);
 }
 
+// The parameter count a rank's error line gives for rank `rank` ("rank R
+// has a model of N parameters"), or -1 when the line has none.
+static long parameters_named(const char *line, int rank) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "rank %d has a model of ", rank);
+    const char *p = strstr(line, needle);
+    return p ? strtol(p + strlen(needle), NULL, 10) : -1;
+}
+
+// The error line of rank `rank` in output; fails the test when it has none.
+static char *error_line_of_rank(const char *output, int rank) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "azul (rank %d of 2): error: ", rank);
+    const char *p = strstr(output, prefix);
+    if (!p) fail_msg("rank %d gave no error:\n%s", rank, output);
+    return strndup(p, strcspn(p, "\n"));
+}
+
+// Two ranks given corpora of different vocabularies (hence models of
+// different sizes) with --time-budget, whose timing run sums gradients
+// before any step: before that sum, every rank says that the ranks differ,
+// with both parameter counts, and the job ends, instead of a hang or an
+// error from inside MPI.
+static void ranks_with_different_corpora_stop_with_one_clear_error(void **state) {
+    (void)state;
+    char *dir = make_temp_dir(), *run = join(dir, "run"), *output_path = join(dir, "run.out");
+    size_t length;
+    char *whole = slurp("data/toy-en-es/train.tsv", &length);
+    assert_non_null(whole);
+    size_t first_100_lines = 0;
+    for (int lines = 0; lines < 100 && first_100_lines < length; first_100_lines++) {
+        lines += whole[first_100_lines] == '\n';
+    }
+    char *part = write_temp_file(dir, "part.tsv", whole, first_100_lines);
+    free(whole);
+    // one program of mpirun per rank (its "A : B" form), each with its corpus
+    const char *args[] = {"--oversubscribe",
+                          "-np", "1", AZUL_MPI_BIN, "train", "--corpus", "data/toy-en-es/train.tsv",
+                          "--time-budget", "20s", "--threads", "1", "--out", run, ":",
+                          "-np", "1", AZUL_MPI_BIN, "train", "--corpus", part,
+                          "--time-budget", "20s", "--threads", "1", "--out", run, NULL};
+    const double started = (double)time(NULL);
+    pid_t pid = spawn_program_redirected("mpirun", args, NULL, output_path, output_path, 0);
+    int status = wait_for_the_job(pid, output_path);  // fails the test after a minute
+    char *output = slurp(output_path, NULL);
+    if (status == 0) fail_msg("ranks of different corpora trained:\n%s", output);
+    if (strstr(output, "MPI_ERR")) fail_msg("an error from inside MPI, not azul's:\n%s", output);
+    char *lines[2] = {error_line_of_rank(output, 0), error_line_of_rank(output, 1)};
+    for (int rank = 0; rank < 2; rank++) {
+        long mine = parameters_named(lines[rank], 0), theirs = parameters_named(lines[rank], 1);
+        if (mine <= 0 || theirs <= 0 || mine == theirs) {
+            fail_msg("rank %d's error does not give both parameter counts:\n%s", rank, lines[rank]);
+        }
+        expect_contains(lines[rank], "training pairs");
+    }
+    // both ranks say the same, and rank 0's count is the one its summary gave
+    assert_string_equal(strstr(lines[0], "error: "), strstr(lines[1], "error: "));
+    char summary[64];
+    snprintf(summary, sizeof summary, " %ld parameters;", parameters_named(lines[0], 0));
+    expect_contains(output, summary);
+    printf("  ended in %.0f s: %s\n", (double)time(NULL) - started, strstr(lines[0], "error: "));
+    free(lines[0]);
+    free(lines[1]);
+    free(output);
+    free(part);
+    remove_tree(dir);
+    free(dir); free(run); free(output_path);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(two_ranks_follow_the_curve_of_one_process),
     cmocka_unit_test(two_ranks_resume_where_they_stopped),
     cmocka_unit_test(ctrl_c_stops_every_rank_with_a_checkpoint),
     cmocka_unit_test(a_killed_rank_ends_the_job_and_the_checkpoint_survives),
+    cmocka_unit_test(ranks_with_different_corpora_stop_with_one_clear_error),
 };
 
 TEST_GROUP_UNLESS(mpi_tests, tests, mpi_unavailable);

@@ -22,6 +22,7 @@
 #include "train/averaging.h"
 #include "train/batcher.h"
 #include "train/length_penalty.h"
+#include "train/rank_agreement.h"
 #include "train/training_log.h"
 #include "train/world.h"
 
@@ -513,21 +514,14 @@ int trainer_time_steps(Trainer *t, int steps, TrainerTiming *timing, Error *err)
 // it built or loaded itself: ranks that drew other initial weights (another
 // seed) or read another checkpoint would each train a model of their own.
 // First the shapes, so that a rank started with another corpus or options
-// stops with a clear error instead of receiving bytes of another size.
+// stops with a clear error instead of receiving bytes of another size (the
+// command line compares them before any collective too; this holds for any
+// caller, with the recipe's batch size now chosen).
 static int start_from_rank_0(Trainer *t, Error *err) {
-    const World *w = world();
-    if (w->size == 1) return 0;
-    const double mine[4] = {(double)t->model->n_params, (double)dataset_size(t->train),
-                            (double)t->options.batch_tokens, (double)t->options.seed};
-    double root[4];
-    memcpy(root, mine, sizeof root);
-    if (world_broadcast(root, sizeof root, err) < 0) return -1;
-    if (memcmp(root, mine, sizeof root) != 0) {
-        return error_set(err, "rank %d has a model of %.0f parameters, %.0f training pairs, batches of %.0f tokens "
-                              "and seed %.0f, rank 0 %.0f, %.0f, %.0f and %.0f: every rank must be started with "
-                              "the same corpus, options and --out", w->rank, mine[0], mine[1], mine[2], mine[3],
-                         root[0], root[1], root[2], root[3]);
-    }
+    if (world()->size == 1) return 0;
+    const RankShape mine = {t->model->n_params, dataset_size(t->train), t->options.batch_tokens,
+                            t->options.seed, t->options.time_budget};
+    if (ranks_agree(&mine, err) != 0) return -1;
     if (world_broadcast(t->model->params, t->model->n_params * sizeof(float), err) < 0 ||
         world_broadcast(t->adam.m, t->adam.n * sizeof(float), err) < 0 ||
         world_broadcast(t->adam.v, t->adam.n * sizeof(float), err) < 0 ||

@@ -2,6 +2,7 @@
 #include "train/world.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #ifdef AZUL_MPI
 #include <mpi.h>
@@ -82,6 +83,15 @@ int world_broadcast(void *data, size_t bytes, Error *err) {
     return 0;
 }
 
+int world_gather(const void *mine, size_t bytes, void *all, Error *err) {
+    if (the_world.size == 1) {
+        memcpy(all, mine, bytes);
+        return 0;
+    }
+    const int code = MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
+    return code == MPI_SUCCESS ? 0 : mpi_failed(code, "comparing the ranks", err);
+}
+
 #else  // one process: every collective is the identity
 
 int world_start(Error *err) {
@@ -105,6 +115,12 @@ int world_sum_doubles(double *data, int n, Error *err) {
 
 int world_broadcast(void *data, size_t bytes, Error *err) {
     (void)data, (void)bytes, (void)err;
+    return 0;
+}
+
+int world_gather(const void *mine, size_t bytes, void *all, Error *err) {
+    (void)err;
+    memcpy(all, mine, bytes);
     return 0;
 }
 

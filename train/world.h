@@ -46,5 +46,8 @@ int world_sum_floats(float *data, size_t n, Error *err);
 int world_sum_doubles(double *data, int n, Error *err);
 // Rank 0's bytes into data on every rank.
 int world_broadcast(void *data, size_t bytes, Error *err);
+// Every rank's `bytes` bytes at mine into all[rank * bytes ...], on every
+// rank (all holds size * bytes; bytes < 2 GiB).
+int world_gather(const void *mine, size_t bytes, void *all, Error *err);
 
 #endif
