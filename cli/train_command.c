@@ -370,8 +370,12 @@ static void plan_run(TrainRun *r) {
         const int average = train_option_given(o, "average") ? o->average : r->recipe.average;
         plan->end = recipe_end_reserve(o->time_budget, timing.validation_seconds, average >= 2,
                                        timing.search_seconds);
-        // what start-up took (reading, the tokenizers, this timing) is gone from the budget
+        // what start-up took (reading, the tokenizers, this timing) is gone
+        // from the budget, as rank 0's clock measured it: each rank's own
+        // would plan its own number of steps, and the rank that planned more
+        // would wait forever for the others' next all-reduce
         plan->budget_spent = monotonic_seconds() - r->started;
+        if (world_broadcast(&plan->budget_spent, sizeof plan->budget_spent, &err) < 0) die("%s", err.message);
         const long valid_every = train_option_given(o, "valid-every") ? o->valid_every : 0;
         long fit = recipe_steps_for_budget(&r->recipe, o->time_budget - plan->budget_spent - plan->end.total,
                                            timing.step_seconds, timing.validation_seconds, valid_every);
