@@ -103,7 +103,8 @@ bench: deps
 	sh tools/bench_busy_core.sh $(BINDIR)/azul 3
 	tools/bench_tokenizer.sh ../shared/corpora/spa-eng/train.tsv 8000 5
 	tools/bench_translate_memory.sh ../shared/corpora/spa-eng 500
-	sh tools/bench_serve.sh 200
+	@sh tools/deps.sh wrk
+	AZUL=$(BINDIR)/azul sh tools/bench_serve.sh 200 60
 	@sh tools/deps.sh openmpi-bin libopenmpi-dev
 	@$(MAKE) --no-print-directory MPI=1 BUILD=build/mpi BINDIR=build/mpi/bin SANITIZE= build
 	sh tools/bench_mpi.sh ../shared/corpora/spa-eng 3
