@@ -46,8 +46,8 @@ int ranks_agree(const RankShape *mine, Error *err) {
         char first[256], other[256];
         describe(0, &all[0], &all[differs], first, sizeof first);
         describe(differs, &all[differs], &all[0], other, sizeof other);
-        error_set(err, "the ranks differ: %s, %s; every rank must be started with the same corpus and options",
-                  first, other);
+        error_set(err, "the ranks differ: %s, %s; every rank must be started with the same corpus, "
+                       "options and --out", first, other);
     }
     free(all);
     return differs ? 1 : 0;
