@@ -34,8 +34,8 @@ static const char usage[] =
     "  --host ADDRESS    where to listen (default 127.0.0.1: this machine only;\n"
     "                    0.0.0.0 opens it to the network)\n"
     "  --port N          the port (default 8080; 0 picks a free one)\n"
-    "  --threads N       requests answered at once (default 4); each gets cores / N\n"
-    "                    OpenMP threads (at least one)\n"
+    "  --threads N       requests answered at once (default 4, or the cores if fewer);\n"
+    "                    each gets cores / N OpenMP threads (at least one)\n"
     "  --request-timeout SECONDS\n"
     "                    a translation still going after this long is given up and\n"
     "                    answered 503 with Retry-After (default 5)\n"
@@ -63,8 +63,12 @@ static ServeOptions parse_serve_options(int argc, char **argv) {
         {"connections-per-ip", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
-    ServeOptions o = {NULL, "127.0.0.1", false, 8080, 4, HTTP_DEFAULT_CONNECTIONS_PER_IP,
-                      API_DEFAULT_REQUEST_SECONDS, HTTP_DEFAULT_ARRIVAL_SECONDS};
+    // four requests at once, but no more than there are cores: each pool
+    // thread computes, so a larger pool would put more threads than cores
+    const int cores = omp_get_num_procs();
+    ServeOptions o = {NULL, "127.0.0.1", false, 8080, cores < 4 ? cores : 4,
+                      HTTP_DEFAULT_CONNECTIONS_PER_IP, API_DEFAULT_REQUEST_SECONDS,
+                      HTTP_DEFAULT_ARRIVAL_SECONDS};
     const char *run = NULL;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
@@ -95,12 +99,12 @@ int serve_command(int argc, char **argv) {
     ServeOptions o = parse_serve_options(argc, argv);
     Error err;
     Api api;
+    const int cores = omp_get_num_procs();
     if (api_open(&api, o.model, o.live, &err) < 0) die("%s", err.message);
     api.request_seconds = o.request_seconds;
     api.log = stderr;
     // the pool's threads translate at once: teams of all the cores each
     // would put threads × cores on cores
-    const int cores = omp_get_num_procs();
     api.openmp_threads = cores / o.threads > 1 ? cores / o.threads : 1;
     // Ctrl-C and SIGTERM are taken by sigwait below, in this thread: every
     // thread the server starts inherits them blocked.
@@ -113,9 +117,11 @@ int serve_command(int argc, char **argv) {
     HttpServer *server = http_server_start(&http, &api, &err);
     if (!server) die("%s", err.message);
     const char *bracket = strchr(o.host, ':') ? "[" : "";  // an IPv6 address in a URL
-    printf("azul: serving %s%s at http://%s%s%s:%d/ (Ctrl-C stops)\n", o.model,
-           o.live ? " (live: its newest model, and its curves)" : "", bracket, o.host, *bracket ? "]" : "",
-           http_server_port(server));
+    printf("azul: serving %s%s at http://%s%s%s:%d/ (%d request%s at once, %d OpenMP thread%s each; "
+           "Ctrl-C stops)\n",
+           o.model, o.live ? " (live: its newest model, and its curves)" : "", bracket, o.host,
+           *bracket ? "]" : "", http_server_port(server), o.threads, o.threads == 1 ? "" : "s",
+           api.openmp_threads, api.openmp_threads == 1 ? "" : "s");
     fflush(stdout);
     if (!http_server_loopback(server)) {
         fprintf(stderr, "azul: warning: listening on %s, beyond this machine: whoever can reach port %d can "

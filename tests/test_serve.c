@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/clock.h"
+#include "model/threads.h"
 #include "tests/cdp.h"
 #include "tests/http_client.h"
 #include "tests/model_image.h"
@@ -1162,8 +1163,40 @@ static void the_playground_works_in_a_browser(void **state) {
     printf("  screenshot: build/test-output/playground.png (%lld bytes)\n", (long long)st.st_size);
 }
 
+// The requests a server answers at once and the OpenMP team of each, as its
+// first line says them.
+static void threads_of(const Server *s, int *requests, int *team) {
+    char *out = join(s->dir, "stdout"), *text = slurp(out, NULL);
+    const char *at = text ? strstr(text, "/ (") : NULL, *once = at ? strstr(at, " at once, ") : NULL;
+    if (!once || sscanf(at, "/ (%d request", requests) != 1 ||
+        sscanf(once, " at once, %d OpenMP", team) != 1) {
+        fail_msg("no thread counts in: %s", text ? text : "(nothing)");
+    }
+    free(text);
+    free(out);
+}
+
+// Each request of the pool computes with its own OpenMP team: together they
+// never outnumber the cores, by default or when asked for fewer requests.
+static void the_pool_and_its_teams_fit_the_cores(void **state) {
+    (void)state;
+    const int cores = omp_get_num_procs();
+    int requests, team;
+    Server s = server_start(NULL);
+    threads_of(&s, &requests, &team);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    assert_true(requests >= 1 && team >= 1);
+    assert_true(requests * team <= (cores > 1 ? cores : 1));
+    s = server_start((const char *const[]){"--threads", "1", NULL});
+    threads_of(&s, &requests, &team);
+    assert_int_equal(server_stop(&s, NULL), 0);
+    assert_int_equal(requests, 1);
+    assert_int_equal(team, cores);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(the_model_and_the_page_are_served),
+    cmocka_unit_test(the_pool_and_its_teams_fit_the_cores),
     cmocka_unit_test(translate_answers_with_tokens_and_alignment),
     cmocka_unit_test(attention_and_explain_match_the_attention_command),
     cmocka_unit_test(bad_requests_get_clear_errors),
