@@ -62,7 +62,7 @@ sanitize: deps
 	@AZUL_TEST_SKIP=$${AZUL_TEST_SKIP-$(SANITIZE_SKIP)} $(MAKE) --no-print-directory -j$(JOBS) BUILD=build/sanitize BINDIR=build/sanitize/bin SANITIZE=1 run-tests
 
 # The demo trains on the bundled English→Spanish corpus with no flags but the
-# files (the recipe chooses the toy preset and the rest; some 25 s
+# files (the recipe chooses the toy preset and the rest; some 21 s
 # on two AVX2 cores), then opens the translator: a prompt on a
 # terminal, or a few sample translations otherwise (so it is safe in CI).
 DEMO_DIR = build/demo
