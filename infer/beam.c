@@ -1,10 +1,13 @@
 // Beam search: keep the K most probable partial translations of each
 // sentence, extend each by every possible next token, keep the K best of
 // those, and set aside the ones that end with <eos>.  A sentence is done when
-// the most probable extension of all is <eos> (and n-best translations have
-// ended): stopping as soon as K have ended would let a few improbable early
-// endings cut off the best beam before it ends.  With K = 1 this is exactly
-// greedy decoding.
+// no beam is left, or when n-best translations have ended and the best of
+// them scores at least what the best beam still going would score if it
+// ended at the next step with the log-probability it has now (settled(),
+// below): stopping as soon as K have ended would let a few improbable
+// early endings cut off the best beam before it ends.
+// With K = 1 this is exactly greedy decoding: done when the most probable
+// next token is <eos>.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

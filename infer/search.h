@@ -2,8 +2,9 @@
 //
 // Both score a translation y of a source x by the model's own objective,
 // log p(y | x) = Σₜ log p(yₜ | y<t, x), the final <eos> included; beam search
-// ranks finished translations by that sum divided by length^α (α is the
-// length penalty: 0 keeps the raw sum, which favours short output).  Both
+// ranks finished translations by that sum divided by (length + 1)^α, the
+// +1 counting the <eos> (α is the length penalty: 0 keeps the raw sum, which
+// favours short output).  Both
 // drive the model's one decoder through its key/value cache
 // (model/decoder_cache.h); nothing here computes a layer.
 #ifndef AZUL_SEARCH_H

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Reports every C function longer than 100 lines, outside tests/.  Used by
-# `make function-length` (not yet by `make test`).
+# `make function-length`, which `make test` runs first (as it runs
+# `make layers`).
 #
 #   tools/check_function_length.sh [ROOT]    ROOT defaults to the repository root
 #
