@@ -15,7 +15,7 @@
 #include "core/json_tree.h"
 #include "inspect/attention_history.h"
 #include "serve/api_requests.h"
-#include "train/training_log.h"
+#include "train/training_curves.h"
 
 // An error about a file of the run, its directory left out: a reply names
 // no path of the server's.
